@@ -1,0 +1,415 @@
+// The agent's core: networks, endpoints and static peers of one host, their sandboxes, and the
+// datapath programmed from them. Every mutation runs under one lock and is persisted, so the
+// API can be hit concurrently and a restart finds everything again.
+import { createHash, randomBytes } from 'node:crypto';
+import { ipv4ToNum, numToIpv4 } from '../native/index.js';
+import type { DatapathEngine } from '../router/engine.js';
+import { macParts } from '../router/numtable.js';
+import { Sandbox, resolveContainer } from '../router/sandbox.js';
+import { IpamError, LocalIpam, contains, makePool, overlaps, parseCidr, type Pool } from './ipam.js';
+import type { Logger } from './log.js';
+import { StateStore, type AgentState, type EndpointRecord, type NetworkRecord, type StaticPeerRecord } from './state.js';
+
+export class UserError extends Error {
+  constructor(message: string, readonly status = 400) {
+    super(message);
+  }
+}
+
+export const OPT_VNI = 'com.docker.network.driver.overlay.vxlanid_list';
+export const OPT_MTU = 'com.docker.network.mtu';
+export const OPT_DRIVER_MTU = 'com.docker.network.driver.mtu';
+export const VXLAN_OVERHEAD = 50;
+export const VNI_FIRST = 4096;
+export const VNI_MAX = 0xffffff;
+
+export interface AgentConfig {
+  advertiseAddr: string;
+  dataPathAddr: string;
+  vxlanPort: number;
+  stateDir: string;
+  /** Sandbox namespace names start with this; default tm-<node id> so agents never collide. */
+  netnsPrefix?: string;
+}
+
+export interface CreateNetworkRequest {
+  name: string;
+  driver?: string;
+  subnet?: string;
+  gateway?: string;
+  ipRange?: string;
+  options?: Record<string, string>;
+  labels?: Record<string, string>;
+  attachable?: boolean;
+}
+
+export interface ConnectRequest {
+  container: string;
+  ip?: string;
+  aliases?: string[];
+}
+
+export interface PeerRequest {
+  vtep: string;
+  mac?: string;
+  ip?: string;
+}
+
+/** Docker's MAC scheme: 02:42 followed by the IPv4 address bytes. */
+export function macFromIp(ip: number): string {
+  return ['02', '42', ...[24, 16, 8, 0].map((s) => ((ip >>> s) & 255).toString(16).padStart(2, '0'))].join(':');
+}
+
+function base36Id(len: number): string {
+  const b = randomBytes(len);
+  let s = '';
+  for (let i = 0; i < len; i++) s += (b[i] % 36).toString(36);
+  return s;
+}
+
+export class Agent {
+  private readonly store: StateStore;
+  readonly state: AgentState;
+  private readonly sandboxes = new Map<string, Sandbox>();
+  private readonly ipams = new Map<string, LocalIpam>();
+  private lock: Promise<unknown> = Promise.resolve();
+  readonly netnsPrefix: string;
+
+  constructor(readonly cfg: AgentConfig, private readonly engine: DatapathEngine, private readonly log: Logger) {
+    this.store = new StateStore(cfg.stateDir);
+    this.state = this.store.load(() => ({ version: 1, nodeId: randomBytes(16).toString('hex'), networks: [] }));
+    this.store.save(this.state);
+    this.netnsPrefix = cfg.netnsPrefix ?? `tm-${this.state.nodeId.slice(0, 6)}`;
+  }
+
+  get nodeId(): string {
+    return this.state.nodeId;
+  }
+
+  /** Serialize mutations: concurrent API calls see each other's results. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Rebuild sandboxes, TAPs and datapath tables from the saved state (agent start/restart). */
+  async restore(): Promise<void> {
+    for (const net of this.state.networks) {
+      await this.bringUp(net);
+      const kept: EndpointRecord[] = [];
+      for (const ep of net.endpoints) {
+        const sb = this.sandbox(net);
+        if (await sb.hasLink(ep.veth)) {
+          await this.engine.call({ op: 'setLocal', vni: net.vni, mac: ep.mac, ip: ipv4ToNum(ep.ip) });
+          kept.push(ep);
+          continue;
+        }
+        try {
+          ep.ifname = await sb.connect(ep.container, { vethName: ep.veth, mac: ep.mac, ip: ep.ip, prefixLen: parseCidr(net.subnet).prefixLen, mtu: net.mtu });
+          await this.engine.call({ op: 'setLocal', vni: net.vni, mac: ep.mac, ip: ipv4ToNum(ep.ip) });
+          kept.push(ep);
+        } catch (e) {
+          this.log.warn('endpoint dropped at restore: container is gone', { network: net.name, container: ep.container, error: String(e) });
+          this.ipam(net).release(ipv4ToNum(ep.ip));
+        }
+      }
+      net.endpoints = kept;
+      for (const p of net.peers) await this.programPeer(net, p);
+      this.log.info('network restored', { network: net.name, vni: net.vni, endpoints: kept.length, peers: net.peers.length });
+    }
+    this.store.save(this.state);
+  }
+
+  private sandbox(net: NetworkRecord): Sandbox {
+    let sb = this.sandboxes.get(net.id);
+    if (!sb) {
+      sb = new Sandbox(`${this.netnsPrefix}-${net.id.slice(0, 10)}`);
+      this.sandboxes.set(net.id, sb);
+    }
+    return sb;
+  }
+
+  private pool(net: NetworkRecord): Pool {
+    return makePool({ subnet: net.subnet, gateway: net.gateway, ipRange: net.ipRange });
+  }
+
+  private ipam(net: NetworkRecord): LocalIpam {
+    let i = this.ipams.get(net.id);
+    if (!i) {
+      i = new LocalIpam(this.pool(net), net.endpoints.map((e) => ipv4ToNum(e.ip)));
+      this.ipams.set(net.id, i);
+    }
+    return i;
+  }
+
+  private async bringUp(net: NetworkRecord): Promise<void> {
+    const sb = this.sandbox(net);
+    await sb.ensure(net.mtu);
+    const fd = await sb.attachTap(`tmt${net.vni.toString(16)}`, net.mtu);
+    await this.engine.call({ op: 'addNetwork', vni: net.vni, mtu: net.mtu, tapFd: fd });
+  }
+
+  // ---- networks -------------------------------------------------------------------------------
+
+  findNetwork(ref: string): NetworkRecord {
+    const byName = this.state.networks.find((n) => n.name === ref || n.id === ref);
+    if (byName) return byName;
+    const byPrefix = this.state.networks.filter((n) => ref.length > 0 && n.id.startsWith(ref));
+    if (byPrefix.length === 1) return byPrefix[0];
+    if (byPrefix.length > 1) throw new UserError(`network ${ref} is ambiguous (${byPrefix.length} matches)`);
+    throw new UserError(`network ${ref} not found`, 404);
+  }
+
+  createNetwork(req: CreateNetworkRequest): Promise<NetworkRecord> {
+    return this.exclusive(async () => {
+      const net = this.validateCreate(req);
+      await this.bringUp(net);
+      this.state.networks.push(net);
+      this.store.save(this.state);
+      this.log.info('network created', { network: net.name, id: net.id, vni: net.vni, subnet: net.subnet });
+      return net;
+    });
+  }
+
+  private validateCreate(req: CreateNetworkRequest): NetworkRecord {
+    const name = req.name;
+    if (!name || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name)) throw new UserError(`invalid network name "${name ?? ''}": use letters, digits, '_', '.', '-'`);
+    if (this.state.networks.some((n) => n.name === name)) throw new UserError(`network with name ${name} already exists`, 409);
+    const driver = req.driver ?? 'overlay';
+    if (driver !== 'overlay') throw new UserError(`driver "${driver}" is not supported: tapmesh provides the overlay driver only`);
+    const options = { ...(req.options ?? {}) };
+    if ('encrypted' in options) {
+      // Fail closed (cf. CVE-2023-28841): never carry an "encrypted" network in cleartext.
+      throw new UserError('--opt encrypted is not available yet in this build: refusing to create a network that would travel in cleartext');
+    }
+    const subnet = req.subnet ?? this.freeSubnet();
+    let pool: Pool;
+    try {
+      pool = makePool({ subnet, gateway: req.gateway, ipRange: req.ipRange });
+    } catch (e) {
+      throw new UserError((e as Error).message);
+    }
+    for (const n of this.state.networks) {
+      if (overlaps(parseCidr(n.subnet), pool.subnet)) throw new UserError(`invalid pool request: Pool overlaps with other one on this address space (${n.name} has ${n.subnet})`, 409);
+    }
+    const vni = this.pickVni(options[OPT_VNI]);
+    let mtu = 1500 - VXLAN_OVERHEAD;
+    if (options[OPT_DRIVER_MTU] !== undefined) mtu = parseMtu(options[OPT_DRIVER_MTU], OPT_DRIVER_MTU) - VXLAN_OVERHEAD;
+    if (options[OPT_MTU] !== undefined) mtu = parseMtu(options[OPT_MTU], OPT_MTU);
+    if (mtu < 576 || mtu > 9000) throw new UserError(`MTU ${mtu} out of range (576-9000)`);
+    options[OPT_VNI] = String(vni);
+    options[OPT_MTU] = String(mtu);
+    const canonical = `${numToIpv4(pool.subnet.base)}/${pool.subnet.prefixLen}`;
+    return {
+      id: base36Id(25), name, created: new Date().toISOString(), driver: 'overlay',
+      subnet: canonical, gateway: numToIpv4(pool.gateway), ipRange: req.ipRange, vni, mtu,
+      encrypted: false, attachable: req.attachable ?? false, options, labels: req.labels ?? {},
+      endpoints: [], peers: [],
+    };
+  }
+
+  private freeSubnet(): string {
+    for (let i = 0; i < 256 * 256; i++) {
+      const cand = `10.${(i >> 8) & 255}.${i & 255}.0/24`;
+      if (i === 0) continue;
+      const c = parseCidr(cand);
+      if (!this.state.networks.some((n) => overlaps(parseCidr(n.subnet), c))) return cand;
+    }
+    throw new UserError('no free /24 left in 10.0.0.0/8 for a new network; pass --subnet');
+  }
+
+  private pickVni(requested: string | undefined): number {
+    const used = new Set(this.state.networks.map((n) => n.vni));
+    if (requested !== undefined) {
+      const first = requested.split(',')[0].trim();
+      if (!/^\d+$/.test(first)) throw new UserError(`invalid ${OPT_VNI} "${requested}": expected a VXLAN ID`);
+      const vni = Number(first);
+      if (vni < 1 || vni > VNI_MAX) throw new UserError(`VXLAN ID ${vni} out of range (1-${VNI_MAX})`);
+      if (used.has(vni)) throw new UserError(`VXLAN ID ${vni} is already used by another network`, 409);
+      return vni;
+    }
+    for (let v = VNI_FIRST; v <= VNI_MAX; v++) if (!used.has(v)) return v;
+    throw new UserError('no free VXLAN ID');
+  }
+
+  removeNetwork(ref: string): Promise<NetworkRecord> {
+    return this.exclusive(async () => {
+      const net = this.findNetwork(ref);
+      if (net.endpoints.length > 0) throw new UserError(`error while removing network: network ${net.name} id ${net.id} has active endpoints`, 409);
+      await this.engine.call({ op: 'removeNetwork', vni: net.vni });
+      await this.sandbox(net).remove();
+      this.sandboxes.delete(net.id);
+      this.ipams.delete(net.id);
+      this.state.networks = this.state.networks.filter((n) => n !== net);
+      this.store.save(this.state);
+      this.log.info('network removed', { network: net.name, id: net.id });
+      return net;
+    });
+  }
+
+  // ---- endpoints ------------------------------------------------------------------------------
+
+  connect(ref: string, req: ConnectRequest): Promise<EndpointRecord> {
+    return this.exclusive(async () => {
+      const net = this.findNetwork(ref);
+      if (!req.container) throw new UserError('container is required');
+      let nsPath: string;
+      try {
+        nsPath = resolveContainer(req.container);
+      } catch (e) {
+        throw new UserError((e as Error).message, 404);
+      }
+      const name = containerName(req.container);
+      if (net.endpoints.some((e) => e.container === req.container || e.name === name)) {
+        throw new UserError(`endpoint with name ${name} already exists in network ${net.name}`, 409);
+      }
+      const ipam = this.ipam(net);
+      let ip: number;
+      try {
+        if (req.ip !== undefined) {
+          ip = parseIp(req.ip);
+          ipam.reserve(ip);
+        } else {
+          ip = ipam.allocate();
+        }
+      } catch (e) {
+        throw new UserError((e as Error).message, e instanceof IpamError ? 409 : 400);
+      }
+      const id = randomBytes(32).toString('hex');
+      const mac = macFromIp(ip);
+      const ep: EndpointRecord = { id, container: req.container, name, ifname: '', veth: `ve${id.slice(0, 10)}`, mac, ip: numToIpv4(ip), aliases: req.aliases ?? [] };
+      try {
+        ep.ifname = await this.sandbox(net).connect(req.container, { vethName: ep.veth, mac, ip: ep.ip, prefixLen: parseCidr(net.subnet).prefixLen, mtu: net.mtu });
+        await this.engine.call({ op: 'setLocal', vni: net.vni, mac, ip });
+      } catch (e) {
+        ipam.release(ip);
+        throw e;
+      }
+      net.endpoints.push(ep);
+      this.store.save(this.state);
+      this.log.info('container connected', { network: net.name, container: name, ip: ep.ip, mac, ns: nsPath });
+      return ep;
+    });
+  }
+
+  disconnect(ref: string, container: string): Promise<EndpointRecord> {
+    return this.exclusive(async () => {
+      const net = this.findNetwork(ref);
+      const ep = net.endpoints.find((e) => e.container === container || e.name === container || e.id === container);
+      if (!ep) throw new UserError(`container ${container} is not connected to network ${net.name}`, 404);
+      await this.engine.call({ op: 'deleteLocal', vni: net.vni, mac: ep.mac });
+      await this.sandbox(net).disconnect(ep.veth);
+      this.ipam(net).release(ipv4ToNum(ep.ip));
+      net.endpoints = net.endpoints.filter((e) => e !== ep);
+      this.store.save(this.state);
+      this.log.info('container disconnected', { network: net.name, container: ep.name });
+      return ep;
+    });
+  }
+
+  // ---- static peers -----------------------------------------------------------------------------
+
+  addPeer(ref: string, req: PeerRequest): Promise<StaticPeerRecord> {
+    return this.exclusive(async () => {
+      const net = this.findNetwork(ref);
+      const peer = normalizePeer(req);
+      if (peer.ip !== undefined) {
+        const ipn = ipv4ToNum(peer.ip);
+        if (net.endpoints.some((e) => e.ip === peer.ip)) throw new UserError(`address ${peer.ip} belongs to a local endpoint of ${net.name}`, 409);
+        if (!contains(parseCidr(net.subnet), ipn)) throw new UserError(`address ${peer.ip} is not in subnet ${net.subnet}`);
+      }
+      if (net.peers.some((p) => p.vtep === peer.vtep && p.mac === peer.mac && p.ip === peer.ip)) throw new UserError('that peer is already configured', 409);
+      await this.programPeer(net, peer);
+      net.peers.push(peer);
+      this.store.save(this.state);
+      this.log.info('static peer added', { network: net.name, ...peer });
+      return peer;
+    });
+  }
+
+  removePeer(ref: string, req: PeerRequest): Promise<number> {
+    return this.exclusive(async () => {
+      const net = this.findNetwork(ref);
+      const peer = normalizePeer(req);
+      const match = (p: StaticPeerRecord) => p.vtep === peer.vtep && (peer.mac === undefined || p.mac === peer.mac);
+      const gone = net.peers.filter(match);
+      if (gone.length === 0) throw new UserError(`no static peer ${peer.vtep}${peer.mac ? ` ${peer.mac}` : ''} on network ${net.name}`, 404);
+      net.peers = net.peers.filter((p) => !match(p));
+      for (const p of gone) if (p.mac) await this.engine.call({ op: 'deleteRemote', vni: net.vni, mac: p.mac });
+      if (!net.peers.some((p) => p.vtep === peer.vtep)) {
+        await this.engine.call({ op: 'deleteStaticVtep', vni: net.vni, vtep: ipv4ToNum(peer.vtep) });
+      }
+      this.store.save(this.state);
+      this.log.info('static peer removed', { network: net.name, vtep: peer.vtep, entries: gone.length });
+      return gone.length;
+    });
+  }
+
+  private async programPeer(net: NetworkRecord, p: StaticPeerRecord): Promise<void> {
+    const vtep = ipv4ToNum(p.vtep);
+    await this.engine.call({ op: 'addStaticVtep', vni: net.vni, vtep });
+    if (p.mac) await this.engine.call({ op: 'setRemote', vni: net.vni, mac: p.mac, ip: p.ip ? ipv4ToNum(p.ip) : 0, vtep, static: true });
+  }
+
+  async stats(): Promise<Awaited<ReturnType<DatapathEngine['stats']>>> {
+    return this.engine.stats();
+  }
+
+  /** Docker-shaped `network inspect` object. */
+  inspect(net: NetworkRecord): Record<string, unknown> {
+    const prefixLen = parseCidr(net.subnet).prefixLen;
+    const containers: Record<string, unknown> = {};
+    for (const ep of net.endpoints) {
+      containers[createHash('sha256').update(ep.container).digest('hex')] = {
+        Name: ep.name, EndpointID: ep.id, MacAddress: ep.mac, IPv4Address: `${ep.ip}/${prefixLen}`, IPv6Address: '',
+        Interface: ep.ifname, Aliases: ep.aliases,
+      };
+    }
+    const ipamCfg: Record<string, string> = { Subnet: net.subnet, Gateway: net.gateway };
+    if (net.ipRange) ipamCfg.IPRange = net.ipRange;
+    return {
+      Name: net.name, Id: net.id, Created: net.created, Scope: 'swarm', Driver: 'overlay', EnableIPv6: false,
+      IPAM: { Driver: 'default', Options: null, Config: [ipamCfg] },
+      Internal: false, Attachable: net.attachable, Ingress: false, ConfigFrom: { Network: '' }, ConfigOnly: false,
+      Containers: containers, Options: net.options, Labels: net.labels,
+      StaticPeers: net.peers.map((p) => ({ VTEP: p.vtep, MacAddress: p.mac ?? '', IPv4Address: p.ip ?? '' })),
+    };
+  }
+}
+
+function parseIp(s: string): number {
+  try {
+    return ipv4ToNum(s);
+  } catch {
+    throw new UserError(`invalid IPv4 address: ${s}`);
+  }
+}
+
+function parseMtu(v: string, key: string): number {
+  if (!/^\d+$/.test(v)) throw new UserError(`invalid ${key} "${v}": expected a number`);
+  return Number(v);
+}
+
+function normalizePeer(req: PeerRequest): StaticPeerRecord {
+  if (!req.vtep) throw new UserError('--vtep is required');
+  const vtep = numToIpv4(parseIp(req.vtep));
+  let mac = req.mac?.toLowerCase();
+  const ip = req.ip !== undefined ? numToIpv4(parseIp(req.ip)) : undefined;
+  if (mac !== undefined) {
+    try {
+      macParts(mac);
+    } catch {
+      throw new UserError(`invalid MAC address: ${req.mac}`);
+    }
+  } else if (ip !== undefined) {
+    mac = macFromIp(ipv4ToNum(ip)); // tapmesh and Docker hosts derive MACs from IPs
+  }
+  return { vtep, ...(mac ? { mac } : {}), ...(ip ? { ip } : {}) };
+}
+
+function containerName(spec: string): string {
+  if (/^\d+$/.test(spec)) return `pid-${spec}`;
+  const base = spec.split('/').filter(Boolean).pop() ?? spec;
+  return base;
+}

@@ -1,0 +1,134 @@
+// HTTP+JSON API on a unix socket (mode 0600), the only way the CLI talks to the agent.
+import { chmodSync, existsSync, unlinkSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import http from 'node:http';
+import { UserError, type Agent } from './agent.js';
+import type { Logger } from './log.js';
+
+type Handler = (params: string[], body: Record<string, unknown>, query: URLSearchParams) => Promise<unknown>;
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  handler: Handler;
+}
+
+export function routes(agent: Agent): Route[] {
+  const r = (method: string, path: string, handler: Handler): Route => ({
+    method,
+    pattern: new RegExp(`^${path.replace(/:[a-z]+/g, '([^/]+)')}$`),
+    handler,
+  });
+  const str = (v: unknown, name: string): string | undefined => {
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'string') throw new UserError(`${name} must be a string`);
+    return v;
+  };
+  const strMap = (v: unknown, name: string): Record<string, string> | undefined => {
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'object' || Array.isArray(v) || Object.values(v).some((x) => typeof x !== 'string')) throw new UserError(`${name} must be an object of strings`);
+    return v as Record<string, string>;
+  };
+  return [
+    r('GET', '/v1/info', async () => ({ NodeID: agent.nodeId, AdvertiseAddr: agent.cfg.advertiseAddr, DataPathAddr: agent.cfg.dataPathAddr, VXLANPort: agent.cfg.vxlanPort })),
+    r('GET', '/v1/networks', async () => agent.state.networks.map((n) => agent.inspect(n))),
+    r('POST', '/v1/networks', async (_p, b) => {
+      const net = await agent.createNetwork({
+        name: str(b.name, 'name') ?? '', driver: str(b.driver, 'driver'), subnet: str(b.subnet, 'subnet'),
+        gateway: str(b.gateway, 'gateway'), ipRange: str(b.ipRange, 'ipRange'), options: strMap(b.options, 'options'),
+        labels: strMap(b.labels, 'labels'), attachable: b.attachable === true,
+      });
+      return { Id: net.id };
+    }),
+    r('GET', '/v1/networks/:ref', async ([ref]) => agent.inspect(agent.findNetwork(ref))),
+    r('DELETE', '/v1/networks/:ref', async ([ref]) => ({ Id: (await agent.removeNetwork(ref)).id })),
+    r('POST', '/v1/networks/:ref/connect', async ([ref], b) => {
+      const aliases = b.aliases;
+      if (aliases !== undefined && (!Array.isArray(aliases) || aliases.some((a) => typeof a !== 'string'))) throw new UserError('aliases must be strings');
+      const ep = await agent.connect(ref, { container: str(b.container, 'container') ?? '', ip: str(b.ip, 'ip'), aliases: aliases as string[] | undefined });
+      return { EndpointID: ep.id, IPv4Address: ep.ip, MacAddress: ep.mac, Interface: ep.ifname };
+    }),
+    r('POST', '/v1/networks/:ref/disconnect', async ([ref], b) => ({ EndpointID: (await agent.disconnect(ref, str(b.container, 'container') ?? '')).id })),
+    r('POST', '/v1/networks/:ref/peers', async ([ref], b) => agent.addPeer(ref, { vtep: str(b.vtep, 'vtep') ?? '', mac: str(b.mac, 'mac'), ip: str(b.ip, 'ip') })),
+    r('DELETE', '/v1/networks/:ref/peers', async ([ref], _b, q) => ({ Removed: await agent.removePeer(ref, { vtep: q.get('vtep') ?? '', mac: q.get('mac') ?? undefined, ip: q.get('ip') ?? undefined }) })),
+    r('GET', '/v1/stats', async () => {
+      const s = await agent.stats();
+      return {
+        drops: s.drops,
+        networks: agent.state.networks.map((n) => ({ Name: n.name, Id: n.id, VNI: n.vni, ...(s.networks[n.vni] ?? { counters: {}, drops: {} }) })),
+      };
+    }),
+  ];
+}
+
+async function readBody(req: http.IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > 1 << 20) throw new UserError('request body too large', 413);
+    chunks.push(c as Buffer);
+  }
+  if (size === 0) return {};
+  let v: unknown;
+  try {
+    v = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new UserError('request body is not valid JSON');
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new UserError('request body must be a JSON object');
+  return v as Record<string, unknown>;
+}
+
+/** Remove a socket file left by a dead agent; refuse if a live agent still answers on it. */
+async function clearStaleSocket(path: string): Promise<void> {
+  if (!existsSync(path)) return;
+  const alive = await new Promise<boolean>((resolve) => {
+    const c = createConnection(path);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+  if (alive) throw new Error(`another agent is already serving ${path}`);
+  unlinkSync(path);
+}
+
+export async function serveApi(socketPath: string, agent: Agent, log: Logger): Promise<http.Server> {
+  const table = routes(agent);
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://tapmesh');
+    const send = (status: number, body: unknown) => {
+      const text = JSON.stringify(body);
+      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+    };
+    (async () => {
+      for (const route of table) {
+        const m = route.pattern.exec(url.pathname);
+        if (!m || route.method !== req.method) continue;
+        const body = await readBody(req);
+        const params = m.slice(1).map(decodeURIComponent);
+        return send(200, await route.handler(params, body, url.searchParams));
+      }
+      throw new UserError(`no such endpoint: ${req.method} ${url.pathname}`, 404);
+    })().catch((e: Error) => {
+      if (e instanceof UserError) return send(e.status, { message: e.message });
+      log.error('request failed', { method: req.method, path: url.pathname, error: e.message });
+      send(500, { message: e.message });
+    });
+  });
+  await clearStaleSocket(socketPath);
+  const old = process.umask(0o177);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => resolve());
+    });
+  } finally {
+    process.umask(old);
+  }
+  chmodSync(socketPath, 0o600);
+  return server;
+}

@@ -1,0 +1,68 @@
+// What an agent remembers across restarts: its networks, their endpoints and static peers.
+// Written atomically (temp file + rename) after every change.
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+export interface EndpointRecord {
+  id: string;
+  /** How the container was named on the command line (netns name, PID or path). */
+  container: string;
+  name: string;
+  ifname: string;
+  veth: string;
+  mac: string;
+  ip: string;
+  aliases: string[];
+}
+
+export interface StaticPeerRecord {
+  vtep: string;
+  mac?: string;
+  ip?: string;
+}
+
+export interface NetworkRecord {
+  id: string;
+  name: string;
+  created: string;
+  driver: 'overlay';
+  subnet: string;
+  gateway: string;
+  ipRange?: string;
+  vni: number;
+  mtu: number;
+  encrypted: boolean;
+  attachable: boolean;
+  options: Record<string, string>;
+  labels: Record<string, string>;
+  endpoints: EndpointRecord[];
+  peers: StaticPeerRecord[];
+}
+
+export interface AgentState {
+  version: 1;
+  nodeId: string;
+  networks: NetworkRecord[];
+}
+
+export class StateStore {
+  readonly file: string;
+
+  constructor(readonly dir: string) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.file = path.join(dir, 'state.json');
+  }
+
+  load(fresh: () => AgentState): AgentState {
+    if (!existsSync(this.file)) return fresh();
+    const s = JSON.parse(readFileSync(this.file, 'utf8')) as AgentState;
+    if (s.version !== 1) throw new Error(`${this.file}: unsupported state version ${String(s.version)}`);
+    return s;
+  }
+
+  save(s: AgentState): void {
+    const tmp = `${this.file}.tmp`;
+    writeFileSync(tmp, JSON.stringify(s, null, 2), { mode: 0o600 });
+    renameSync(tmp, this.file);
+  }
+}

@@ -1,0 +1,192 @@
+// Bench entry point: `node dist/bench/main.js [crypto|overlay|gossip|all] [--quick] [--runs N]
+// [--peers] [--out DIR] [--seconds S] [--pings N] [--systems id,id]`. Progress goes to stderr
+// (one line per step with elapsed time); results to bench/results/ (markdown, JSON, SVG, and
+// latest.* copies). Exit status: 0 when everything that was asked for ran, 1 when a system failed
+// to set up or a measurement failed, 2 on bad usage. Ctrl-C / SIGTERM remove every namespace and
+// process this run made (by name and PID) before exiting.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isRoot, repoRoot, type Lab } from '../test/harness/lab.js';
+import { benchCrypto } from './crypto.js';
+import { benchSystem } from './overlay.js';
+import { renderJson, renderMarkdown, renderSvg, type BenchReport, type Machine, type SystemResult } from './report.js';
+import { fastdSystems } from './systems/fastd.js';
+import { kernelVxlan } from './systems/kernel-vxlan.js';
+import type { OverlaySystem } from './systems/system.js';
+import { tapmesh } from './systems/tapmesh.js';
+import { wireguardGo } from './systems/wireguard-go.js';
+
+const USAGE = `usage: node dist/bench/main.js [crypto|overlay|gossip|all] [--quick] [--runs N] [--peers] [--out DIR]
+                                  [--seconds S] [--pings N] [--systems id,id,...]
+  crypto    AEAD microbench (one packet per call) at 64/512/1400/8900 bytes
+  overlay   kernel VXLAN vs tapmesh (and tapmesh encrypted; fastd, wireguard-go with --peers), needs root
+  gossip    runs dist/bench/gossip.js when it exists
+  all       all of the above (default)
+  --quick   CI mode: 1 run, 2 s per iperf3 test, 200 pings, tiny crypto time boxes (< 2 minutes)
+  --runs N  repeats per system, medians reported (default 3; quick 1)`;
+
+export interface Args {
+  part: 'crypto' | 'overlay' | 'gossip' | 'all';
+  quick: boolean;
+  runs: number;
+  seconds: number;
+  pings: number;
+  peers: boolean;
+  out: string;
+  systems?: string[];
+}
+
+export function parseArgs(argv: string[]): Args {
+  let part: Args['part'] = 'all';
+  let quick = false;
+  let peers = false;
+  let runs: number | undefined;
+  let seconds: number | undefined;
+  let pings: number | undefined;
+  let out = path.join(repoRoot, 'bench/results');
+  let systems: string[] | undefined;
+  const num = (v: string | undefined, name: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${name} needs a positive integer, got ${v}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === 'crypto' || a === 'overlay' || a === 'gossip' || a === 'all') part = a;
+    else if (a === '--quick') quick = true;
+    else if (a === '--peers') peers = true;
+    else if (a === '--runs') runs = num(argv[++i], a);
+    else if (a === '--seconds') seconds = num(argv[++i], a);
+    else if (a === '--pings') pings = num(argv[++i], a);
+    else if (a === '--out') out = path.resolve(argv[++i] ?? '.');
+    else if (a === '--systems') systems = (argv[++i] ?? '').split(',').filter(Boolean);
+    else throw new Error(`unknown argument: ${a}`);
+  }
+  return { part, quick, peers, out, systems, runs: runs ?? (quick ? 1 : 3), seconds: seconds ?? (quick ? 2 : 10), pings: pings ?? (quick ? 200 : 1000) };
+}
+
+const t0 = Date.now();
+function progress(msg: string): void {
+  process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${msg}\n`);
+}
+
+function machine(): Machine {
+  return { hostname: os.hostname(), cores: os.cpus().length, kernel: os.release(), cpu: os.cpus()[0]?.model.trim() ?? 'unknown', node: process.version };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cleanup on exit, error and signals: labs remove their namespaces and processes; the gossip
+// child is stopped by its PID.
+
+const labs = new Set<Lab>();
+let gossipChild: ChildProcess | undefined;
+let stopping = false;
+
+async function emergencyCleanup(signal: string): Promise<void> {
+  if (stopping) {
+    progress(`${signal} again: cleanup already in progress`);
+    return;
+  }
+  stopping = true;
+  progress(`${signal}: stopping, cleaning up ${[...labs].map((l) => `${l.tag}-*`).join(' ') || 'nothing'} …`);
+  if (gossipChild?.pid && gossipChild.exitCode === null) gossipChild.kill('SIGTERM');
+  await Promise.allSettled([...labs].map((l) => l.cleanup()));
+  process.exit(signal === 'SIGINT' ? 130 : 143);
+}
+
+function runGossip(a: Args): Promise<number> {
+  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'gossip.js');
+  if (!existsSync(script)) {
+    progress(`gossip: ${script} not built yet; skipped`);
+    return Promise.resolve(a.part === 'gossip' ? 1 : 0);
+  }
+  const args = [script, ...(a.quick ? ['--quick'] : []), '--runs', String(a.runs), '--out', a.out];
+  progress(`gossip: node ${args.join(' ')}`);
+  return new Promise((resolve) => {
+    gossipChild = spawn(process.execPath, args, { stdio: 'inherit' });
+    gossipChild.on('exit', (code, sig) => {
+      gossipChild = undefined;
+      progress(`gossip: exited ${code ?? sig}`);
+      resolve(code ?? 1);
+    });
+  });
+}
+
+function systemsFor(a: Args): OverlaySystem[] {
+  const all = [kernelVxlan(), tapmesh(false), tapmesh(true), ...(a.peers ? [...fastdSystems(), wireguardGo()] : [])];
+  if (!a.systems) return all;
+  const chosen = all.filter((s) => a.systems?.includes(s.id));
+  const unknown = a.systems.filter((id) => !all.some((s) => s.id === id));
+  if (unknown.length) throw new Error(`unknown system(s): ${unknown.join(', ')}; known: ${all.map((s) => s.id).join(', ')}`);
+  return chosen;
+}
+
+async function main(): Promise<number> {
+  let a: Args;
+  try {
+    a = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  process.on('SIGINT', () => void emergencyCleanup('SIGINT'));
+  process.on('SIGTERM', () => void emergencyCleanup('SIGTERM'));
+  const parts = a.part === 'all' ? ['crypto', 'overlay', 'gossip'] : [a.part];
+  const date = new Date();
+  const report: BenchReport = {
+    version: 1, date: date.toISOString(), machine: machine(),
+    mode: { quick: a.quick, runs: a.runs, seconds: a.seconds, pings: a.pings, parts: parts.filter((p) => p !== 'gossip') },
+    systems: [],
+  };
+  let failed = false;
+  progress(`bench ${parts.join(', ')}: ${a.quick ? 'quick' : 'full'} mode, ${a.runs} run(s), ${a.seconds} s per iperf3 test, ${a.pings} pings`);
+
+  if (parts.includes('crypto')) {
+    report.crypto = await benchCrypto({ budgetMs: a.quick ? 50 : 400, progress });
+    if (report.crypto.some((r) => r.status === 'failed')) failed = true;
+  }
+  if (parts.includes('overlay')) {
+    if (!isRoot) {
+      progress('overlay: needs root (network namespaces, veth, vxlan); not run');
+      failed = true;
+    } else {
+      for (const sys of systemsFor(a)) {
+        const r: SystemResult = await benchSystem(sys, {
+          runs: a.runs, seconds: a.seconds, pings: a.pings, progress,
+          onLab: (lab) => (lab ? labs.add(lab) : labs.clear()),
+        });
+        report.systems.push(r);
+        if (r.status === 'failed') failed = true;
+        progress(`${sys.label}: ${r.status}${r.reason ? ` (${r.reason})` : ''}`);
+      }
+    }
+  }
+  report.durationSec = (Date.now() - t0) / 1000;
+  if (report.crypto || report.systems.length) {
+    mkdirSync(a.out, { recursive: true });
+    const base = `${date.toISOString().slice(0, 10)}-${os.hostname()}${a.quick ? '-quick' : ''}`;
+    const files: [string, string][] = [['md', renderMarkdown(report)], ['json', renderJson(report)], ['svg', renderSvg(report)]];
+    for (const [ext, text] of files) {
+      const f = path.join(a.out, `${base}.${ext}`);
+      writeFileSync(f, text);
+      copyFileSync(f, path.join(a.out, `latest.${ext}`));
+    }
+    process.stdout.write(`${files[0][1]}\n`);
+    progress(`wrote ${path.join(a.out, base)}.{md,json,svg} and latest.*`);
+  }
+  if (parts.includes('gossip') && (await runGossip(a)) !== 0) failed = true;
+  progress(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s${failed ? ' — with failures' : ''}`);
+  return failed ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  async (e: unknown) => {
+    progress(`fatal: ${(e as Error).stack ?? String(e)}`);
+    await Promise.allSettled([...labs].map((l) => l.cleanup()));
+    process.exit(1);
+  },
+);

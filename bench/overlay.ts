@@ -1,0 +1,190 @@
+// Overlay bench runner: for one system, build the standard two-host topology in fresh namespaces,
+// let the system wire the containers together, then measure ping, TCP and UDP container → container,
+// `runs` times, and fold the runs into medians. Everything it made is removed before it returns.
+import { Lab } from '../test/harness/lab.js';
+import {
+  clockTicks, cpuTicksAll, iperf, peakRssKB, ping, startIperfServer, waitReachable, type IperfFigures,
+} from './measure.js';
+import { FIGURE_KEYS, type Figures, type SystemResult } from './report.js';
+import { medianOfRecords } from './stats.js';
+import { NotBuiltError, OVERLAY, type OverlaySystem, type Topology } from './systems/system.js';
+
+export interface OverlayOpts {
+  runs: number;
+  /** iperf3 duration per test. */
+  seconds: number;
+  pings: number;
+  progress: (msg: string) => void;
+  /** Called with each lab as soon as it exists, and with undefined once it is cleaned up. */
+  onLab: (lab: Lab | undefined) => void;
+}
+
+interface StepFigures extends IperfFigures {
+  cpuSec?: number;
+  cpuSecPerGB?: number;
+}
+
+interface RunRecord {
+  run: number;
+  figures: Figures;
+  ping?: { sent: number; received: number; p50Ms: number; p99Ms: number; maxMs: number };
+  steps: Record<string, StepFigures>;
+  errors: string[];
+}
+
+const STEPS = [
+  { name: 'tcp1', what: 'TCP 1 stream', streams: 1 },
+  { name: 'tcp4', what: 'TCP 4 streams', streams: 4 },
+  { name: 'udp1400', what: 'UDP 1400 B', udpLen: 1400 },
+  { name: 'udp64', what: 'UDP 64 B', udpLen: 64 },
+] as const;
+
+function describe(f: StepFigures): string {
+  const parts = [`${f.gbps.toFixed(3)} Gbit/s`];
+  if (f.pps !== undefined) parts.push(`${(f.pps / 1000).toFixed(1)} kpps`, `loss ${f.lossPct?.toFixed(1)}%`);
+  if (f.retransmits !== undefined) parts.push(`retr ${f.retransmits}`);
+  if (f.cpuSecPerGB !== undefined) parts.push(`agent ${f.cpuSecPerGB.toFixed(2)} CPU s/GB`);
+  return parts.join(', ');
+}
+
+function diffCounters(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const d: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) {
+    const delta = v - (before[k] ?? 0);
+    if (delta !== 0) d[k] = delta;
+  }
+  return d;
+}
+
+/** eth0 MTU inside a container (the overlay MTU the system chose). */
+async function containerMtu(t: Topology, i: number): Promise<number> {
+  const r = await t.lab.exec(t.containers[i], 'cat', ['/sys/class/net/eth0/mtu']);
+  const n = Number(r.stdout.trim());
+  return r.code === 0 && n > 0 ? n : OVERLAY.mtu;
+}
+
+async function oneRun(sys: OverlaySystem, t: Topology, o: OverlayOpts, run: number, tag: string, mtu: number): Promise<RunRecord> {
+  const rec: RunRecord = { run, figures: {}, steps: {}, errors: [] };
+  const [src] = t.containers;
+  const dst = OVERLAY.ips[1];
+  const tck = await clockTicks();
+  const attempt = async <T>(what: string, fn: () => Promise<T>): Promise<T | undefined> => {
+    for (let i = 0; i < 2; i++) {
+      try {
+        return await fn();
+      } catch (e) {
+        o.progress(`${tag} ${what}: ${i === 0 ? 'failed, retrying once' : 'failed again'}: ${(e as Error).message}`);
+        if (i === 1) rec.errors.push(`run ${run} ${what}: ${(e as Error).message}`);
+      }
+    }
+    return undefined;
+  };
+
+  o.progress(`${tag} ping ×${o.pings} …`);
+  const p = await attempt('ping', () => ping(t.lab, src, dst, o.pings));
+  if (p) {
+    rec.ping = { sent: p.sent, received: p.received, p50Ms: p.p50Ms, p99Ms: p.p99Ms, maxMs: Math.max(...p.rttsMs) };
+    rec.figures.pingP50Ms = p.p50Ms;
+    rec.figures.pingP99Ms = p.p99Ms;
+    o.progress(`${tag} ping: p50 ${p.p50Ms.toFixed(3)} ms, p99 ${p.p99Ms.toFixed(3)} ms, ${p.received}/${p.sent} replies`);
+  }
+  for (const s of STEPS) {
+    o.progress(`${tag} ${s.what} for ${o.seconds} s …`);
+    const pids = sys.pids();
+    const f = await attempt(s.what, async () => {
+      const before = cpuTicksAll(pids);
+      // A UDP payload that would not fit the system's MTU is shrunk to fit (IP 20 + UDP 8).
+      const udpLen = 'udpLen' in s ? Math.min(s.udpLen, mtu - 28) : undefined;
+      const r: StepFigures = await iperf(t.lab, src, dst, { seconds: o.seconds, streams: 'streams' in s ? s.streams : undefined, udpLen });
+      if (pids.length) {
+        r.cpuSec = (cpuTicksAll(pids) - before) / tck;
+        if (r.bytes > 0 && Number.isFinite(r.cpuSec)) r.cpuSecPerGB = r.cpuSec / (r.bytes / 1e9);
+      }
+      return r;
+    });
+    if (!f) continue;
+    rec.steps[s.name] = f;
+    o.progress(`${tag} ${s.what}: ${describe(f)}`);
+    switch (s.name) {
+      case 'tcp1':
+        rec.figures.tcp1Gbps = f.gbps;
+        rec.figures.cpuSecPerGB = f.cpuSecPerGB;
+        break;
+      case 'tcp4':
+        rec.figures.tcp4Gbps = f.gbps;
+        break;
+      case 'udp1400':
+        Object.assign(rec.figures, { udp1400Pps: f.pps, udp1400Gbps: f.gbps, udp1400LossPct: f.lossPct });
+        break;
+      case 'udp64':
+        Object.assign(rec.figures, { udp64Pps: f.pps, udp64Gbps: f.gbps, udp64LossPct: f.lossPct });
+        break;
+    }
+  }
+  return rec;
+}
+
+/** Bench one system end to end. Never throws: failures come back as status 'failed' with a reason. */
+export async function benchSystem(sys: OverlaySystem, o: OverlayOpts): Promise<SystemResult> {
+  const result: SystemResult = { id: sys.id, label: sys.label, status: 'ok', figures: {}, runs: [], notes: [] };
+  const probe = await sys.probe();
+  if (!probe.ok) {
+    o.progress(`${sys.label}: ${probe.status === 'not-built' ? 'not built yet' : 'skipped'}: ${probe.reason}`);
+    return { ...result, status: probe.status, reason: probe.reason };
+  }
+  const lab = new Lab();
+  o.onLab(lab);
+  try {
+    o.progress(`${sys.label}: building topology (namespaces ${lab.tag}-*) …`);
+    await lab.start();
+    const h1 = await lab.addHost('h1');
+    const h2 = await lab.addHost('h2');
+    const t: Topology = { lab, hosts: [h1, h2], containers: [await lab.addContainer(h1, 'c'), await lab.addContainer(h2, 'c')] };
+    try {
+      await sys.setup(t, (m) => o.progress(`${sys.label}: ${m}`));
+      await waitReachable(lab, t.containers[0], OVERLAY.ips[1], 20_000);
+    } catch (e) {
+      if (e instanceof NotBuiltError) {
+        o.progress(`${sys.label}: not built yet: ${e.message}`);
+        return { ...result, status: 'not-built', reason: e.message };
+      }
+      throw e;
+    }
+    const mtu = await containerMtu(t, 0);
+    if (mtu !== OVERLAY.mtu) result.notes.push(`container MTU is ${mtu}, not ${OVERLAY.mtu}${mtu < 1428 ? `; UDP 1400 B test used ${mtu - 28} B payloads` : ''}`);
+    await startIperfServer(lab, t.containers[1]);
+    const countersBefore = sys.counters ? await sys.counters() : {};
+    const records: RunRecord[] = [];
+    for (let run = 1; run <= o.runs; run++) records.push(await oneRun(sys, t, o, run, `${sys.label} run ${run}/${o.runs}:`, mtu));
+    const pids = sys.pids();
+    if (pids.length) {
+      const rss = Math.max(...pids.map(peakRssKB));
+      if (Number.isFinite(rss)) for (const r of records) r.figures.peakRssMB = rss / 1024;
+      const alive = pids.filter((pid) => Number.isFinite(peakRssKB(pid))).length;
+      if (alive < pids.length) result.notes.push(`${pids.length - alive} of ${pids.length} datapath processes were gone at the end`);
+    }
+    if (sys.counters) {
+      const d = diffCounters(countersBefore, await sys.counters());
+      const drops = Object.entries(d).filter(([k]) => /drop/i.test(k));
+      if (drops.length) result.notes.push(`drops during the bench: ${drops.map(([k, v]) => `${k} ${v}`).join(', ')}`);
+      result.runs.push({ counterDeltas: d });
+    }
+    result.figures = medianOfRecords(records.map((r) => r.figures), FIGURE_KEYS) as Figures;
+    result.runs.unshift(...records);
+    const errors = records.flatMap((r) => r.errors);
+    if (errors.length) {
+      result.status = 'failed';
+      result.reason = `${errors.length} measurement(s) failed`;
+      result.notes.push(...errors);
+    }
+    return result;
+  } catch (e) {
+    const reason = (e as Error).message;
+    o.progress(`${sys.label}: FAILED: ${reason}`);
+    return { ...result, status: 'failed', reason };
+  } finally {
+    o.progress(`${sys.label}: cleaning up ${lab.tag}-* …`);
+    await lab.cleanup();
+    o.onLab(undefined);
+  }
+}

@@ -1,0 +1,43 @@
+// What every benched overlay system provides. The runner builds the same topology for each
+// (two hosts on a veth underlay, one empty container namespace per host); the system's setup()
+// gives each container an eth0 on the overlay (MTU 1450, 10.0.9.2 and 10.0.9.3) and connects them.
+import type { Host, Lab } from '../../test/harness/lab.js';
+
+export const OVERLAY = {
+  subnet: '10.0.9.0/24',
+  prefixLen: 24,
+  ips: ['10.0.9.2', '10.0.9.3'] as const,
+  mtu: 1450,
+  vni: 4096,
+  port: 4789,
+};
+
+/** Docker's MAC for an IPv4 address: 02:42 followed by the four address bytes. */
+export function macFor(ip: string): string {
+  return ['02', '42', ...ip.split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(':');
+}
+
+export interface Topology {
+  lab: Lab;
+  hosts: [Host, Host];
+  /** Container netns names; containers[i] lives on hosts[i] and gets OVERLAY.ips[i]. */
+  containers: [string, string];
+}
+
+export type Probe = { ok: true } | { ok: false; status: 'skipped' | 'not-built'; reason: string };
+
+/** Thrown by setup() when the system turns out not to exist yet (e.g. an unimplemented option). */
+export class NotBuiltError extends Error {}
+
+export interface OverlaySystem {
+  id: string;
+  label: string;
+  /** Whether the system can run on this machine at all (binary installed, feature built). */
+  probe(): Promise<Probe>;
+  /** Build the overlay on an already created topology; throws when setup fails. */
+  setup(t: Topology, log: (msg: string) => void): Promise<void>;
+  /** Userspace processes carrying the datapath (CPU seconds and peak RSS are read from these). */
+  pids(): number[];
+  /** Counters to diff around the measurements (e.g. per-reason drops); flat name → number. */
+  counters?(): Promise<Record<string, number>>;
+}

@@ -1,0 +1,41 @@
+// HTTP+JSON over the agent's unix socket.
+import http from 'node:http';
+
+export class DaemonError extends Error {
+  constructor(message: string, readonly status: number) {
+    super(message);
+  }
+}
+
+export class NotRunningError extends Error {}
+
+export function request(socketPath: string, method: string, path: string, body?: unknown): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = http.request({ socketPath, method, path, headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {} }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let v: unknown;
+        try {
+          v = text ? JSON.parse(text) : undefined;
+        } catch {
+          return reject(new DaemonError(`malformed response from agent: ${text.slice(0, 200)}`, res.statusCode ?? 500));
+        }
+        if ((res.statusCode ?? 500) >= 400) {
+          const msg = (v as { message?: string } | undefined)?.message ?? `HTTP ${res.statusCode}`;
+          return reject(new DaemonError(msg, res.statusCode ?? 500));
+        }
+        resolve(v);
+      });
+    });
+    req.setTimeout(60_000, () => req.destroy(new Error('timed out waiting for the agent')));
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED' || e.code === 'EACCES') {
+        reject(new NotRunningError(`Cannot connect to the tapmesh agent at ${socketPath} (${e.code}). Is the agent running?`));
+      } else reject(e);
+    });
+    req.end(payload);
+  });
+}

@@ -1,0 +1,57 @@
+// Counters live in Float64Arrays indexed by constants, so the hot path only increments numbers.
+// Every drop has a named reason; `tapmesh stats` and `network inspect` show them by name.
+
+/** Per-network traffic counters. */
+export const C = {
+  tapRxFrames: 0, // frames read from the network's TAP (from local containers)
+  tapRxBytes: 1,
+  vxlanTxPackets: 2, // VXLAN datagrams sent to peers
+  vxlanTxBytes: 3,
+  vxlanRxPackets: 4, // VXLAN datagrams accepted for this network
+  vxlanRxBytes: 5,
+  tapTxFrames: 6, // frames written into the TAP (delivered to local containers)
+  tapTxBytes: 7,
+  arpReplied: 8, // ARP requests answered by the router itself
+  broadcastReplicated: 9, // copies of a broadcast sent to static VTEPs (head-end replication)
+  learned: 10, // MACs learned from static VTEPs
+} as const;
+export const COUNTER_NAMES = Object.keys(C) as (keyof typeof C)[];
+
+/** Drop reasons. Global ones (before the network is known) are counted on the datapath itself. */
+export const D = {
+  // UDP side, before the VNI is known
+  udpTruncated: 0, // datagram larger than a slot (MSG_TRUNC)
+  vxlanShort: 1, // shorter than VXLAN header + Ethernet header
+  vxlanBadFlags: 2, // flags not exactly 0x08 or reserved bits set (as the kernel driver requires)
+  unknownVni: 3, // VNI of no network here
+  // UDP side, per network
+  unknownVtep: 4, // sender is not a known VTEP of that network
+  spoofedSrcMac: 5, // inner source MAC belongs elsewhere, or is unknown from a tapmesh peer
+  spoofedSrcIp: 6, // inner source IP (IPv4 or ARP) does not belong to the source MAC
+  remoteUnknownDst: 7, // unicast to a MAC that is not a local endpoint
+  remoteBroadcast: 8, // broadcast/multicast from a tapmesh peer (only static VTEPs may flood)
+  tapTxFull: 9, // TAP write refused (queue full or error)
+  // TAP side, per network
+  tapShort: 10, // frame shorter than an Ethernet header
+  tapUnknownSrc: 11, // source MAC is not a local endpoint (spoofed or bridge noise)
+  arpUnknown: 12, // ARP request for an IP no endpoint has
+  arpLocal: 13, // ARP request for a local endpoint (it answers itself)
+  arpMalformed: 14, // ARP that is not Ethernet/IPv4 or is truncated
+  arpOther: 15, // ARP reply / gratuitous ARP: nothing to do
+  broadcastNoFlood: 16, // broadcast/multicast with no static VTEP to replicate to
+  unknownDst: 17, // unicast to a MAC no table knows
+  localDst: 18, // unicast to a local endpoint reaching the TAP (bridge flooding)
+  udpTxFull: 19, // sendmmsg refused (socket buffer full or error)
+} as const;
+export const DROP_NAMES = Object.keys(D) as (keyof typeof D)[];
+
+export type CounterSnapshot = Record<string, number>;
+
+export function snapshot(names: readonly string[], values: Float64Array, skipZero = false): CounterSnapshot {
+  const out: CounterSnapshot = {};
+  for (let i = 0; i < names.length; i++) {
+    if (skipZero && values[i] === 0) continue;
+    out[names[i]] = values[i];
+  }
+  return out;
+}

@@ -1,0 +1,139 @@
+// The control side's handle on the datapath. The datapath runs in a worker thread by default so
+// that a saturated datapath never delays the control plane (API, gossip acks) and vice versa;
+// `inline` runs it on the caller's thread (tests, debugging). Both speak the same commands.
+import { Worker } from 'node:worker_threads';
+import { macParts } from './numtable.js';
+import type { Datapath } from './datapath.js';
+
+export type DpCommand =
+  | { op: 'addNetwork'; vni: number; mtu: number; tapFd: number }
+  | { op: 'removeNetwork'; vni: number }
+  | { op: 'setLocal'; vni: number; mac: string; ip: number }
+  | { op: 'deleteLocal'; vni: number; mac: string }
+  | { op: 'setRemote'; vni: number; mac: string; ip: number; vtep: number; static: boolean }
+  | { op: 'deleteRemote'; vni: number; mac: string }
+  | { op: 'addStaticVtep'; vni: number; vtep: number }
+  | { op: 'deleteStaticVtep'; vni: number; vtep: number }
+  | { op: 'stats' };
+
+export type DpStats = ReturnType<Datapath['stats']>;
+
+export interface DatapathConfig {
+  /** Address the VXLAN receive socket binds to (host-order u32; 0 = any, as the kernel driver does). */
+  bindAddr: number;
+  /** Data-path address the send sockets bind to: the outer source address peers check. */
+  srcAddr: number;
+  vxlanPort: number;
+  /** Send sockets; their distinct source ports spread flows (RFC 7348 entropy). */
+  txSockets: number;
+}
+
+/** Apply one command to a datapath. `openTap` turns an fd into a FramePort. */
+export async function applyCommand(dp: Datapath, cmd: DpCommand, openTap: (fd: number) => import('./ports.js').FramePort): Promise<unknown> {
+  switch (cmd.op) {
+    case 'addNetwork':
+      dp.addNetwork(cmd.vni, cmd.mtu, openTap(cmd.tapFd));
+      return undefined;
+    case 'removeNetwork':
+      dp.removeNetwork(cmd.vni);
+      return undefined;
+    case 'setLocal': {
+      const [hi, lo] = macParts(cmd.mac);
+      dp.setLocal(cmd.vni, hi, lo, cmd.ip);
+      return undefined;
+    }
+    case 'deleteLocal': {
+      const [hi, lo] = macParts(cmd.mac);
+      dp.deleteLocal(cmd.vni, hi, lo);
+      return undefined;
+    }
+    case 'setRemote': {
+      const [hi, lo] = macParts(cmd.mac);
+      dp.setRemote(cmd.vni, hi, lo, cmd.ip, cmd.vtep, cmd.static);
+      return undefined;
+    }
+    case 'deleteRemote': {
+      const [hi, lo] = macParts(cmd.mac);
+      dp.deleteRemote(cmd.vni, hi, lo);
+      return undefined;
+    }
+    case 'addStaticVtep':
+      dp.addStaticVtep(cmd.vni, cmd.vtep);
+      return undefined;
+    case 'deleteStaticVtep':
+      dp.deleteStaticVtep(cmd.vni, cmd.vtep);
+      return undefined;
+    case 'stats':
+      return dp.stats();
+  }
+}
+
+export interface DatapathEngine {
+  call(cmd: DpCommand): Promise<unknown>;
+  stats(): Promise<DpStats>;
+  close(): Promise<void>;
+}
+
+/** Datapath on its own thread. */
+export class WorkerEngine implements DatapathEngine {
+  private readonly worker: Worker;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private readonly ready: Promise<void>;
+  private dead: Error | undefined;
+
+  constructor(cfg: DatapathConfig, onFatal: (e: Error) => void) {
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: cfg });
+    let ok: () => void;
+    let fail: (e: Error) => void;
+    this.ready = new Promise<void>((res, rej) => {
+      ok = res;
+      fail = rej;
+    });
+    this.worker.on('message', (m: { ready?: true; id?: number; result?: unknown; error?: string; code?: string }) => {
+      if (m.ready) return ok();
+      if (m.id === undefined) return;
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (m.error !== undefined) p.reject(Object.assign(new Error(m.error), { code: m.code }));
+      else p.resolve(m.result);
+    });
+    const die = (e: Error) => {
+      this.dead = e;
+      fail(e);
+      for (const p of this.pending.values()) p.reject(e);
+      this.pending.clear();
+      onFatal(e);
+    };
+    this.worker.on('error', die);
+    this.worker.on('exit', (code) => {
+      if (!this.closing) die(new Error(`datapath worker exited with code ${code}`));
+    });
+  }
+
+  private closing = false;
+
+  start(): Promise<void> {
+    return this.ready;
+  }
+
+  async call(cmd: DpCommand): Promise<unknown> {
+    await this.ready;
+    if (this.dead) throw this.dead;
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, cmd });
+    });
+  }
+
+  async stats(): Promise<DpStats> {
+    return (await this.call({ op: 'stats' })) as DpStats;
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await this.worker.terminate();
+  }
+}

@@ -1,0 +1,67 @@
+// The datapath's edges on real kernel objects: a TAP file descriptor and UDP sockets, through
+// the native addon. Each method is one JS→C++ crossing per batch.
+import { native, type NativeAddon, type PollHandle } from '../native/index.js';
+import type { DatagramPort, FramePort } from './ports.js';
+
+export class TapPort implements FramePort {
+  private readonly n: NativeAddon = native();
+  private poll: PollHandle | undefined;
+  private closed = false;
+
+  /** Wrap an already open TAP fd (the agent opens it and moves the device into the sandbox). */
+  constructor(readonly fd: number, private readonly ownsFd = true) {}
+
+  readBatch(slab: Buffer, slotSize: number, headroom: number, max: number, lens: Int32Array): number {
+    return this.n.readFrames(this.fd, slab, slotSize, headroom, max, lens);
+  }
+
+  writeBatch(buf: Buffer, offs: Int32Array, lens: Int32Array, start: number, count: number): number {
+    return this.n.writeFrames(this.fd, buf, offs, lens, start, count);
+  }
+
+  onReadable(cb: () => void): void {
+    this.poll?.close();
+    this.poll = this.n.pollReadable(this.fd, cb);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.poll?.close();
+    if (this.ownsFd) this.n.close(this.fd);
+  }
+}
+
+export class UdpPort implements DatagramPort {
+  private readonly n: NativeAddon = native();
+  private poll: PollHandle | undefined;
+  readonly fd: number;
+  readonly port: number;
+  private closed = false;
+
+  constructor(addr: number, port: number, bufBytes = 8 << 20) {
+    const s = this.n.udpOpen(addr, port, bufBytes, bufBytes);
+    this.fd = s.fd;
+    this.port = s.port;
+  }
+
+  recvBatch(slab: Buffer, slotSize: number, headroom: number, max: number, lens: Int32Array, addrs: Uint32Array, ports: Uint16Array): number {
+    return this.n.udpRecv(this.fd, slab, slotSize, headroom, max, lens, addrs, ports);
+  }
+
+  sendBatch(buf: Buffer, offs: Int32Array, lens: Int32Array, addrs: Uint32Array, ports: Uint16Array, start: number, count: number): number {
+    return this.n.udpSend(this.fd, buf, offs, lens, addrs, ports, start, count);
+  }
+
+  onReadable(cb: () => void): void {
+    this.poll?.close();
+    this.poll = this.n.pollReadable(this.fd, cb);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.poll?.close();
+    this.n.close(this.fd);
+  }
+}

@@ -1,0 +1,24 @@
+// Worker-thread entry: owns the datapath, its sockets and the TAP fds handed over by the agent.
+import { parentPort, workerData } from 'node:worker_threads';
+import { Datapath } from './datapath.js';
+import { applyCommand, type DatapathConfig, type DpCommand } from './engine.js';
+import { TapPort, UdpPort } from './native-ports.js';
+
+const cfg = workerData as DatapathConfig;
+const port = parentPort!;
+
+function start(): Datapath {
+  const rx = new UdpPort(cfg.bindAddr, cfg.vxlanPort);
+  const tx: UdpPort[] = [];
+  for (let i = 0; i < cfg.txSockets; i++) tx.push(new UdpPort(cfg.srcAddr, 0));
+  return new Datapath(rx, tx, { vxlanPort: cfg.vxlanPort });
+}
+
+const dp = start();
+port.on('message', (m: { id: number; cmd: DpCommand }) => {
+  applyCommand(dp, m.cmd, (fd) => new TapPort(fd)).then(
+    (result) => port.postMessage({ id: m.id, result }),
+    (e: Error & { code?: string }) => port.postMessage({ id: m.id, error: e.message, code: e.code }),
+  );
+});
+port.postMessage({ ready: true });
