@@ -13,7 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface PollHandle {
-  /** Stop watching and release the libuv handle. Idempotent. */
+  /** Stop watching and release the libuv handle. Idempotent; safe to call from inside the callback. */
   close(): void;
 }
 
@@ -27,41 +27,113 @@ export interface UdpInfo {
   fd: number;
   /** Bound local port (useful when 0 was requested). */
   port: number;
+  /** Effective SO_RCVBUF / SO_SNDBUF as reported by the kernel (twice the requested size on Linux). */
+  rcvbuf: number;
+  sndbuf: number;
 }
 
+/** TUN_F_* flags for tapSetOffload (linux/if_tun.h). */
+export const TUN_F = { CSUM: 0x01, TSO4: 0x02, TSO6: 0x04, TSO_ECN: 0x08, UFO: 0x10, USO4: 0x20, USO6: 0x40 } as const;
+
+/**
+ * Batch semantics shared by writeFrames, udpSend and udpSendGsoBatch ("send batches"):
+ * - The return value n is how many entries of [start, start+count) were consumed: sent, or
+ *   skipped because the kernel refused that one entry. n < count only when the kernel said
+ *   EAGAIN at entry start+n (nothing after it was attempted): resume there when writable.
+ * - A skipped entry i gets lens[i] overwritten with -errno (e.g. -22 EINVAL, -5 EIO,
+ *   -90 EMSGSIZE); scan lens[start..start+n) for negatives to count drops / detect EIO.
+ * - Errors about the descriptor itself (EBADF, ENOTSOCK, EFAULT) throw instead.
+ * - Batches larger than 1024 (UIO_MAXIOV) are split into several syscalls internally.
+ *
+ * Receive calls (readFrames, udpRecv) return 0 on EAGAIN; they throw an errno error only when
+ * nothing was received yet (a persistent error shows up again on the next call).
+ *
+ * Thread-safety: every call is synchronous and uses per-thread scratch memory; the addon can
+ * be loaded in any number of worker_threads. A descriptor may be used from several threads,
+ * but the caller owns the ordering.
+ */
 export interface NativeAddon {
-  /** open /dev/net/tun, TUNSETIFF with IFF_TAP|IFF_NO_PI (|IFF_VNET_HDR when vnetHdr), O_NONBLOCK. */
+  /**
+   * open /dev/net/tun (O_RDWR|O_NONBLOCK|O_CLOEXEC), TUNSETIFF with IFF_TAP|IFF_NO_PI
+   * (|IFF_VNET_HDR when vnetHdr). name: at most 15 bytes, "" or a "%d" pattern lets the kernel
+   * pick. Attaching a second fd to a TAP that is already open fails with EBUSY (no multiqueue).
+   * The interface is created down; configure it with ip(8)/netlink.
+   */
   tapOpen(name: string, vnetHdr: boolean): TapInfo;
-  /** TUNSETOFFLOAD with TUN_F_* flags (only meaningful with vnetHdr). */
+  /** TUNSETOFFLOAD with TUN_F_* flags (only meaningful with vnetHdr). Unknown flags: EINVAL. */
   tapSetOffload(fd: number, flags: number): void;
-  /** TUNSETVNETHDRSZ. */
+  /** TUNSETVNETHDRSZ (10, or 12 for virtio_net_hdr_mrg_rxbuf). The default is 10. */
   tapSetVnetHdrSize(fd: number, size: number): void;
   /**
    * read() frames until EAGAIN or `max` frames. Frame i lands at i*slotSize+headroom, its
    * length in lens[i]. Returns the number of frames read (0 when nothing was pending).
+   * Requires headroom < slotSize, slotSize*max <= slab.length, lens.length >= max.
+   * A TAP truncates silently a frame longer than slotSize-headroom (the rest is lost), so keep
+   * slotSize-headroom > the largest frame (MTU + 14 + 4 VLAN + vnet header): a length equal to
+   * slotSize-headroom then means "truncated". With vnetHdr the frame starts with the
+   * virtio_net_hdr.
    */
   readFrames(fd: number, slab: Buffer, slotSize: number, headroom: number, max: number, lens: Int32Array): number;
   /**
-   * write() frames buf[offs[i] .. offs[i]+lens[i]) for i in [start, start+count). Stops at EAGAIN;
-   * a frame failing with any other errno is skipped. Returns how many frames the kernel accepted.
+   * write() frames buf[offs[i] .. offs[i]+lens[i]) for i in [start, start+count) ("send batch"
+   * semantics above). A TAP never says EAGAIN in practice; while the link is down every frame
+   * fails with EIO (lens[i] = -5); an empty or runt frame fails with EINVAL.
    */
   writeFrames(fd: number, buf: Buffer, offs: Int32Array, lens: Int32Array, start: number, count: number): number;
-  /** socket(AF_INET, SOCK_DGRAM), SO_REUSEADDR, buffers, IP_PMTUDISC_DONT, bind(addr, port), O_NONBLOCK. */
-  udpOpen(addr: number, port: number, rcvbuf: number, sndbuf: number): UdpInfo;
   /**
-   * recvmmsg up to `max` datagrams into slots like readFrames. lens[i] = length, or -1 when the
-   * datagram was truncated (MSG_TRUNC); addrs[i]/ports[i] = sender. Returns the count (0 on EAGAIN).
+   * socket(AF_INET, SOCK_DGRAM|SOCK_NONBLOCK|SOCK_CLOEXEC), SO_REUSEADDR, buffers
+   * (SO_RCVBUFFORCE/SO_SNDBUFFORCE, falling back to SO_RCVBUF/SO_SNDBUF; 0 = kernel default),
+   * IP_MTU_DISCOVER=IP_PMTUDISC_DONT (never DF: oversize datagrams are fragmented),
+   * bind(addr, port) with addr 0 = INADDR_ANY and port 0 = ephemeral.
+   */
+  udpOpen(addr: number, port: number, rcvbuf: number, sndbuf: number): UdpInfo;
+  /** setsockopt(SOL_UDP, UDP_GRO): receive runs of equal-size datagrams coalesced (see udpRecv segs). */
+  udpSetGro(fd: number, on: boolean): void;
+  /**
+   * recvmmsg(MSG_DONTWAIT) up to `max` datagrams into slots like readFrames. lens[i] = length, or
+   * -1 when the datagram did not fit in slotSize-headroom (MSG_TRUNC; its data is lost);
+   * addrs[i]/ports[i] = sender. Returns the count (0 on EAGAIN).
+   * segs (optional, length >= max): segs[i] = the UDP_GRO segment size when slot i holds several
+   * coalesced datagrams (only on a udpSetGro socket), else 0. Slot i then holds
+   * ceil(lens[i]/segs[i]) datagrams of segs[i] bytes each, the last possibly shorter, all from
+   * addrs[i]:ports[i]. A coalesced datagram can be up to 65535 bytes, so GRO sockets need
+   * slotSize >= 65535 + headroom or they see lens[i] = -1.
    */
   udpRecv(fd: number, slab: Buffer, slotSize: number, headroom: number, max: number,
-    lens: Int32Array, addrs: Uint32Array, ports: Uint16Array): number;
+    lens: Int32Array, addrs: Uint32Array, ports: Uint16Array, segs?: Uint16Array): number;
   /**
-   * sendmmsg datagrams buf[offs[i]..+lens[i]) to (addrs[i], ports[i]) for i in [start, start+count).
-   * Stops at EAGAIN; skips a datagram failing with another errno. Returns how many were sent.
+   * sendmmsg datagrams buf[offs[i]..+lens[i]) to (addrs[i], ports[i]) for i in [start, start+count)
+   * ("send batch" semantics above; e.g. port 0 is EINVAL for that datagram only).
    */
   udpSend(fd: number, buf: Buffer, offs: Int32Array, lens: Int32Array, addrs: Uint32Array, ports: Uint16Array,
     start: number, count: number): number;
-  /** uv_poll the fd for readability on the calling thread's loop; cb runs once per wakeup. */
+  /**
+   * One sendmsg with a UDP_SEGMENT cmsg: buf[off..off+len) holds back-to-back datagrams of segSize
+   * bytes (the last may be shorter), all to addr:port; the kernel (or NIC) splits them.
+   * segSize 0 = plain sendmsg. Returns bytes sent, or -1 on EAGAIN. Throws (code):
+   * EINVAL more than UDP_MAX_SEGMENTS segments (128 on 6.18, 64 on older kernels);
+   * EMSGSIZE len > 65507 or segSize + 28 > egress MTU;
+   * EIO no checksum offload on the egress device (kernels < 6.11) or an IPsec route: fall back
+   * to plain udpSend for that destination.
+   */
+  udpSendGso(fd: number, buf: Buffer, off: number, len: number, addr: number, port: number, segSize: number): number;
+  /**
+   * sendmmsg where message i carries a UDP_SEGMENT cmsg of segs[i] (0 = plain datagram): the batched
+   * udpSendGso, with "send batch" semantics — per-message GSO failures are not thrown but reported
+   * as lens[i] = -errno (-5 EIO -> fall back to plain sends for that destination).
+   */
+  udpSendGsoBatch(fd: number, buf: Buffer, offs: Int32Array, lens: Int32Array, addrs: Uint32Array,
+    ports: Uint16Array, segs: Uint16Array, start: number, count: number): number;
+  /**
+   * uv_poll the fd for readability on the calling thread's loop; cb runs once per loop iteration
+   * while the fd is readable (level-triggered: drain until EAGAIN or expect another call). cb
+   * runs in a proper callback scope (async_hooks, microtasks and nextTicks drain after it); an
+   * exception thrown by cb goes to 'uncaughtException' of that thread. An active poll keeps the
+   * loop alive until close() (worker/thread teardown closes it automatically). One poll per fd
+   * per thread (EEXIST otherwise). close() the poll before closing the fd.
+   */
   pollReadable(fd: number, cb: () => void): PollHandle;
+  /** close(2). EINTR counts as closed. */
   close(fd: number): void;
 }
 

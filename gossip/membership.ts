@@ -1,0 +1,309 @@
+// SWIM member list: states, incarnation rules, refutation, suspicion timers, push-pull merge,
+// selection of probe/gossip targets and reaping. Probing itself lives in probe.ts.
+//
+// Rules (a message about node X with incarnation i):
+// - alive: unknown X -> add (join). Known X -> applied only when i > X.inc; clears suspicion,
+//   brings dead/left back (alive-again). About ourselves: a newer incarnation or different
+//   data than ours is refuted.
+// - suspect: ignored when i < X.inc or X is dead/left; confirms an existing suspicion; else
+//   X becomes suspect and a Lifeguard suspicion timer starts. About ourselves: refute.
+// - dead: ignored when i < X.inc or X is dead/left; else X is dead. About ourselves: refute.
+// - leave: X is left (graceful), also from dead.
+// Refute = incarnation := max(ours, accused) + 1, broadcast alive, awareness + 1.
+// Every applied change is re-broadcast through the piggyback queue (infection-style).
+
+import type { Message, MessageOf, NodeState } from './codec.js';
+import { retransmitLimit, suspicionMin, type GossipConfig } from './config.js';
+import { Suspicion, type Awareness } from './lifeguard.js';
+import type { Clock, Random } from './transport.js';
+import { bytesEqual } from './value.js';
+
+export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
+export const STATE_NAMES: readonly MemberState[] = ['alive', 'suspect', 'dead', 'left'];
+
+export interface Member {
+  id: string;
+  name: string;
+  addr: string;
+  /** Encoded meta (value.ts); decoded at the public edge. */
+  meta: Uint8Array;
+  inc: number;
+  state: MemberState;
+  /** Clock time of the last state change. */
+  since: number;
+}
+
+export type MemberEventKind = 'join' | 'update' | 'suspect' | 'dead' | 'left' | 'alive-again' | 'reap';
+
+export interface MemberEvent {
+  kind: MemberEventKind;
+  member: Member;
+  previous?: MemberState;
+}
+
+export interface MembershipDeps {
+  config: GossipConfig;
+  clock: Clock;
+  random: Random;
+  awareness: Awareness;
+  /** Queue a membership broadcast; key invalidates older broadcasts about the same node. */
+  broadcast(key: string, m: Message): void;
+  emit(ev: MemberEvent): void;
+  /** Our incarnation changed (persist it). */
+  onIncarnation?(inc: number): void;
+}
+
+const isLive = (s: MemberState): boolean => s === 'alive' || s === 'suspect';
+
+export class Membership {
+  readonly self: Member;
+  private readonly byId = new Map<string, Member>();
+  private probeList: Member[] = [];
+  private probeIndex = 0;
+  private readonly suspicions = new Map<string, Suspicion>();
+  private live = 1;
+  leaving = false;
+
+  constructor(
+    self: { id: string; name: string; addr: string; meta: Uint8Array; inc: number },
+    private readonly d: MembershipDeps,
+  ) {
+    this.self = { ...self, state: 'alive', since: d.clock.now() };
+    this.byId.set(self.id, this.self);
+  }
+
+  get(id: string): Member | undefined {
+    return this.byId.get(id);
+  }
+
+  all(): IterableIterator<Member> {
+    return this.byId.values();
+  }
+
+  /** Alive + suspect members, ourselves included: the n of every formula. */
+  numLive(): number {
+    return this.live;
+  }
+
+  retransmitLimit(): number {
+    return retransmitLimit(this.d.config, this.live);
+  }
+
+  private announce(m: Member): void {
+    this.d.broadcast(`m:${m.id}`, { t: 'alive', inc: m.inc, node: m.id, name: m.name, addr: m.addr, meta: m.meta });
+  }
+
+  private setState(m: Member, state: MemberState): MemberState {
+    const prev = m.state;
+    if (isLive(prev) !== isLive(state)) this.live += isLive(state) ? 1 : -1;
+    m.state = state;
+    if (prev !== state) m.since = this.d.clock.now();
+    return prev;
+  }
+
+  private cancelSuspicion(id: string): void {
+    const s = this.suspicions.get(id);
+    if (s) {
+      s.cancel();
+      this.suspicions.delete(id);
+    }
+  }
+
+  refute(accused: number): void {
+    this.self.inc = Math.max(this.self.inc, accused) + 1;
+    this.announce(this.self);
+    this.d.awareness.apply(1);
+    this.d.onIncarnation?.(this.self.inc);
+  }
+
+  /** New meta/name/addr for ourselves: bump the incarnation and tell everyone. */
+  updateSelf(patch: { meta?: Uint8Array; name?: string; addr?: string }): void {
+    Object.assign(this.self, patch);
+    this.self.inc++;
+    this.announce(this.self);
+    this.d.onIncarnation?.(this.self.inc);
+  }
+
+  aliveNode(a: Omit<MessageOf<'alive'>, 't'>): void {
+    const self = this.self;
+    if (a.node === self.id) {
+      if (this.leaving) return;
+      const differs = a.addr !== self.addr || a.name !== self.name || !bytesEqual(a.meta, self.meta);
+      if (a.inc > self.inc || (a.inc === self.inc && differs)) this.refute(a.inc);
+      return;
+    }
+    let m = this.byId.get(a.node);
+    if (!m) {
+      m = { id: a.node, name: a.name, addr: a.addr, meta: a.meta, inc: a.inc, state: 'alive', since: this.d.clock.now() };
+      this.byId.set(m.id, m);
+      this.live++;
+      // Insert at a random position of the probe order (swap with a random slot).
+      this.probeList.push(m);
+      const j = this.d.random.int(this.probeList.length);
+      const last = this.probeList.length - 1;
+      [this.probeList[j], this.probeList[last]] = [this.probeList[last], this.probeList[j]];
+      this.announce(m);
+      this.d.emit({ kind: 'join', member: m });
+      return;
+    }
+    if (a.inc <= m.inc) return;
+    const changed = a.addr !== m.addr || a.name !== m.name || !bytesEqual(a.meta, m.meta);
+    this.cancelSuspicion(m.id);
+    m.inc = a.inc;
+    m.name = a.name;
+    m.addr = a.addr;
+    m.meta = a.meta;
+    const prev = this.setState(m, 'alive');
+    this.announce(m);
+    if (prev !== 'alive') this.d.emit({ kind: 'alive-again', member: m, previous: prev });
+    else if (changed) this.d.emit({ kind: 'update', member: m });
+  }
+
+  suspectNode(s: { inc: number; node: string; from: string }): void {
+    if (s.node === this.self.id) {
+      if (!this.leaving && s.inc >= this.self.inc) this.refute(s.inc);
+      return;
+    }
+    const m = this.byId.get(s.node);
+    if (!m || s.inc < m.inc) return;
+    if (m.state === 'suspect') {
+      const susp = this.suspicions.get(m.id);
+      if (susp?.confirm(s.from)) this.d.broadcast(`m:${m.id}`, { t: 'suspect', inc: m.inc, node: m.id, from: s.from });
+      return;
+    }
+    if (m.state !== 'alive') return;
+    m.inc = s.inc;
+    this.setState(m, 'suspect');
+    const n = this.live;
+    const k = n - 2 < this.d.config.suspicionMult - 2 ? 0 : this.d.config.suspicionMult - 2;
+    const min = suspicionMin(this.d.config, n);
+    const max = this.d.config.suspicionMaxTimeoutMult * min;
+    const inc = m.inc;
+    const susp = new Suspicion(this.d.clock, s.from, k, min, max, () => {
+      this.suspicions.delete(m.id);
+      if (this.byId.get(m.id) === m && m.state === 'suspect' && m.inc === inc) {
+        this.deadNode({ inc, node: m.id, from: this.self.id });
+      }
+    });
+    this.suspicions.set(m.id, susp);
+    this.d.broadcast(`m:${m.id}`, { t: 'suspect', inc: m.inc, node: m.id, from: s.from });
+    this.d.emit({ kind: 'suspect', member: m, previous: 'alive' });
+  }
+
+  deadNode(x: { inc: number; node: string; from: string }): void {
+    if (x.node === this.self.id) {
+      if (!this.leaving && x.inc >= this.self.inc) this.refute(x.inc);
+      return;
+    }
+    const m = this.byId.get(x.node);
+    if (!m || x.inc < m.inc || !isLive(m.state)) return;
+    this.cancelSuspicion(m.id);
+    m.inc = x.inc;
+    const prev = this.setState(m, 'dead');
+    this.d.broadcast(`m:${m.id}`, { t: 'dead', inc: m.inc, node: m.id, from: x.from });
+    this.d.emit({ kind: 'dead', member: m, previous: prev });
+  }
+
+  leaveNode(l: { inc: number; node: string }): void {
+    if (l.node === this.self.id) {
+      if (!this.leaving && l.inc >= this.self.inc) this.refute(l.inc);
+      return;
+    }
+    const m = this.byId.get(l.node);
+    if (!m || l.inc < m.inc || m.state === 'left') return;
+    this.cancelSuspicion(m.id);
+    m.inc = l.inc;
+    const prev = this.setState(m, 'left');
+    this.d.broadcast(`m:${m.id}`, { t: 'leave', inc: m.inc, node: m.id });
+    this.d.emit({ kind: 'left', member: m, previous: prev });
+  }
+
+  /** Graceful leave: mark ourselves left and queue the leave broadcast. */
+  leave(): void {
+    this.leaving = true;
+    this.setState(this.self, 'left');
+    this.d.broadcast(`m:${this.self.id}`, { t: 'leave', inc: this.self.inc, node: this.self.id });
+  }
+
+  /** Apply a remote full state (push-pull). A remote "dead" is only a suspicion here. */
+  merge(nodes: NodeState[]): void {
+    for (const n of nodes) {
+      const state = n.state;
+      if (state === 0) this.aliveNode({ inc: n.inc, node: n.id, name: n.name, addr: n.addr, meta: n.meta });
+      else if (state === 3) this.leaveNode({ inc: n.inc, node: n.id });
+      else this.suspectNode({ inc: n.inc, node: n.id, from: this.self.id });
+    }
+  }
+
+  localState(): NodeState[] {
+    const out: NodeState[] = [];
+    for (const m of this.byId.values()) {
+      out.push({ id: m.id, name: m.name, addr: m.addr, meta: m.meta, inc: m.inc, state: STATE_NAMES.indexOf(m.state) as NodeState['state'] });
+    }
+    return out;
+  }
+
+  /** Next member to probe in shuffled round-robin order (alive or suspect only). */
+  nextProbeTarget(): Member | undefined {
+    for (let checked = 0; checked < this.probeList.length; checked++) {
+      if (this.probeIndex >= this.probeList.length) {
+        this.shuffle(this.probeList);
+        this.probeIndex = 0;
+      }
+      const m = this.probeList[this.probeIndex++];
+      if (isLive(m.state)) return m;
+    }
+    return undefined;
+  }
+
+  private shuffle(a: Member[]): void {
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = this.d.random.int(i + 1);
+      [a[i], a[j]] = [a[j], a[i]];
+    }
+  }
+
+  /** Up to k distinct random members (never ourselves) that pass the filter. */
+  randomMembers(k: number, filter: (m: Member) => boolean): Member[] {
+    const list = this.probeList;
+    const out: Member[] = [];
+    if (k <= 0 || list.length === 0) return out;
+    for (let tries = 0; tries < 3 * list.length && out.length < k; tries++) {
+      const m = list[this.d.random.int(list.length)];
+      if (filter(m) && !out.includes(m)) out.push(m);
+    }
+    return out;
+  }
+
+  /** Gossip targets: live members and recently dead ones (so they can still refute). */
+  gossipTargets(k: number): Member[] {
+    const now = this.d.clock.now();
+    const horizon = this.d.config.gossipToTheDead;
+    return this.randomMembers(k, (m) => isLive(m.state) || (m.state === 'dead' && now - m.since < horizon));
+  }
+
+  /** Forget members dead or left for longer than the reap times. */
+  reap(): void {
+    const now = this.d.clock.now();
+    const c = this.d.config;
+    let removed = false;
+    for (const m of this.byId.values()) {
+      if (m === this.self) continue;
+      const age = now - m.since;
+      if ((m.state === 'dead' && age >= c.deadNodeReap) || (m.state === 'left' && age >= c.leftNodeReap)) {
+        this.byId.delete(m.id);
+        removed = true;
+        this.d.emit({ kind: 'reap', member: m, previous: m.state });
+      }
+    }
+    if (removed) {
+      this.probeList = this.probeList.filter((m) => this.byId.get(m.id) === m);
+      this.probeIndex = Math.min(this.probeIndex, this.probeList.length);
+    }
+  }
+
+  stop(): void {
+    for (const s of this.suspicions.values()) s.cancel();
+    this.suspicions.clear();
+  }
+}

@@ -1,0 +1,73 @@
+// `npm run demo`: three hosts in network namespaces on this machine, a tapmesh agent on each, one
+// overlay across them, two containers per host; prints a ping matrix and an iperf3 figure, then
+// removes everything it made (also on Ctrl-C).
+import { Lab, requireRoot, type Host } from './harness/lab.js';
+import { buildOverlay } from './harness/overlay.js';
+
+const t0 = Date.now();
+const step = (msg: string) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${msg}\n`);
+
+async function pingOk(lab: Lab, from: string, to: string): Promise<number | undefined> {
+  const r = await lab.exec(from, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', '-q', to], 15_000);
+  const m = /= [\d.]+\/([\d.]+)\//.exec(r.stdout);
+  return r.code === 0 && m ? Number(m[1]) : undefined;
+}
+
+async function main(): Promise<void> {
+  if (!requireRoot('demo')) process.exit(1);
+  const lab = new Lab();
+  let cleaning = false;
+  const cleanup = async (code: number) => {
+    if (cleaning) return;
+    cleaning = true;
+    step('cleaning up namespaces and processes');
+    await lab.cleanup();
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void cleanup(130));
+  process.on('SIGTERM', () => void cleanup(143));
+  try {
+    step(`run tag ${lab.tag}: building underlay and 3 hosts`);
+    const ov = await buildOverlay(lab, { hosts: 3, containersPerHost: 2, network: 'overnet', subnet: '10.0.9.0/24', gateway: '10.0.9.99', onStep: step });
+    step('ping matrix (average RTT in ms, container → container):');
+    const names = ov.containers.map((c) => `${c.host.name}/${c.name}`);
+    const rows: string[] = [`${''.padEnd(10)}${names.map((n) => n.padStart(10)).join('')}`];
+    let failures = 0;
+    for (const a of ov.containers) {
+      const cells: string[] = [];
+      for (const b of ov.containers) {
+        if (a === b) {
+          cells.push('-'.padStart(10));
+          continue;
+        }
+        const rtt = await pingOk(lab, a.ns, b.ip);
+        if (rtt === undefined) failures++;
+        cells.push((rtt === undefined ? 'FAIL' : rtt.toFixed(3)).padStart(10));
+      }
+      rows.push(`${`${a.host.name}/${a.name}`.padEnd(10)}${cells.join('')}`);
+    }
+    process.stdout.write(`${rows.join('\n')}\n`);
+    const src = ov.containers[0];
+    const dst = ov.containers.find((c) => c.host !== src.host)!;
+    step(`iperf3 TCP ${src.host.name}/${src.name} → ${dst.host.name}/${dst.name} (5 s)`);
+    lab.spawnIn(dst.ns, 'iperf3', ['-s', '-1'], 'iperf3-server.log');
+    await new Promise((r) => setTimeout(r, 500));
+    const r = await lab.exec(src.ns, 'iperf3', ['-c', dst.ip, '-t', '5', '-J'], 30_000);
+    if (r.code === 0) {
+      const j = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } };
+      process.stdout.write(`iperf3: ${(j.end.sum_received.bits_per_second / 1e9).toFixed(2)} Gbit/s over the overlay\n`);
+    } else {
+      process.stdout.write(`iperf3 failed: ${r.stderr.trim() || r.stdout.slice(0, 200)}\n`);
+      failures++;
+    }
+    const stats = await lab.mustCli(ov.hosts[0], ['stats']);
+    process.stdout.write(`\ntapmesh stats on ${ov.hosts[0].name}:\n${stats}`);
+    await cleanup(failures === 0 ? 0 : 1);
+  } catch (e) {
+    process.stderr.write(`demo failed: ${(e as Error).message}\n`);
+    await cleanup(1);
+  }
+}
+
+export type { Host };
+void main();
