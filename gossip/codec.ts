@@ -52,6 +52,16 @@ export interface EntryWire {
   value: Uint8Array;
 }
 
+/** An IPv4 pool as numbers (host order); ip 0 = "any address". */
+export interface PoolWire {
+  base: number;
+  prefixLen: number;
+  gateway: number;
+  first: number;
+  last: number;
+  blockSize: number;
+}
+
 export type Message =
   | { t: 'ping'; seq: number; target: string; from: string }
   | { t: 'indirect'; seq: number; target: string; targetAddr: string; nack: boolean; from: string }
@@ -67,8 +77,8 @@ export type Message =
   | { t: 'user'; payload: Uint8Array }
   | { t: 'claim'; network: string; block: number; claimant: string; release: boolean }
   | { t: 'vote'; granted: boolean; holder: string; voters: number }
-  | { t: 'alloc'; network: string; subnet: string; gateway: string; blockSize: number; ip: string; holder: string; endpoint: string }
-  | { t: 'allocReply'; ok: boolean; ip: string; code: string; message: string }
+  | { t: 'alloc'; network: string; pool: PoolWire; ip: number; holder: string; endpoint: string }
+  | { t: 'allocReply'; ok: boolean; ip: number; code: string; message: string }
   | { t: 'error'; message: string };
 
 export type MessageOf<T extends Message['t']> = Extract<Message, { t: T }>;
@@ -150,10 +160,11 @@ export function writeMessage(w: Writer, m: Message): void {
       w.bool(m.granted).str(m.holder).uint(m.voters);
       break;
     case 'alloc':
-      w.str(m.network).str(m.subnet).str(m.gateway).uint(m.blockSize).str(m.ip).str(m.holder).str(m.endpoint);
+      w.str(m.network).uint(m.pool.base).uint(m.pool.prefixLen).uint(m.pool.gateway).uint(m.pool.first).uint(m.pool.last);
+      w.uint(m.pool.blockSize).uint(m.ip).str(m.holder).str(m.endpoint);
       break;
     case 'allocReply':
-      w.bool(m.ok).str(m.ip).str(m.code).str(m.message);
+      w.bool(m.ok).uint(m.ip).str(m.code).str(m.message);
       break;
     case 'error':
       w.str(m.message);
@@ -213,15 +224,13 @@ function readBody(r: Reader, type: number): Message {
       return {
         t: 'alloc',
         network: r.str(LIMITS.id),
-        subnet: r.str(LIMITS.id),
-        gateway: r.str(LIMITS.id),
-        blockSize: r.uint(),
-        ip: r.str(LIMITS.id),
+        pool: { base: r.uint(), prefixLen: r.uint(), gateway: r.uint(), first: r.uint(), last: r.uint(), blockSize: r.uint() },
+        ip: r.uint(),
         holder: r.str(LIMITS.id),
         endpoint: r.str(LIMITS.id),
       };
     case MsgType.allocReply:
-      return { t: 'allocReply', ok: r.bool(), ip: r.str(LIMITS.id), code: r.str(LIMITS.id), message: r.str() };
+      return { t: 'allocReply', ok: r.bool(), ip: r.uint(), code: r.str(LIMITS.id), message: r.str() };
     case MsgType.error:
       return { t: 'error', message: r.str() };
     default:

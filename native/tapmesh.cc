@@ -396,6 +396,7 @@ Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
       !a.Int(2, "rcvbuf", 0, INT32_MAX, rcvbuf) || !a.Int(3, "sndbuf", 0, INT32_MAX, sndbuf))
     return {};
 
+  // Non-blocking IPv4 UDP socket, not inherited by spawned processes.
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return ThrowErrno(a.Env(), a.Fn(), "socket", errno);
   auto fail = [&](const char* syscall) {
@@ -418,6 +419,7 @@ Napi::Value UdpOpen(const Napi::CallbackInfo& info) {
 
   sockaddr_in sa;
   SetAddr(sa, static_cast<uint32_t>(addr), static_cast<uint16_t>(port));
+  // Local address and port (0.0.0.0 / 0 = any / ephemeral).
   if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) return fail("bind");
   // Learn the port the kernel picked when 0 was requested.
   socklen_t salen = sizeof sa;
@@ -647,6 +649,7 @@ Napi::Value PollReadable(const Napi::CallbackInfo& info) {
     return ThrowErrno(env, a.Fn(), "uv_poll_init", -r);
   }
   p->handle.data = p;
+  // Level-triggered readability watch; OnReadable runs once per loop turn while readable.
   r = uv_poll_start(&p->handle, UV_READABLE, OnReadable);
   if (r < 0) {
     p->owners = 1;  // no JS owner yet: the close callback frees it
