@@ -1,35 +1,37 @@
-// Bench entry point: `node dist/bench/main.js [crypto|overlay|gossip|all] [--quick] [--runs N]
-// [--peers] [--out DIR] [--seconds S] [--pings N] [--systems id,id]`. Progress goes to stderr
+// Bench entry point: `node dist/bench/main.js [crypto|overlay|gossip|all|profile] [--quick]
+// [--runs N] [--peers] [--out DIR] [--seconds S] [--pings N] [--systems id,id]`. Progress goes to stderr
 // (one line per step with elapsed time); results to bench/results/ (markdown, JSON, SVG, and
 // latest.* copies). Exit status: 0 when everything that was asked for ran, 1 when a system failed
 // to set up or a measurement failed, 2 on bad usage. Ctrl-C / SIGTERM remove every namespace and
 // process this run made (by name and PID) before exiting.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isRoot, repoRoot, type Lab } from '../test/harness/lab.js';
 import { benchCrypto } from './crypto.js';
 import { benchSystem } from './overlay.js';
-import { renderJson, renderMarkdown, renderSvg, type BenchReport, type Machine, type SystemResult } from './report.js';
+import { profileSystem } from './profile.js';
+import { machineLine, renderJson, renderMarkdown, renderSvg, type BenchReport, type Machine, type SystemResult } from './report.js';
 import { fastdSystems } from './systems/fastd.js';
 import { kernelVxlan } from './systems/kernel-vxlan.js';
 import type { OverlaySystem } from './systems/system.js';
 import { tapmesh } from './systems/tapmesh.js';
 import { wireguardGo } from './systems/wireguard-go.js';
 
-const USAGE = `usage: node dist/bench/main.js [crypto|overlay|gossip|all] [--quick] [--runs N] [--peers] [--out DIR]
+const USAGE = `usage: node dist/bench/main.js [crypto|overlay|gossip|all|profile] [--quick] [--runs N] [--peers] [--out DIR]
                                   [--seconds S] [--pings N] [--systems id,id,...]
   crypto    AEAD microbench (one packet per call) at 64/512/1400/8900 bytes
   overlay   kernel VXLAN vs tapmesh (and tapmesh encrypted; fastd, wireguard-go with --peers), needs root
   gossip    runs dist/bench/gossip.js when it exists
   all       all of the above (default)
+  profile   where the time goes: per-hop latency (tcpdump) and agent CPU by syscall (perf), not in 'all'
   --quick   CI mode: 1 run, 2 s per iperf3 test, 200 pings, tiny crypto time boxes (< 2 minutes)
   --runs N  repeats per system, medians reported (default 3; quick 1)`;
 
 export interface Args {
-  part: 'crypto' | 'overlay' | 'gossip' | 'all';
+  part: 'crypto' | 'overlay' | 'gossip' | 'all' | 'profile';
   quick: boolean;
   runs: number;
   seconds: number;
@@ -55,7 +57,7 @@ export function parseArgs(argv: string[]): Args {
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === 'crypto' || a === 'overlay' || a === 'gossip' || a === 'all') part = a;
+    if (a === 'crypto' || a === 'overlay' || a === 'gossip' || a === 'all' || a === 'profile') part = a;
     else if (a === '--quick') quick = true;
     else if (a === '--peers') peers = true;
     else if (a === '--runs') runs = num(argv[++i], a);
@@ -71,6 +73,16 @@ export function parseArgs(argv: string[]): Args {
 const t0 = Date.now();
 function progress(msg: string): void {
   process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${msg}\n`);
+}
+
+/** Share of all cores busy over `ms`, from /proc/stat (idle + iowait count as not busy). */
+async function busyPct(ms = 1000): Promise<number> {
+  const read = (): number[] => readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  const a = read();
+  await new Promise((r) => setTimeout(r, ms));
+  const d = read().map((v, i) => v - a[i]);
+  const total = d.reduce((x, y) => x + y, 0);
+  return total > 0 ? (100 * (total - d[3] - d[4])) / total : NaN;
 }
 
 function machine(): Machine {
@@ -124,6 +136,25 @@ function systemsFor(a: Args): OverlaySystem[] {
   return chosen;
 }
 
+async function runProfile(a: Args, date: Date): Promise<number> {
+  if (!isRoot) {
+    progress('profile: needs root');
+    return 1;
+  }
+  const m = machine();
+  const lines = [`# tapmesh profile — ${date.toISOString()}`, '', `Machine: ${machineLine(m)}`, ''];
+  const opts = { seconds: a.seconds, pings: a.pings, progress, onLab: (lab: Lab | undefined) => (lab ? labs.add(lab) : labs.clear()) };
+  for (const sys of systemsFor({ ...a, systems: a.systems ?? ['kernel-vxlan', 'tapmesh'] })) lines.push(...(await profileSystem(sys, opts)));
+  const text = `${lines.join('\n')}\n`;
+  mkdirSync(a.out, { recursive: true });
+  const f = path.join(a.out, `profile-${date.toISOString().slice(0, 10)}-${m.hostname}.md`);
+  writeFileSync(f, text);
+  copyFileSync(f, path.join(a.out, 'profile-latest.md'));
+  process.stdout.write(text);
+  progress(`wrote ${f} and profile-latest.md`);
+  return text.includes('FAILED') ? 1 : 0;
+}
+
 async function main(): Promise<number> {
   let a: Args;
   try {
@@ -141,7 +172,10 @@ async function main(): Promise<number> {
     mode: { quick: a.quick, runs: a.runs, seconds: a.seconds, pings: a.pings, parts: parts.filter((p) => p !== 'gossip') },
     systems: [],
   };
+  if (a.part === 'profile') return runProfile(a, date);
   let failed = false;
+  report.background = { beforePct: await busyPct() };
+  progress(`machine busy before start: ${report.background.beforePct.toFixed(0)}% of all cores (other work on this machine)`);
   progress(`bench ${parts.join(', ')}: ${a.quick ? 'quick' : 'full'} mode, ${a.runs} run(s), ${a.seconds} s per iperf3 test, ${a.pings} pings`);
 
   if (parts.includes('crypto')) {
@@ -164,6 +198,7 @@ async function main(): Promise<number> {
       }
     }
   }
+  report.background.afterPct = await busyPct();
   report.durationSec = (Date.now() - t0) / 1000;
   if (report.crypto || report.systems.length) {
     mkdirSync(a.out, { recursive: true });

@@ -63,6 +63,8 @@ export interface BenchReport {
   systems: SystemResult[];
   crypto?: CryptoRow[];
   durationSec?: number;
+  /** % of all cores busy (every process on the machine) in 1 s samples before and after the run. */
+  background?: { beforePct: number; afterPct?: number };
 }
 
 export const REFERENCE_ID = 'kernel-vxlan';
@@ -191,6 +193,11 @@ export function renderMarkdown(r: BenchReport): string {
   const overlay = r.mode.parts.includes('overlay') ? `; ${r.mode.runs} run(s), medians; iperf3 ${r.mode.seconds} s per test; ${r.mode.pings} pings per run` : '';
   out.push(`- Mode: ${r.mode.quick ? 'quick' : 'full'}; parts: ${r.mode.parts.join(', ')}${overlay}`);
   if (r.durationSec !== undefined) out.push(`- Wall time: ${r.durationSec.toFixed(0)} s`);
+  if (r.background) {
+    out.push(`- Machine busy with other work (1 s samples, all cores): ${fmtNum(r.background.beforePct)}% before the run` +
+      `${r.background.afterPct !== undefined ? `, ${fmtNum(r.background.afterPct)}% after` : ''}` +
+      `${Math.max(r.background.beforePct, r.background.afterPct ?? 0) > 10 ? ' — figures are disturbed by that load' : ''}`);
+  }
   out.push('');
   if (r.systems.length) {
     const ref = referenceOf(r);

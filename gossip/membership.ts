@@ -124,7 +124,9 @@ export class Membership {
     this.d.onIncarnation?.(this.self.inc);
   }
 
-  aliveNode(a: Omit<MessageOf<'alive'>, 't'>): void {
+  /** quiet: do not re-broadcast a node learned for the first time (our own join's state pull:
+   * everybody else knows those nodes already, re-announcing them would only flood). */
+  aliveNode(a: Omit<MessageOf<'alive'>, 't'>, quiet = false): void {
     const self = this.self;
     if (a.node === self.id) {
       if (this.leaving) return;
@@ -142,7 +144,7 @@ export class Membership {
       const j = this.d.random.int(this.probeList.length);
       const last = this.probeList.length - 1;
       [this.probeList[j], this.probeList[last]] = [this.probeList[last], this.probeList[j]];
-      this.announce(m);
+      if (!quiet) this.announce(m);
       this.d.emit({ kind: 'join', member: m });
       return;
     }
@@ -226,10 +228,10 @@ export class Membership {
   }
 
   /** Apply a remote full state (push-pull). A remote "dead" is only a suspicion here. */
-  merge(nodes: NodeState[]): void {
+  merge(nodes: NodeState[], quiet = false): void {
     for (const n of nodes) {
       const state = n.state;
-      if (state === 0) this.aliveNode({ inc: n.inc, node: n.id, name: n.name, addr: n.addr, meta: n.meta });
+      if (state === 0) this.aliveNode({ inc: n.inc, node: n.id, name: n.name, addr: n.addr, meta: n.meta }, quiet);
       else if (state === 3) this.leaveNode({ inc: n.inc, node: n.id });
       else this.suspectNode({ inc: n.inc, node: n.id, from: this.self.id });
     }

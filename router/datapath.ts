@@ -314,10 +314,10 @@ export class Datapath {
   }
 
   private sendQueue(net: Network, q: TxQueue): void {
-    const sent = q.port.sendBatch(net.rxSlab, q.offs, q.lens, q.addrs, q.ports, 0, q.count);
-    net.counters[C.vxlanTxPackets] += sent;
-    for (let k = 0; k < sent; k++) net.counters[C.vxlanTxBytes] += q.lens[k];
-    net.drops[D.udpTxFull] += q.count - sent;
+    // A port returns how many entries it used up; one the kernel refused has its length
+    // replaced by -errno. What is left after the count met EAGAIN (buffer full).
+    const used = q.port.sendBatch(net.rxSlab, q.offs, q.lens, q.addrs, q.ports, 0, q.count);
+    countWritten(net, q.lens, used, q.count, C.vxlanTxPackets, C.vxlanTxBytes, D.udpTxFull);
     q.count = 0;
   }
 
@@ -370,10 +370,8 @@ export class Datapath {
   }
 
   private flushReplies(net: Network): void {
-    const written = net.tap.writeBatch(net.replySlab, net.replyOffs, net.replyLens, 0, net.replyCount);
-    net.counters[C.tapTxFrames] += written;
-    net.counters[C.tapTxBytes] += written * 60;
-    net.drops[D.tapTxFull] += net.replyCount - written;
+    const used = net.tap.writeBatch(net.replySlab, net.replyOffs, net.replyLens, 0, net.replyCount);
+    countWritten(net, net.replyLens, used, net.replyCount, C.tapTxFrames, C.tapTxBytes, D.tapTxFull);
     net.replyCount = 0;
   }
 
@@ -469,10 +467,8 @@ export class Datapath {
     // Deliver per network, one batched write each.
     for (let d = 0; d < this.dirtyNets.length; d++) {
       const net = this.dirtyNets[d];
-      const written = net.tap.writeBatch(buf, net.txOffs, net.txLens, 0, net.txCount);
-      net.counters[C.tapTxFrames] += written;
-      for (let k = 0; k < written; k++) net.counters[C.tapTxBytes] += net.txLens[k];
-      net.drops[D.tapTxFull] += net.txCount - written;
+      const used = net.tap.writeBatch(buf, net.txOffs, net.txLens, 0, net.txCount);
+      countWritten(net, net.txLens, used, net.txCount, C.tapTxFrames, C.tapTxBytes, D.tapTxFull);
       net.txCount = 0;
       net.dirty = false;
     }
@@ -502,6 +498,22 @@ export class Datapath {
     if (n < 0) return fromStatic;
     return net.neigh.a[n] === srcHi && net.neigh.b[n] === (srcLo | 0);
   }
+}
+
+/** Count a batched write: entries [0, used) went out unless their length became -errno. */
+function countWritten(net: Network, lens: Int32Array, used: number, queued: number, pkts: number, bytes: number, drop: number): void {
+  let ok = 0;
+  let sum = 0;
+  for (let k = 0; k < used; k++) {
+    const l = lens[k];
+    if (l >= 0) {
+      ok++;
+      sum += l;
+    }
+  }
+  net.counters[pkts] += ok;
+  net.counters[bytes] += sum;
+  net.drops[drop] += queued - ok;
 }
 
 function writeVxlan(buf: Buffer, off: number, vni: number): void {

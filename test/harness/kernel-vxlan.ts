@@ -27,6 +27,9 @@ export interface KernelVxlanOptions {
 export async function setupKernelVxlanHost(host: Host, o: KernelVxlanOptions): Promise<void> {
   const h = host.ns;
   const ipn = (ns: string, ...args: string[]) => must('ip', ['-n', ns, ...args]);
+  // A veth "wire" would carry the inner TCP checksum unfinished (CHECKSUM_PARTIAL travels with
+  // the skb between namespaces). A real NIC finishes it; so does software checksumming here.
+  await must('ip', ['netns', 'exec', h, 'ethtool', '-K', 'ul0', 'tx', 'off']);
   await ipn(h, 'link', 'add', 'br0', 'type', 'bridge');
   await ipn(h, 'link', 'add', 'vx0', 'mtu', String(o.mtu), 'type', 'vxlan', 'id', String(o.vni),
     'dstport', String(o.port ?? 4789), 'local', host.addr, 'nolearning');

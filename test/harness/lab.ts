@@ -144,7 +144,10 @@ export class Lab {
   async startAgent(host: Host, extra: string[] = []): Promise<ChildProcess> {
     const args = [tapmeshBin, 'agent', '--advertise-addr', host.addr, '--socket', host.socket,
       '--state-dir', path.join(host.dir, 'state'), '--netns-prefix', host.ns, ...extra];
-    const child = this.spawnIn(host.ns, process.execPath, args, `${host.name}-agent.log`);
+    // nsenter switches only the network namespace. (`ip netns exec` would also put the agent in a
+    // private mount namespace, and the sandbox namespaces it mounts under /run/netns would then
+    // vanish with it, taking the containers' interfaces along.)
+    const child = this.spawn('nsenter', [`--net=/run/netns/${host.ns}`, process.execPath, ...args], `${host.name}-agent.log`);
     const deadline = Date.now() + 15_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`agent on ${host.name} exited with ${child.exitCode}; see ${this.dir}/${host.name}-agent.log`);

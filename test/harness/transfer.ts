@@ -9,9 +9,9 @@ const SERVER = `
 const net = require('node:net'); const crypto = require('node:crypto');
 const srv = net.createServer((s) => { const h = crypto.createHash('sha256'); let n = 0;
   s.on('data', (d) => { h.update(d); n += d.length; });
-  s.on('end', () => { console.log(JSON.stringify({ bytes: n, sha256: h.digest('hex') })); s.end(); srv.close(); }); });
+  s.on('end', () => { process.stdout.write(JSON.stringify({ bytes: n, sha256: h.digest('hex') }) + String.fromCharCode(10), () => process.exit(0)); }); });
 srv.listen(Number(process.argv[2]), () => console.error('listening'));
-setTimeout(() => process.exit(3), Number(process.argv[3]));
+setTimeout(() => process.exit(3), Number(process.argv[3])).unref();
 `;
 const CLIENT = `
 const net = require('node:net'); const crypto = require('node:crypto');

@@ -1,0 +1,419 @@
+// GossipNode: the facade the agent uses. It wires the pieces together and owns the timers:
+//   wire (seal/codec/stats) <- transport
+//   membership + prober (SWIM/Lifeguard), two piggyback queues (membership first, then tables)
+//   tables (networkdb), ipam (quorum block claims)
+// and runs gossip (every gossipInterval), push-pull anti-entropy (every pushPullInterval,
+// scaled with cluster size), reconnects to dead members (heals partitions) and reaping.
+
+import { MalformedError } from './buf.js';
+import { encodeMessage, LIMITS, type EntryWire, type Message, type NodeState } from './codec.js';
+import { pushPullInterval, resolveConfig, type GossipConfig, type ProfileName } from './config.js';
+import { Ipam } from './ipam.js';
+import { Awareness } from './lifeguard.js';
+import { Membership, type Member, type MemberEvent, type MemberEventKind, type MemberState } from './membership.js';
+import { Prober } from './probe.js';
+import { BroadcastQueue } from './queue.js';
+import type { Keyring } from './security.js';
+import { readState, StateFile } from './state-file.js';
+import { Tables } from './tables.js';
+import type { Transport } from './transport.js';
+import { UdpTransport } from './udp-transport.js';
+import { decodeValue, encodeValue, type JsonValue } from './value.js';
+import { Wire, type GossipStats } from './wire.js';
+
+export interface GossipNodeOptions {
+  /** Node id (hex). Default: from stateDir, else 8 random bytes. */
+  id?: string;
+  /** Human name, usually the hostname. */
+  name: string;
+  /** Used only when no transport is passed (a UdpTransport is made from them). */
+  bindAddr?: string;
+  bindPort?: number;
+  advertiseAddr?: string;
+  advertisePort?: number;
+  /** Cluster keys. null = plaintext, allowed only on the simulated transport. */
+  keyring: Keyring | null;
+  profile?: ProfileName | GossipConfig;
+  /** Overrides of single profile values. */
+  config?: Partial<GossipConfig>;
+  /** Small JSON-able blob every member sees (data-path address, VXLAN port, version). */
+  meta?: JsonValue;
+  /** Directory for id/incarnation/Lamport persistence across restarts. */
+  stateDir?: string;
+}
+
+export interface MemberInfo {
+  id: string;
+  name: string;
+  addr: string;
+  meta: JsonValue;
+  state: MemberState;
+  incarnation: number;
+  /** Clock time (ms) of the last state change. */
+  since: number;
+}
+
+export interface MemberEventInfo {
+  kind: MemberEventKind;
+  member: MemberInfo;
+  previous?: MemberState;
+}
+
+export interface NodeStats extends GossipStats {
+  health: number;
+  probes: number;
+  probeFailures: number;
+  queued: { membership: number; tables: number };
+  members: Record<MemberState, number>;
+}
+
+function info(m: Member): MemberInfo {
+  let meta: JsonValue = null;
+  try {
+    meta = m.meta.length ? decodeValue(m.meta) : null;
+  } catch {
+    meta = null;
+  }
+  return { id: m.id, name: m.name, addr: m.addr, meta, state: m.state, incarnation: m.inc, since: m.since };
+}
+
+export class GossipNode {
+  readonly id: string;
+  readonly name: string;
+  readonly config: GossipConfig;
+  readonly transport: Transport;
+  readonly keyring: Keyring | null;
+  readonly tables: Tables;
+  readonly ipam: Ipam;
+  private readonly wire: Wire;
+  private readonly awareness: Awareness;
+  private readonly memberQueue: BroadcastQueue;
+  private readonly tableQueue: BroadcastQueue;
+  private readonly membership: Membership;
+  private readonly prober: Prober;
+  private readonly listeners = new Set<(e: MemberEventInfo) => void>();
+  private readonly timers = new Set<() => void>();
+  private readonly stateFile: StateFile | undefined;
+  private seeds: string[] = [];
+  private running = false;
+  private isSynced = true;
+
+  constructor(opts: GossipNodeOptions, transport?: Transport) {
+    this.transport = transport ?? new UdpTransport(opts);
+    if (!opts.keyring && !this.transport.simulated) throw new Error('a cluster keyring is required (plaintext gossip exists only in the simulator)');
+    this.keyring = opts.keyring;
+    this.config = resolveConfig(opts.profile ?? 'lan', opts.config);
+    const saved = opts.stateDir ? readState(opts.stateDir) : undefined;
+    this.id = opts.id ?? saved?.id ?? this.transport.random.hex(8);
+    this.name = opts.name;
+    const meta = encodeValue(opts.meta ?? null);
+    if (meta.length > LIMITS.meta) throw new Error(`meta is ${meta.length} bytes; at most ${LIMITS.meta}`);
+    const inc = saved && saved.id === this.id ? saved.incarnation + 1 : 0;
+    const clock = this.transport.clock;
+    const random = this.transport.random;
+    const config = this.config;
+    this.wire = new Wire(this.transport, this.keyring);
+    this.awareness = new Awareness(config.awarenessMaxMultiplier);
+    this.memberQueue = new BroadcastQueue(() => this.membership.retransmitLimit());
+    this.tableQueue = new BroadcastQueue(() => this.membership.retransmitLimit());
+    this.membership = new Membership(
+      { id: this.id, name: this.name, addr: '', meta, inc },
+      {
+        config,
+        clock,
+        random,
+        awareness: this.awareness,
+        broadcast: (key, m) => this.memberQueue.enqueue(key, encodeMessage(m)),
+        emit: (e) => this.onMemberEvent(e),
+        onIncarnation: (i) => this.stateFile?.incarnation(i),
+      },
+    );
+    this.prober = new Prober({
+      config,
+      clock,
+      awareness: this.awareness,
+      membership: this.membership,
+      send: (addr, msgs) => this.send(addr, msgs),
+      request: (addr, m, t, cb) => this.wire.request(addr, m, t, cb),
+      onUnexpected: () => this.wire.stats.dropped.unexpected++,
+    });
+    this.tables = new Tables({
+      selfId: this.id,
+      clock,
+      config,
+      member: (id) => this.membership.get(id),
+      broadcast: (key, m) => this.tableQueue.enqueue(key, encodeMessage(m)),
+      queueSize: () => this.tableQueue.size,
+      onLamport: (t) => this.stateFile?.lamport(t),
+    });
+    if (saved && saved.id === this.id) this.tables.witness(saved.lamport);
+    this.stateFile = opts.stateDir ? new StateFile(opts.stateDir, this.id, inc, this.tables.time()) : undefined;
+    this.ipam = new Ipam({
+      selfId: this.id,
+      config,
+      random,
+      clock,
+      tables: this.tables,
+      membership: this.membership,
+      request: (addr, m, t, cb) => this.wire.request(addr, m, t, cb),
+      synced: () => this.isSynced,
+    });
+    this.wire.setHandlers({ message: (from, m) => this.onMessage(from, m), request: (from, m, reply) => this.onRequest(m, reply) });
+  }
+
+  // ---- lifecycle -----------------------------------------------------------------------------
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    await this.transport.start({
+      onPacket: (from, data) => this.wire.onPacket(from, data),
+      onRequest: (from, data, reply) => this.wire.onRequest(from, data, reply),
+    });
+    this.membership.self.addr = this.transport.localAddr();
+    this.running = true;
+    const c = this.config;
+    const r = this.transport.random;
+    this.prober.start(r.int(c.probeInterval) + 1);
+    this.every(() => c.gossipInterval, () => this.gossip());
+    this.every(() => pushPullInterval(c, this.membership.numLive()), () => this.periodicPushPull());
+    this.every(() => c.reconnectInterval, () => this.reconnect());
+    this.every(() => c.reapInterval, () => {
+      this.membership.reap();
+      this.tables.reap();
+    });
+  }
+
+  /** Repeating timer with a random first delay (so nodes started together do not beat in step). */
+  private every(interval: () => number, fn: () => void): void {
+    let cancel: () => void = () => {};
+    const arm = (ms: number): void => {
+      this.timers.delete(cancel);
+      cancel = this.transport.clock.setTimer(ms, () => {
+        if (!this.running) return;
+        arm(interval());
+        fn();
+      });
+      this.timers.add(cancel);
+    };
+    arm(1 + this.transport.random.int(interval()));
+  }
+
+  /** Push-pull with each address; resolves to how many answered. Rejects if none did. */
+  join(addrs: string[]): Promise<number> {
+    const targets = addrs.filter((a) => a !== this.transport.localAddr());
+    this.seeds = [...new Set([...this.seeds, ...targets])];
+    if (targets.length === 0) return Promise.resolve(0);
+    this.isSynced = false;
+    return new Promise((resolve, reject) => {
+      let pending = targets.length;
+      let ok = 0;
+      const errors: string[] = [];
+      for (const addr of targets) {
+        this.pushPull(addr, true, (err) => {
+          if (err) errors.push(`${addr}: ${err.message}`);
+          else ok++;
+          if (--pending > 0) return;
+          if (ok > 0) resolve(ok);
+          else reject(new Error(`could not join any of ${targets.join(', ')}: ${errors.join('; ')}`));
+        });
+      }
+    });
+  }
+
+  /** Tell the cluster we are leaving and wait (bounded) until the news went out. */
+  leave(timeoutMs = Math.max(2000, this.config.gossipInterval * 20)): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    this.membership.leave();
+    const key = `m:${this.id}`;
+    const want = Math.min(this.config.gossipNodes, this.membership.retransmitLimit());
+    const clock = this.transport.clock;
+    const until = clock.now() + timeoutMs;
+    return new Promise((resolve) => {
+      const check = (): void => {
+        const sent = this.memberQueue.transmits(key);
+        if (!this.running || sent === undefined || sent >= want || clock.now() >= until) return resolve();
+        clock.setTimer(this.config.gossipInterval, check);
+      };
+      check();
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    for (const c of this.timers) c();
+    this.timers.clear();
+    this.prober.stop();
+    this.membership.stop();
+    this.ipam.stop();
+    await this.transport.stop();
+  }
+
+  // ---- views -------------------------------------------------------------------------------
+
+  /** Every member this node knows (itself included), with its state. */
+  members(): MemberInfo[] {
+    return [...this.membership.all()].map(info);
+  }
+
+  member(id: string): MemberInfo | undefined {
+    const m = this.membership.get(id);
+    return m && info(m);
+  }
+
+  localMember(): MemberInfo {
+    return info(this.membership.self);
+  }
+
+  setMeta(meta: JsonValue): void {
+    const b = encodeValue(meta);
+    if (b.length > LIMITS.meta) throw new Error(`meta is ${b.length} bytes; at most ${LIMITS.meta}`);
+    this.membership.updateSelf({ meta: b });
+  }
+
+  /** Membership events: join, update, suspect, dead, left, alive-again, reap. */
+  onMember(fn: (e: MemberEventInfo) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** True once this node has exchanged full state with a peer (or never asked to join). */
+  get synced(): boolean {
+    return this.isSynced;
+  }
+
+  get health(): number {
+    return this.awareness.health;
+  }
+
+  stats(): NodeStats {
+    const members: Record<MemberState, number> = { alive: 0, suspect: 0, dead: 0, left: 0 };
+    for (const m of this.membership.all()) members[m.state]++;
+    const s = this.wire.stats;
+    return {
+      ...s,
+      dropped: { ...s.dropped },
+      health: this.awareness.health,
+      probes: this.prober.probes,
+      probeFailures: this.prober.failures,
+      queued: { membership: this.memberQueue.size, tables: this.tableQueue.size },
+      members,
+    };
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  private onMemberEvent(e: MemberEvent): void {
+    this.tables.onMember(e);
+    if (this.listeners.size === 0) return;
+    const ev: MemberEventInfo = { kind: e.kind, member: info(e.member), previous: e.previous };
+    for (const l of this.listeners) l(ev);
+  }
+
+  /** Fill the rest of a datagram with queued broadcasts: membership first, then tables. */
+  private piggyback(parts: Uint8Array[], used: number): void {
+    const budget = this.wire.budget - 2 - used;
+    const got = this.memberQueue.take(budget, 2, parts, 255);
+    this.tableQueue.take(budget - got, 2, parts, 255);
+  }
+
+  private send(addr: string, msgs: Message[]): void {
+    const parts = msgs.map(encodeMessage);
+    let used = 0;
+    for (const p of parts) used += p.length + 2;
+    this.piggyback(parts, used);
+    this.wire.sendParts(addr, parts);
+  }
+
+  private gossip(): void {
+    for (const m of this.membership.gossipTargets(this.config.gossipNodes)) {
+      const parts: Uint8Array[] = [];
+      this.piggyback(parts, 0);
+      if (parts.length === 0) return;
+      this.wire.sendParts(m.addr, parts);
+    }
+  }
+
+  private pushPull(addr: string, join: boolean, cb: (err?: Error) => void): void {
+    const msg: Message = { t: 'pushPull', join, nodes: this.membership.localState(), entries: this.tables.snapshot() };
+    this.wire.request(addr, msg, this.config.tcpTimeout, (err, r) => {
+      if (err) return cb(err);
+      if (r?.t !== 'pushPull') return cb(new Error(`unexpected answer ${r?.t}`));
+      this.mergeRemote(r.nodes, r.entries, join ? 'join' : 'sync');
+      cb();
+    });
+  }
+
+  private mergeRemote(nodes: NodeState[], entries: EntryWire[], src: 'join' | 'sync'): void {
+    this.membership.merge(nodes, src === 'join');
+    for (const e of entries) {
+      try {
+        this.tables.apply(e, src);
+      } catch (err) {
+        if (!(err instanceof MalformedError)) throw err;
+        this.wire.stats.dropped.malformed++;
+      }
+    }
+    this.isSynced = true;
+  }
+
+  private periodicPushPull(): void {
+    const [m] = this.membership.randomMembers(1, (x) => x.state === 'alive');
+    if (m) this.pushPull(m.addr, false, () => {});
+  }
+
+  /** Heal partitions: push-pull with a random dead member, or a seed when we know no one. */
+  private reconnect(): void {
+    const [dead] = this.membership.randomMembers(1, (x) => x.state === 'dead');
+    if (dead) this.pushPull(dead.addr, false, () => {});
+    if (this.membership.numLive() <= 1 && this.seeds.length > 0) {
+      this.pushPull(this.seeds[this.transport.random.int(this.seeds.length)], false, () => {});
+    }
+  }
+
+  private onMessage(from: string, m: Message): void {
+    if (!this.running) return;
+    const ms = this.membership;
+    switch (m.t) {
+      case 'ping':
+        return this.prober.onPing(from, m);
+      case 'indirect':
+        return this.prober.onIndirect(from, m);
+      case 'ack':
+        return this.prober.onAck(m);
+      case 'nack':
+        return this.prober.onNack(m);
+      case 'alive':
+        return ms.aliveNode(m);
+      case 'suspect':
+        return ms.suspectNode(m);
+      case 'dead':
+        return ms.deadNode(m);
+      case 'leave':
+        return ms.leaveNode(m);
+      case 'table':
+        this.tables.apply(m.entry, 'gossip');
+        return;
+      default:
+        this.wire.stats.dropped.unexpected++;
+    }
+  }
+
+  private onRequest(m: Message, reply: (m: Message) => void): void {
+    if (!this.running) return reply({ t: 'error', message: 'node is stopping' });
+    switch (m.t) {
+      case 'pushPull':
+        this.mergeRemote(m.nodes, m.entries, 'sync');
+        return reply({ t: 'pushPull', join: false, nodes: this.membership.localState(), entries: this.tables.snapshot() });
+      case 'ping':
+        return this.prober.onStreamPing(m, reply);
+      case 'claim':
+        return this.ipam.onClaim(m, reply);
+      case 'alloc':
+        return this.ipam.onAlloc(m, reply);
+      default:
+        this.wire.stats.dropped.unexpected++;
+        return reply({ t: 'error', message: `unexpected request ${m.t}` });
+    }
+  }
+}
