@@ -85,6 +85,23 @@ export class Writer {
   }
 
   str(s: string): this {
+    const n = s.length;
+    if (n < 128) {
+      // Fast path for short ASCII (ids, names, addresses): no intermediate buffer.
+      this.room(1 + n);
+      const start = this.pos + 1;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        this.buf[start + i] = c;
+      }
+      if (i === n) {
+        this.buf[this.pos] = n;
+        this.pos = start + n;
+        return this;
+      }
+    }
     return this.bytes(utf8.encode(s));
   }
 
@@ -171,7 +188,16 @@ export class Reader {
   }
 
   str(max = 65535): string {
-    const b = this.bytes(max);
+    const n = this.uint();
+    if (n > max) throw new MalformedError(`string of ${n} > ${max} bytes`);
+    this.need(n, 'string');
+    const b = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    if (n <= 64) {
+      let ascii = true;
+      for (let i = 0; i < n; i++) if (b[i] >= 0x80) ascii = false;
+      if (ascii) return String.fromCharCode.apply(null, b as unknown as number[]);
+    }
     try {
       return utf8Strict.decode(b);
     } catch {

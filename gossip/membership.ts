@@ -62,6 +62,7 @@ export class Membership {
   private probeIndex = 0;
   private readonly suspicions = new Map<string, Suspicion>();
   private live = 1;
+  private dead = 0;
   leaving = false;
 
   constructor(
@@ -85,6 +86,11 @@ export class Membership {
     return this.live;
   }
 
+  /** Members currently dead (not yet reaped). */
+  numDead(): number {
+    return this.dead;
+  }
+
   retransmitLimit(): number {
     return retransmitLimit(this.d.config, this.live);
   }
@@ -96,6 +102,7 @@ export class Membership {
   private setState(m: Member, state: MemberState): MemberState {
     const prev = m.state;
     if (isLive(prev) !== isLive(state)) this.live += isLive(state) ? 1 : -1;
+    if ((prev === 'dead') !== (state === 'dead')) this.dead += state === 'dead' ? 1 : -1;
     m.state = state;
     if (prev !== state) m.since = this.d.clock.now();
     return prev;
@@ -294,6 +301,7 @@ export class Membership {
       const age = now - m.since;
       if ((m.state === 'dead' && age >= c.deadNodeReap) || (m.state === 'left' && age >= c.leftNodeReap)) {
         this.byId.delete(m.id);
+        if (m.state === 'dead') this.dead--;
         removed = true;
         this.d.emit({ kind: 'reap', member: m, previous: m.state });
       }

@@ -364,8 +364,10 @@ export class GossipNode {
 
   /** Heal partitions: push-pull with a random dead member, or a seed when we know no one. */
   private reconnect(): void {
-    const [dead] = this.membership.randomMembers(1, (x) => x.state === 'dead');
-    if (dead) this.pushPull(dead.addr, false, () => {});
+    if (this.membership.numDead() > 0) {
+      const [dead] = this.membership.randomMembers(1, (x) => x.state === 'dead');
+      if (dead) this.pushPull(dead.addr, false, () => {});
+    }
     if (this.membership.numLive() <= 1 && this.seeds.length > 0) {
       this.pushPull(this.seeds[this.transport.random.int(this.seeds.length)], false, () => {});
     }

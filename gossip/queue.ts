@@ -63,7 +63,15 @@ export class BroadcastQueue {
       for (let i = arr.length - 1; i >= 0; i--) {
         if (budget - used < perMsg + MIN_MSG || out.length >= maxParts) break outer;
         const it = arr[i];
-        if (!it.live || it.transmits !== t) continue;
+        const atTail = i === arr.length - 1;
+        if (!it.live || it.transmits !== t) {
+          // A stale slot; trim it when it is at the tail (where takes happen).
+          if (atTail) {
+            arr.pop();
+            this.stale--;
+          }
+          continue;
+        }
         if (it.transmits >= limit) {
           this.drop(it);
           continue;
@@ -76,15 +84,16 @@ export class BroadcastQueue {
         used += cost;
         taken.push(it);
         out.push(it.msg);
+        if (atTail) arr.pop();
+        else this.stale++;
       }
     }
     for (const it of taken) {
       it.transmits++;
-      if (it.transmits >= limit) this.drop(it);
-      else {
-        (this.buckets[it.transmits] ??= []).push(it);
-        this.stale++;
-      }
+      if (it.transmits >= limit) {
+        it.live = false;
+        if (this.byKey.get(it.key) === it) this.byKey.delete(it.key);
+      } else (this.buckets[it.transmits] ??= []).push(it);
     }
     if (this.stale > 1024 && this.stale > this.byKey.size) this.compact();
     return used;
