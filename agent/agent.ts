@@ -30,6 +30,8 @@ export interface AgentConfig {
   stateDir: string;
   /** Sandbox namespace names start with this; default tm-<node id> so agents never collide. */
   netnsPrefix?: string;
+  /** TAP TSO/checksum offload with userspace segmentation and coalescing (default on). */
+  offload: boolean;
 }
 
 export interface CreateNetworkRequest {
@@ -146,8 +148,8 @@ export class Agent {
   private async bringUp(net: NetworkRecord): Promise<void> {
     const sb = this.sandbox(net);
     await sb.ensure(net.mtu);
-    const fd = await sb.attachTap(`tmt${net.vni.toString(16)}`, net.mtu);
-    await this.engine.call({ op: 'addNetwork', vni: net.vni, mtu: net.mtu, tapFd: fd });
+    const fd = await sb.attachTap(`tmt${net.vni.toString(16)}`, net.mtu, this.cfg.offload);
+    await this.engine.call({ op: 'addNetwork', vni: net.vni, mtu: net.mtu, tapFd: fd, vnet: this.cfg.offload });
   }
 
   // ---- networks -------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import { WorkerEngine } from '../router/engine.js';
 import { Agent } from './agent.js';
 import { serveApi } from './api.js';
 import { jsonLogger } from './log.js';
-import { UsageError, multi, parseArgs, port, str, type FlagSpec } from '../cli/args.js';
+import { UsageError, bool, multi, parseArgs, port, str, type FlagSpec } from '../cli/args.js';
 
 export const AGENT_FLAGS: FlagSpec[] = [
   { name: 'advertise-addr', kind: 'string' },
@@ -17,6 +17,7 @@ export const AGENT_FLAGS: FlagSpec[] = [
   { name: 'socket', kind: 'string' },
   { name: 'netns-prefix', kind: 'string' },
   { name: 'tx-sockets', kind: 'string' },
+  { name: 'no-offload', kind: 'bool' },
 ];
 
 export const DEFAULT_SOCKET = '/run/tapmesh/tapmesh.sock';
@@ -46,17 +47,18 @@ export async function runAgent(argv: string[], socketFromGlobal: string | undefi
   const listen = str(p, 'listen-addr');
   const log = jsonLogger('agent');
 
-  const engine = new WorkerEngine({ bindAddr: 0, vxlanPort, txSockets, srcAddr: ipv4ToNum(dataPathAddr) }, (e) => {
+  const offload = !bool(p, 'no-offload');
+  const engine = new WorkerEngine({ bindAddr: 0, vxlanPort, txSockets, srcAddr: ipv4ToNum(dataPathAddr), offload }, (e) => {
     log.error('datapath failed', { error: e.message });
     process.exit(1);
   });
   await engine.start();
-  const agent = new Agent({ advertiseAddr, dataPathAddr, vxlanPort, stateDir, netnsPrefix: str(p, 'netns-prefix') }, engine, log);
+  const agent = new Agent({ advertiseAddr, dataPathAddr, vxlanPort, stateDir, netnsPrefix: str(p, 'netns-prefix'), offload }, engine, log);
   await agent.restore();
   const server = await serveApi(path.resolve(socket), agent, log);
   log.info('agent started', {
     nodeId: agent.nodeId, advertiseAddr, dataPathAddr, vxlanPort, socket, stateDir, listen,
-    join: multi(p, 'join'), networks: agent.state.networks.length,
+    join: multi(p, 'join'), networks: agent.state.networks.length, offload,
   });
 
   let stopping = false;

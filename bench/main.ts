@@ -9,7 +9,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isRoot, repoRoot, type Lab } from '../test/harness/lab.js';
+import { isRoot, repoRoot, run, type Lab } from '../test/harness/lab.js';
 import { benchCrypto } from './crypto.js';
 import { benchSystem } from './overlay.js';
 import { profileSystem } from './profile.js';
@@ -85,6 +85,14 @@ async function busyPct(ms = 1000): Promise<number> {
   return total > 0 ? (100 * (total - d[3] - d[4])) / total : NaN;
 }
 
+/** git commit of the checkout and whether tracked files differ (read-only: no index refresh). */
+async function source(): Promise<{ commit: string; dirty: boolean } | undefined> {
+  const c = await run('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD']);
+  if (c.code !== 0) return undefined;
+  const d = await run('git', ['--no-optional-locks', '-C', repoRoot, 'status', '--porcelain', '--untracked-files=no']);
+  return { commit: c.stdout.trim(), dirty: d.code !== 0 || d.stdout.trim() !== '' };
+}
+
 function machine(): Machine {
   return { hostname: os.hostname(), cores: os.cpus().length, kernel: os.release(), cpu: os.cpus()[0]?.model.trim() ?? 'unknown', node: process.version };
 }
@@ -142,7 +150,9 @@ async function runProfile(a: Args, date: Date): Promise<number> {
     return 1;
   }
   const m = machine();
-  const lines = [`# tapmesh profile — ${date.toISOString()}`, '', `Machine: ${machineLine(m)}`, ''];
+  const src = await source();
+  const lines = [`# tapmesh profile — ${date.toISOString()}`, '', `Machine: ${machineLine(m)}. ` +
+    `Source: ${src ? `${src.commit}${src.dirty ? ' plus uncommitted changes' : ''}` : 'unknown'}. Busy with other work before start: ${(await busyPct()).toFixed(0)}%.`, ''];
   const opts = { seconds: a.seconds, pings: a.pings, progress, onLab: (lab: Lab | undefined) => (lab ? labs.add(lab) : labs.clear()) };
   for (const sys of systemsFor({ ...a, systems: a.systems ?? ['kernel-vxlan', 'tapmesh'] })) lines.push(...(await profileSystem(sys, opts)));
   const text = `${lines.join('\n')}\n`;
@@ -174,6 +184,7 @@ async function main(): Promise<number> {
   };
   if (a.part === 'profile') return runProfile(a, date);
   let failed = false;
+  report.source = await source();
   report.background = { beforePct: await busyPct() };
   progress(`machine busy before start: ${report.background.beforePct.toFixed(0)}% of all cores (other work on this machine)`);
   progress(`bench ${parts.join(', ')}: ${a.quick ? 'quick' : 'full'} mode, ${a.runs} run(s), ${a.seconds} s per iperf3 test, ${a.pings} pings`);

@@ -63,6 +63,8 @@ export interface BenchReport {
   systems: SystemResult[];
   crypto?: CryptoRow[];
   durationSec?: number;
+  /** The code measured: git commit and whether tracked files had uncommitted changes. */
+  source?: { commit: string; dirty: boolean };
   /** % of all cores busy (every process on the machine) in 1 s samples before and after the run. */
   background?: { beforePct: number; afterPct?: number };
 }
@@ -192,6 +194,7 @@ export function renderMarkdown(r: BenchReport): string {
   out.push(`- Machine: ${machineLine(r.machine)}`);
   const overlay = r.mode.parts.includes('overlay') ? `; ${r.mode.runs} run(s), medians; iperf3 ${r.mode.seconds} s per test; ${r.mode.pings} pings per run` : '';
   out.push(`- Mode: ${r.mode.quick ? 'quick' : 'full'}; parts: ${r.mode.parts.join(', ')}${overlay}`);
+  if (r.source) out.push(`- Source: commit ${r.source.commit}${r.source.dirty ? ' plus uncommitted changes' : ''}`);
   if (r.durationSec !== undefined) out.push(`- Wall time: ${r.durationSec.toFixed(0)} s`);
   if (r.background) {
     out.push(`- Machine busy with other work (1 s samples, all cores): ${fmtNum(r.background.beforePct)}% before the run` +

@@ -28,7 +28,7 @@ Global options:
 const HELP: Record<string, string> = {
   agent: `Usage: tapmesh agent --advertise-addr ADDR [--data-path-addr ADDR] [--listen-addr ADDR[:PORT]]
                      [--join ADDR[:PORT]]... [--vxlan-port N] [--state-dir DIR] [--socket PATH]
-                     [--netns-prefix PREFIX] [--tx-sockets N]
+                     [--netns-prefix PREFIX] [--tx-sockets N] [--no-offload]
 `,
   'network create': `Usage: tapmesh network create [-d overlay] [--subnet CIDR] [--gateway IP] [--ip-range CIDR]
                               [--opt KEY=VALUE]... [--label KEY=VALUE]... [--attachable] NAME

@@ -113,9 +113,11 @@ export class Writer {
 export class Reader {
   pos = 0;
   private readonly view: DataView;
+  private readonly latin1: Buffer;
 
   constructor(private readonly buf: Uint8Array) {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.latin1 = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
   get remaining(): number {
@@ -191,13 +193,12 @@ export class Reader {
     const n = this.uint();
     if (n > max) throw new MalformedError(`string of ${n} > ${max} bytes`);
     this.need(n, 'string');
-    const b = this.buf.subarray(this.pos, this.pos + n);
+    const start = this.pos;
     this.pos += n;
-    if (n <= 64) {
-      let ascii = true;
-      for (let i = 0; i < n; i++) if (b[i] >= 0x80) ascii = false;
-      if (ascii) return String.fromCharCode.apply(null, b as unknown as number[]);
-    }
+    const b = this.buf.subarray(start, start + n);
+    let ascii = true;
+    for (let i = 0; i < n && ascii; i++) if (b[i] >= 0x80) ascii = false;
+    if (ascii) return this.latin1.toString('latin1', start, start + n);
     try {
       return utf8Strict.decode(b);
     } catch {

@@ -5,8 +5,9 @@
 // - alive: unknown X -> add (join). Known X -> applied only when i > X.inc; clears suspicion,
 //   brings dead/left back (alive-again). About ourselves: a newer incarnation or different
 //   data than ours is refuted.
-// - suspect: ignored when i < X.inc or X is dead/left; confirms an existing suspicion; else
-//   X becomes suspect and a Lifeguard suspicion timer starts. About ourselves: refute.
+// - suspect: ignored when i < X.inc or X is dead/left; confirms an existing suspicion of the
+//   same incarnation; else X becomes suspect at i and a Lifeguard suspicion timer starts
+//   (a suspect at a newer incarnation implies X refuted the old one). About ourselves: refute.
 // - dead: ignored when i < X.inc or X is dead/left; else X is dead. About ourselves: refute.
 // - leave: X is left (graceful), also from dead.
 // Refute = incarnation := max(ours, accused) + 1, broadcast alive, awareness + 1.
@@ -175,12 +176,16 @@ export class Membership {
     }
     const m = this.byId.get(s.node);
     if (!m || s.inc < m.inc) return;
-    if (m.state === 'suspect') {
+    if (m.state === 'suspect' && s.inc === m.inc) {
       const susp = this.suspicions.get(m.id);
       if (susp?.confirm(s.from)) this.d.broadcast(`m:${m.id}`, { t: 'suspect', inc: m.inc, node: m.id, from: s.from });
       return;
     }
-    if (m.state !== 'alive') return;
+    if (!isLive(m.state)) return;
+    // A suspicion about a newer incarnation than the one we suspect means X refuted ours in
+    // between (its alive may have been superseded by this message in every queue): start over.
+    const wasSuspect = m.state === 'suspect';
+    this.cancelSuspicion(m.id);
     m.inc = s.inc;
     this.setState(m, 'suspect');
     const n = this.live;
@@ -196,7 +201,7 @@ export class Membership {
     });
     this.suspicions.set(m.id, susp);
     this.d.broadcast(`m:${m.id}`, { t: 'suspect', inc: m.inc, node: m.id, from: s.from });
-    this.d.emit({ kind: 'suspect', member: m, previous: 'alive' });
+    if (!wasSuspect) this.d.emit({ kind: 'suspect', member: m, previous: 'alive' });
   }
 
   deadNode(x: { inc: number; node: string; from: string }): void {

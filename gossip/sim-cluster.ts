@@ -53,6 +53,21 @@ export class SimCluster {
     return simAddr(i);
   }
 
+  /**
+   * Run the simulator until every promise settled (or maxMs passed), then await them. Promises
+   * of the simulated nodes only settle while virtual time advances.
+   */
+  async settle<T>(promises: Promise<T>[], maxMs = 60_000): Promise<T[]> {
+    let settled = 0;
+    const tracked = promises.map((p) => p.finally(() => settled++));
+    for (let waited = 0; waited < maxMs; waited += 10) {
+      await Promise.resolve(); // let finished promises report before checking
+      if (settled === promises.length) break;
+      this.net.run(10);
+    }
+    return Promise.all(tracked);
+  }
+
   /** Start every node; node i > 0 joins node 0 at i * staggerMs. Runs until all joins answered. */
   async startAll(staggerMs = 1): Promise<void> {
     for (const n of this.nodes) await n.start();
@@ -60,8 +75,8 @@ export class SimCluster {
     this.nodes.slice(1).forEach((n, i) => {
       this.net.schedule(i * staggerMs, () => joins.push(n.join([simAddr(0)])));
     });
-    this.net.run(this.nodes.length * staggerMs + 100);
-    await Promise.all(joins);
+    this.net.run(this.nodes.length * staggerMs + 1);
+    await this.settle(joins);
   }
 
   /**
@@ -70,9 +85,7 @@ export class SimCluster {
    */
   async warmStart(): Promise<void> {
     await this.startAll(1);
-    const again = this.nodes.slice(1).map((n) => n.join([simAddr(0)]));
-    this.net.run(100);
-    await Promise.all(again);
+    await this.settle(this.nodes.slice(1).map((n) => n.join([simAddr(0)])));
   }
 
   /** Does every node in `who` see exactly `expected` members alive (itself included)? */

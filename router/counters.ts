@@ -14,6 +14,9 @@ export const C = {
   arpReplied: 8, // ARP requests answered by the router itself
   broadcastReplicated: 9, // copies of a broadcast sent to static VTEPs (head-end replication)
   learned: 10, // MACs learned from static VTEPs
+  tsoFrames: 11, // TCP super-frames from the TAP cut into segments here
+  tsoSegments: 12, // segments those produced
+  groMerged: 13, // received segments merged into a super-frame for the TAP
 } as const;
 export const COUNTER_NAMES = Object.keys(C) as (keyof typeof C)[];
 
@@ -41,7 +44,10 @@ export const D = {
   broadcastNoFlood: 16, // broadcast/multicast with no static VTEP to replicate to
   unknownDst: 17, // unicast to a MAC no table knows
   localDst: 18, // unicast to a local endpoint reaching the TAP (bridge flooding)
-  udpTxFull: 19, // sendmmsg refused (socket buffer full or error)
+  udpTxFull: 19, // socket send buffer full (EAGAIN)
+  udpTxError: 20, // the kernel refused a datagram (e.g. EMSGSIZE, EIO)
+  unsupportedGso: 21, // a TAP super-frame of a kind we did not enable (not TCPv4)
+  badOffload: 22, // virtio header inconsistent with the frame (checksum or segmentation impossible)
 } as const;
 export const DROP_NAMES = Object.keys(D) as (keyof typeof D)[];
 

@@ -6,18 +6,21 @@
 // Hot path rules: frames stay in preallocated slabs; the VXLAN header is written into the
 // headroom in place; MACs are (hi16, lo32) and IPv4 addresses int32; lookups go through
 // NumTable; counters are Float64Array slots. Nothing in processTap/processUdp allocates.
+// With offloads (TAP virtio headers, UDP GSO/GRO) a TAP read may be a 64 KB TCP super-frame,
+// cut here into VXLAN datagrams sent as one GSO run; received runs are merged back (offload.ts).
 import { C, COUNTER_NAMES, D, DROP_NAMES, snapshot, type CounterSnapshot } from './counters.js';
-import { NumTable } from './numtable.js';
+import { ETH_HDR, HEADROOM, Network, TxQueue, VXLAN_HDR, writeMac, writeVxlan } from './network.js';
+import { GSO_MAX_BYTES, GSO_MAX_SEGS, VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, VNET_HDR_LEN, completeChecksum, segmentTcp4, tcp4HeaderLen, writeVnetNone } from './offload.js';
 import type { DatagramPort, FramePort } from './ports.js';
 import { flowHash } from './wire/index.js';
 
-export const HEADROOM = 64;
-export const VXLAN_HDR = 8;
-const ETH_HDR = 14;
+export { HEADROOM, Network, VXLAN_HDR } from './network.js';
+
 const ETHERTYPE_IPV4 = 0x0800;
 const ETHERTYPE_ARP = 0x0806;
 const ARP_LEN = 28;
 const UDP_SLOT = 9344; // fits a VXLAN datagram carrying a 9000-byte inner MTU
+const GRO_SLOT = HEADROOM + 65536; // a GRO run of datagrams
 const FLAG_STATIC = 1; // remote entry configured by `peer add` or learned from a static VTEP
 
 export interface DatapathOptions {
@@ -28,76 +31,23 @@ export interface DatapathOptions {
   budget?: number;
 }
 
-export class Network {
-  readonly counters = new Float64Array(COUNTER_NAMES.length);
-  readonly drops = new Float64Array(DROP_NAMES.length);
-  /** Local endpoints: MAC → a = IPv4. */
-  readonly local = new NumTable();
-  /** Local endpoint IPs: (0, IP) → MAC (a = hi, b = lo). */
-  readonly localIps = new NumTable();
-  /** Remote endpoints: MAC → a = VTEP, b = flags. */
-  readonly remote = new NumTable();
-  /** Remote neighbours: (0, IP) → MAC (a = hi, b = lo). */
-  readonly neigh = new NumTable();
-  /** VTEPs allowed to send to this network: (0, VTEP) → a = endpoint refcount, b = static flag. */
-  readonly vteps = new NumTable();
-  /** Static VTEPs, the head-end replication list for broadcast. */
-  staticVteps = new Int32Array(0);
-
-  readonly slot: number;
-  readonly rxSlab: Buffer;
-  readonly rxLens: Int32Array;
-  // Frames queued for the TAP (they point into the datapath's UDP slab).
-  readonly txOffs: Int32Array;
-  readonly txLens: Int32Array;
-  txCount = 0;
-  // ARP replies the router writes itself.
-  readonly replySlab: Buffer;
-  readonly replyOffs: Int32Array;
-  readonly replyLens: Int32Array;
-  replyCount = 0;
-  dirty = false;
-
-  constructor(readonly vni: number, readonly mtu: number, readonly tap: FramePort, batch: number) {
-    this.slot = (HEADROOM + ETH_HDR + 4 + mtu + 63) & ~63;
-    this.rxSlab = Buffer.alloc(this.slot * batch);
-    this.rxLens = new Int32Array(batch);
-    this.txOffs = new Int32Array(batch);
-    this.txLens = new Int32Array(batch);
-    this.replySlab = Buffer.alloc(64 * batch);
-    this.replyOffs = new Int32Array(batch);
-    this.replyLens = new Int32Array(batch);
-    for (let i = 0; i < batch; i++) this.replyOffs[i] = i * 64;
-  }
-}
-
-/** One send socket's queue of datagrams for the next sendmmsg. */
-class TxQueue {
-  readonly offs: Int32Array;
-  readonly lens: Int32Array;
-  readonly addrs: Uint32Array;
-  readonly ports: Uint16Array;
-  count = 0;
-  constructor(readonly port: DatagramPort, readonly cap: number) {
-    this.offs = new Int32Array(cap);
-    this.lens = new Int32Array(cap);
-    this.addrs = new Uint32Array(cap);
-    this.ports = new Uint16Array(cap);
-  }
-}
-
 export class Datapath {
   readonly drops = new Float64Array(DROP_NAMES.length);
   private readonly nets = new Map<number, Network>();
   private readonly batch: number;
   private readonly budget: number;
   private readonly vxlanPort: number;
+  private readonly udpSlot: number;
+  private readonly udpBatch: number;
   private readonly udpSlab: Buffer;
   private readonly udpLens: Int32Array;
   private readonly udpAddrs: Uint32Array;
   private readonly udpPorts: Uint16Array;
+  private readonly udpSegs: Uint16Array;
   private readonly txq: TxQueue[];
   private readonly dirtyNets: Network[] = [];
+  /** Set when the kernel refused a GSO send (no checksum offload, MTU): plain sends from then on. */
+  private gsoBroken = false;
   private closed = false;
 
   constructor(private readonly rx: DatagramPort, tx: DatagramPort[], opts: DatapathOptions) {
@@ -105,10 +55,13 @@ export class Datapath {
     this.batch = opts.batch ?? 64;
     this.budget = opts.budget ?? 8;
     this.vxlanPort = opts.vxlanPort;
-    this.udpSlab = Buffer.alloc(UDP_SLOT * this.batch);
-    this.udpLens = new Int32Array(this.batch);
-    this.udpAddrs = new Uint32Array(this.batch);
-    this.udpPorts = new Uint16Array(this.batch);
+    this.udpSlot = rx.gro ? GRO_SLOT : UDP_SLOT;
+    this.udpBatch = rx.gro ? Math.min(this.batch, 32) : this.batch;
+    this.udpSlab = Buffer.alloc(this.udpSlot * this.udpBatch);
+    this.udpLens = new Int32Array(this.udpBatch);
+    this.udpAddrs = new Uint32Array(this.udpBatch);
+    this.udpPorts = new Uint16Array(this.udpBatch);
+    this.udpSegs = new Uint16Array(this.udpBatch);
     // Room for a whole batch plus head-end replication copies; flushed early when full.
     this.txq = tx.map((p) => new TxQueue(p, this.batch * 2));
     rx.onReadable(() => this.pumpUdp());
@@ -133,10 +86,6 @@ export class Datapath {
 
   network(vni: number): Network | undefined {
     return this.nets.get(vni);
-  }
-
-  networks(): IterableIterator<Network> {
-    return this.nets.values();
   }
 
   setLocal(vni: number, macHi: number, macLo: number, ip: number): void {
@@ -234,24 +183,46 @@ export class Datapath {
   /** Drain a network's TAP in batches (bounded by the budget so other sources get their turn). */
   pumpTap(net: Network): void {
     for (let round = 0; round < this.budget && !this.closed; round++) {
-      const n = net.tap.readBatch(net.rxSlab, net.slot, HEADROOM, this.batch, net.rxLens);
+      const n = net.tap.readBatch(net.rxSlab, net.slot, HEADROOM, net.batch, net.rxLens);
       if (n === 0) break;
       this.processTap(net, n);
-      if (n < this.batch) break;
+      if (n < net.batch) break;
     }
   }
 
   processTap(net: Network, n: number): void {
     const buf = net.rxSlab;
-    const slot = net.slot;
-    const lens = net.rxLens;
     const cnt = net.counters;
     const drops = net.drops;
-    const vni = net.vni;
+    const vnet = net.tap.vnet;
     for (let i = 0; i < n; i++) {
-      const off = i * slot + HEADROOM;
-      const len = lens[i];
-      if (len < ETH_HDR) {
+      let off = i * net.slot + HEADROOM;
+      let len = net.rxLens[i];
+      let mss = 0;
+      if (vnet) {
+        if (len < VNET_HDR_LEN + ETH_HDR) {
+          drops[D.tapShort]++;
+          continue;
+        }
+        const flags = buf[off];
+        const gso = buf[off + 1] & 0x7f; // without the ECN bit
+        mss = gso === VNET_GSO_TCPV4 ? buf.readUInt16LE(off + 4) : 0;
+        const csumStart = buf.readUInt16LE(off + 6);
+        const csumOffset = buf.readUInt16LE(off + 8);
+        off += VNET_HDR_LEN;
+        len -= VNET_HDR_LEN;
+        if (gso !== 0 && gso !== VNET_GSO_TCPV4) {
+          drops[D.unsupportedGso]++;
+          continue;
+        }
+        if (gso === 0 && flags & VNET_F_NEEDS_CSUM) {
+          const udp = buf[off + 12] === 0x08 && buf[off + 13] === 0 && len > ETH_HDR + 9 && buf[off + ETH_HDR + 9] === 17;
+          if (!completeChecksum(buf, off, len, csumStart, csumOffset, udp)) {
+            drops[D.badOffload]++;
+            continue;
+          }
+        }
+      } else if (len < ETH_HDR) {
         drops[D.tapShort]++;
         continue;
       }
@@ -269,14 +240,14 @@ export class Datapath {
         // else crosses only to static VTEPs (head-end replication), never to tapmesh peers.
         if (((buf[off + 12] << 8) | buf[off + 13]) === ETHERTYPE_ARP && this.handleArp(net, buf, off, len)) continue;
         const statics = net.staticVteps;
-        if (statics.length === 0) {
+        if (statics.length === 0 || mss !== 0) {
           drops[D.broadcastNoFlood]++;
           continue;
         }
-        writeVxlan(buf, off - VXLAN_HDR, vni);
+        writeVxlan(buf, off - VXLAN_HDR, net.vni);
         const q = this.txq[0];
         for (let s = 0; s < statics.length; s++) {
-          this.queueTx(net, q, off - VXLAN_HDR, len + VXLAN_HDR, statics[s]);
+          this.queueTx(net, q, off - VXLAN_HDR, len + VXLAN_HDR, statics[s], 0, 1);
           cnt[C.broadcastReplicated]++;
         }
         continue;
@@ -288,36 +259,89 @@ export class Datapath {
         else drops[D.unknownDst]++;
         continue;
       }
-      writeVxlan(buf, off - VXLAN_HDR, vni);
       const q = this.txq[flowHash(buf, off, len) % this.txq.length];
-      this.queueTx(net, q, off - VXLAN_HDR, len + VXLAN_HDR, net.remote.a[r]);
+      if (mss !== 0) {
+        this.sendSegments(net, q, off, len, mss, net.remote.a[r]);
+        continue;
+      }
+      writeVxlan(buf, off - VXLAN_HDR, net.vni);
+      this.queueTx(net, q, off - VXLAN_HDR, len + VXLAN_HDR, net.remote.a[r], 0, 1);
     }
     this.flushTx(net);
     if (net.replyCount > 0) this.flushReplies(net);
   }
 
-  private queueTx(net: Network, q: TxQueue, off: number, len: number, vtep: number): void {
+  /** Cut a TCP super-frame into VXLAN datagrams in the segmentation area; queue them as GSO runs. */
+  private sendSegments(net: Network, q: TxQueue, off: number, len: number, mss: number, vtep: number): void {
+    const buf = net.rxSlab;
+    let n = segmentTcp4(buf, off, len, mss, VXLAN_HDR, buf, net.segFill, buf.length);
+    if (n === -2) {
+      this.flushTx(net);
+      n = segmentTcp4(buf, off, len, mss, VXLAN_HDR, buf, net.segFill, buf.length);
+    }
+    if (n < 0) {
+      net.drops[D.badOffload]++;
+      return;
+    }
+    const hdr = tcp4HeaderLen(buf, off, len);
+    const stride = VXLAN_HDR + hdr + mss;
+    const last = VXLAN_HDR + len - (n - 1) * mss;
+    const start = net.segFill;
+    for (let k = 0; k < n; k++) writeVxlan(buf, start + k * stride, net.vni);
+    net.segFill = start + (n - 1) * stride + last;
+    net.counters[C.tsoFrames]++;
+    net.counters[C.tsoSegments] += n;
+    if (this.gsoBroken || !q.port.gso) {
+      for (let k = 0; k < n; k++) this.queueTx(net, q, start + k * stride, k === n - 1 ? last : stride, vtep, 0, 1);
+      return;
+    }
+    const per = Math.min(GSO_MAX_SEGS, Math.floor(GSO_MAX_BYTES / stride));
+    for (let k = 0; k < n; k += per) {
+      const m = Math.min(per, n - k);
+      const bytes = (m - 1) * stride + (k + m === n ? last : stride);
+      this.queueTx(net, q, start + k * stride, bytes, vtep, m > 1 ? stride : 0, m);
+    }
+  }
+
+  private queueTx(net: Network, q: TxQueue, off: number, len: number, vtep: number, seg: number, dgrams: number): void {
     if (q.count === q.cap) this.sendQueue(net, q);
     const k = q.count++;
     q.offs[k] = off;
     q.lens[k] = len;
     q.addrs[k] = vtep;
     q.ports[k] = this.vxlanPort;
+    q.segs[k] = seg;
+    q.dgrams[k] = dgrams;
   }
 
-  /** Send every queued datagram; they all point into this network's receive slab. */
+  /** Send every queued datagram (they all point into this network's slab); free the segment area. */
   private flushTx(net: Network): void {
     for (let k = 0; k < this.txq.length; k++) {
       const q = this.txq[k];
       if (q.count > 0) this.sendQueue(net, q);
     }
+    net.segFill = net.segStart;
   }
 
   private sendQueue(net: Network, q: TxQueue): void {
     // A port returns how many entries it used up; one the kernel refused has its length
     // replaced by -errno. What is left after the count met EAGAIN (buffer full).
-    const used = q.port.sendBatch(net.rxSlab, q.offs, q.lens, q.addrs, q.ports, 0, q.count);
-    countWritten(net, q.lens, used, q.count, C.vxlanTxPackets, C.vxlanTxBytes, D.udpTxFull);
+    const used = q.port.sendBatch(net.rxSlab, q.offs, q.lens, q.addrs, q.ports, q.segs, 0, q.count);
+    let pkts = 0;
+    let bytes = 0;
+    for (let k = 0; k < q.count; k++) {
+      const l = q.lens[k];
+      if (k >= used) net.drops[D.udpTxFull] += q.dgrams[k];
+      else if (l >= 0) {
+        pkts += q.dgrams[k];
+        bytes += l;
+      } else {
+        net.drops[D.udpTxError] += q.dgrams[k];
+        if (q.segs[k] !== 0) this.gsoBroken = true; // EIO/EMSGSIZE on a GSO run: send plainly from now on
+      }
+    }
+    net.counters[C.vxlanTxPackets] += pkts;
+    net.counters[C.vxlanTxBytes] += bytes;
     q.count = 0;
   }
 
@@ -348,8 +372,11 @@ export class Datapath {
       return true;
     }
     if (net.replyCount === net.replyOffs.length) this.flushReplies(net);
-    const o = net.replyOffs[net.replyCount];
+    const pre = net.tap.vnet ? VNET_HDR_LEN : 0;
     const out = net.replySlab;
+    const v = net.replyOffs[net.replyCount];
+    if (pre) writeVnetNone(out, v);
+    const o = v + pre;
     const macHi = net.neigh.a[r];
     const macLo = net.neigh.b[r];
     // Ethernet: to the requester, from the answered MAC.
@@ -364,14 +391,19 @@ export class Datapath {
     buf.copy(out, p + 14, a + 24, a + 28); // sender protocol = asked IP
     buf.copy(out, p + 18, a + 8, a + 18); // target hw + protocol = requester's
     out.fill(0, p + ARP_LEN, o + 60); // pad to the Ethernet minimum
-    net.replyLens[net.replyCount++] = 60;
+    net.replyLens[net.replyCount++] = pre + 60;
     net.counters[C.arpReplied]++;
     return true;
   }
 
   private flushReplies(net: Network): void {
     const used = net.tap.writeBatch(net.replySlab, net.replyOffs, net.replyLens, 0, net.replyCount);
-    countWritten(net, net.replyLens, used, net.replyCount, C.tapTxFrames, C.tapTxBytes, D.tapTxFull);
+    for (let k = 0; k < net.replyCount; k++) {
+      if (k < used && net.replyLens[k] >= 0) {
+        net.counters[C.tapTxFrames]++;
+        net.counters[C.tapTxBytes] += 60;
+      } else net.drops[D.tapTxFull]++;
+    }
     net.replyCount = 0;
   }
 
@@ -379,100 +411,118 @@ export class Datapath {
 
   pumpUdp(): void {
     for (let round = 0; round < this.budget && !this.closed; round++) {
-      const n = this.rx.recvBatch(this.udpSlab, UDP_SLOT, HEADROOM, this.batch, this.udpLens, this.udpAddrs, this.udpPorts);
+      const n = this.rx.recvBatch(this.udpSlab, this.udpSlot, HEADROOM, this.udpBatch, this.udpLens, this.udpAddrs, this.udpPorts, this.udpSegs);
       if (n === 0) break;
       this.processUdp(n);
-      if (n < this.batch) break;
+      if (n < this.udpBatch) break;
     }
   }
 
   processUdp(n: number): void {
     const buf = this.udpSlab;
-    const lens = this.udpLens;
-    const gdrops = this.drops;
     for (let i = 0; i < n; i++) {
-      const off = i * UDP_SLOT + HEADROOM;
-      const len = lens[i];
+      const off = i * this.udpSlot + HEADROOM;
+      const len = this.udpLens[i];
       if (len < 0) {
-        gdrops[D.udpTruncated]++;
+        this.drops[D.udpTruncated]++;
         continue;
       }
-      if (len < VXLAN_HDR + ETH_HDR) {
-        gdrops[D.vxlanShort]++;
-        continue;
-      }
-      if (buf[off] !== 0x08 || buf[off + 1] !== 0 || buf[off + 2] !== 0 || buf[off + 3] !== 0 || buf[off + 7] !== 0) {
-        gdrops[D.vxlanBadFlags]++;
-        continue;
-      }
-      const vni = (buf[off + 4] << 16) | (buf[off + 5] << 8) | buf[off + 6];
-      const net = this.nets.get(vni);
-      if (net === undefined) {
-        gdrops[D.unknownVni]++;
-        continue;
-      }
-      const drops = net.drops;
       const vtep = this.udpAddrs[i] | 0;
-      const v = net.vteps.find(0, vtep);
-      if (v < 0) {
-        drops[D.unknownVtep]++;
-        continue;
-      }
-      const fromStatic = net.vteps.b[v] !== 0;
-      const f = off + VXLAN_HDR;
-      const flen = len - VXLAN_HDR;
-      const srcHi = (buf[f + 6] << 8) | buf[f + 7];
-      const srcLo = (buf[f + 8] << 24) | (buf[f + 9] << 16) | (buf[f + 10] << 8) | buf[f + 11];
-      const r = net.remote.find(srcHi, srcLo);
-      if (r >= 0) {
-        if (net.remote.a[r] !== vtep) {
-          drops[D.spoofedSrcMac]++;
-          continue;
-        }
-      } else if (!fromStatic || (srcHi & 0x100) !== 0 || net.local.find(srcHi, srcLo) >= 0) {
-        drops[D.spoofedSrcMac]++;
-        continue;
-      } else {
-        // Flood-and-learn only for static VTEPs (a kernel VXLAN host or hardware VTEP).
-        this.setRemote(vni, srcHi, srcLo, 0, vtep, true);
-        net.counters[C.learned]++;
-      }
-      if (!this.srcIpMatches(net, buf, f, flen, srcHi, srcLo, fromStatic)) {
-        drops[D.spoofedSrcIp]++;
-        continue;
-      }
-      const dstHi = (buf[f] << 8) | buf[f + 1];
-      if (dstHi & 0x100) {
-        if (!fromStatic) {
-          drops[D.remoteBroadcast]++;
-          continue;
-        }
-      } else {
-        const dstLo = (buf[f + 2] << 24) | (buf[f + 3] << 16) | (buf[f + 4] << 8) | buf[f + 5];
-        if (net.local.find(dstHi, dstLo) < 0) {
-          drops[D.remoteUnknownDst]++;
-          continue;
-        }
-      }
-      net.counters[C.vxlanRxPackets]++;
-      net.counters[C.vxlanRxBytes] += len;
-      if (!net.dirty) {
-        net.dirty = true;
-        this.dirtyNets.push(net);
-      }
-      const k = net.txCount++;
-      net.txOffs[k] = f;
-      net.txLens[k] = flen;
+      const seg = this.udpSegs[i];
+      if (seg === 0) this.acceptDatagram(buf, off, len, vtep);
+      else for (let o = 0; o < len; o += seg) this.acceptDatagram(buf, off + o, Math.min(seg, len - o), vtep);
     }
-    // Deliver per network, one batched write each.
+    // Deliver per network: one batched TAP write each.
     for (let d = 0; d < this.dirtyNets.length; d++) {
       const net = this.dirtyNets[d];
-      const used = net.tap.writeBatch(buf, net.txOffs, net.txLens, 0, net.txCount);
-      countWritten(net, net.txLens, used, net.txCount, C.tapTxFrames, C.tapTxBytes, D.tapTxFull);
-      net.txCount = 0;
+      this.flushTap(net);
       net.dirty = false;
     }
     this.dirtyNets.length = 0;
+  }
+
+  /** Checks one VXLAN datagram and queues its inner frame for its network's TAP. */
+  private acceptDatagram(buf: Buffer, off: number, len: number, vtep: number): void {
+    if (len < VXLAN_HDR + ETH_HDR) {
+      this.drops[D.vxlanShort]++;
+      return;
+    }
+    if (buf[off] !== 0x08 || buf[off + 1] !== 0 || buf[off + 2] !== 0 || buf[off + 3] !== 0 || buf[off + 7] !== 0) {
+      this.drops[D.vxlanBadFlags]++;
+      return;
+    }
+    const vni = (buf[off + 4] << 16) | (buf[off + 5] << 8) | buf[off + 6];
+    const net = this.nets.get(vni);
+    if (net === undefined) {
+      this.drops[D.unknownVni]++;
+      return;
+    }
+    const drops = net.drops;
+    const v = net.vteps.find(0, vtep);
+    if (v < 0) {
+      drops[D.unknownVtep]++;
+      return;
+    }
+    const fromStatic = net.vteps.b[v] !== 0;
+    const f = off + VXLAN_HDR;
+    const flen = len - VXLAN_HDR;
+    const srcHi = (buf[f + 6] << 8) | buf[f + 7];
+    const srcLo = (buf[f + 8] << 24) | (buf[f + 9] << 16) | (buf[f + 10] << 8) | buf[f + 11];
+    const r = net.remote.find(srcHi, srcLo);
+    if (r >= 0) {
+      if (net.remote.a[r] !== vtep) {
+        drops[D.spoofedSrcMac]++;
+        return;
+      }
+    } else if (!fromStatic || (srcHi & 0x100) !== 0 || net.local.find(srcHi, srcLo) >= 0) {
+      drops[D.spoofedSrcMac]++;
+      return;
+    } else {
+      // Flood-and-learn only for static VTEPs (a kernel VXLAN host or hardware VTEP).
+      this.setRemote(vni, srcHi, srcLo, 0, vtep, true);
+      net.counters[C.learned]++;
+    }
+    if (!this.srcIpMatches(net, buf, f, flen, srcHi, srcLo, fromStatic)) {
+      drops[D.spoofedSrcIp]++;
+      return;
+    }
+    const dstHi = (buf[f] << 8) | buf[f + 1];
+    if (dstHi & 0x100) {
+      if (!fromStatic) {
+        drops[D.remoteBroadcast]++;
+        return;
+      }
+    } else {
+      const dstLo = (buf[f + 2] << 24) | (buf[f + 3] << 16) | (buf[f + 4] << 8) | buf[f + 5];
+      if (net.local.find(dstHi, dstLo) < 0) {
+        drops[D.remoteUnknownDst]++;
+        return;
+      }
+    }
+    net.counters[C.vxlanRxPackets]++;
+    net.counters[C.vxlanRxBytes] += len;
+    if (!net.dirty) {
+      net.dirty = true;
+      this.dirtyNets.push(net);
+    }
+    if (!net.toTap.fits(flen)) this.flushTap(net);
+    net.toTap.add(buf, f, flen);
+  }
+
+  private flushTap(net: Network): void {
+    const c = net.toTap;
+    c.close();
+    const used = net.tap.writeBatch(c.out, c.offs, c.lens, 0, c.count);
+    const pre = net.tap.vnet ? VNET_HDR_LEN : 0;
+    for (let k = 0; k < c.count; k++) {
+      if (k < used && c.lens[k] >= 0) {
+        net.counters[C.tapTxFrames]++;
+        net.counters[C.tapTxBytes] += c.lens[k] - pre;
+      } else net.drops[D.tapTxFull]++;
+    }
+    net.counters[C.groMerged] += c.merged;
+    c.merged = 0;
+    c.reset();
   }
 
   /**
@@ -498,40 +548,4 @@ export class Datapath {
     if (n < 0) return fromStatic;
     return net.neigh.a[n] === srcHi && net.neigh.b[n] === (srcLo | 0);
   }
-}
-
-/** Count a batched write: entries [0, used) went out unless their length became -errno. */
-function countWritten(net: Network, lens: Int32Array, used: number, queued: number, pkts: number, bytes: number, drop: number): void {
-  let ok = 0;
-  let sum = 0;
-  for (let k = 0; k < used; k++) {
-    const l = lens[k];
-    if (l >= 0) {
-      ok++;
-      sum += l;
-    }
-  }
-  net.counters[pkts] += ok;
-  net.counters[bytes] += sum;
-  net.drops[drop] += queued - ok;
-}
-
-function writeVxlan(buf: Buffer, off: number, vni: number): void {
-  buf[off] = 0x08;
-  buf[off + 1] = 0;
-  buf[off + 2] = 0;
-  buf[off + 3] = 0;
-  buf[off + 4] = (vni >>> 16) & 255;
-  buf[off + 5] = (vni >>> 8) & 255;
-  buf[off + 6] = vni & 255;
-  buf[off + 7] = 0;
-}
-
-function writeMac(buf: Buffer, off: number, hi: number, lo: number): void {
-  buf[off] = (hi >>> 8) & 255;
-  buf[off + 1] = hi & 255;
-  buf[off + 2] = (lo >>> 24) & 255;
-  buf[off + 3] = (lo >>> 16) & 255;
-  buf[off + 4] = (lo >>> 8) & 255;
-  buf[off + 5] = lo & 255;
 }

@@ -4,9 +4,10 @@
 import { Worker } from 'node:worker_threads';
 import { macParts } from './numtable.js';
 import type { Datapath } from './datapath.js';
+import type { FramePort } from './ports.js';
 
 export type DpCommand =
-  | { op: 'addNetwork'; vni: number; mtu: number; tapFd: number }
+  | { op: 'addNetwork'; vni: number; mtu: number; tapFd: number; vnet: boolean }
   | { op: 'removeNetwork'; vni: number }
   | { op: 'setLocal'; vni: number; mac: string; ip: number }
   | { op: 'deleteLocal'; vni: number; mac: string }
@@ -26,13 +27,15 @@ export interface DatapathConfig {
   vxlanPort: number;
   /** Send sockets; their distinct source ports spread flows (RFC 7348 entropy). */
   txSockets: number;
+  /** UDP GSO on send and GRO on receive (TAP offloads are chosen per network by the agent). */
+  offload: boolean;
 }
 
 /** Apply one command to a datapath. `openTap` turns an fd into a FramePort. */
-export async function applyCommand(dp: Datapath, cmd: DpCommand, openTap: (fd: number) => import('./ports.js').FramePort): Promise<unknown> {
+export async function applyCommand(dp: Datapath, cmd: DpCommand, openTap: (fd: number, vnet: boolean) => FramePort): Promise<unknown> {
   switch (cmd.op) {
     case 'addNetwork':
-      dp.addNetwork(cmd.vni, cmd.mtu, openTap(cmd.tapFd));
+      dp.addNetwork(cmd.vni, cmd.mtu, openTap(cmd.tapFd, cmd.vnet));
       return undefined;
     case 'removeNetwork':
       dp.removeNetwork(cmd.vni);

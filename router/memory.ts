@@ -4,6 +4,8 @@
 import type { DatagramPort, FramePort } from './ports.js';
 
 export class MemoryTap implements FramePort {
+  /** With vnet, injected and written frames carry a 10-byte virtio header in front. */
+  constructor(readonly vnet = false) {}
   /** Frames waiting to be read by the datapath (as if sent by local containers). */
   readonly inbox: Buffer[] = [];
   /** Frames the datapath wrote (delivered to local containers). */
@@ -59,11 +61,11 @@ export class MemoryUnderlay {
   readonly log: SentDatagram[] = [];
   private nextPort = 40000;
 
-  bind(addr: number, port = 0): MemoryUdp {
+  bind(addr: number, port = 0, gso = false): MemoryUdp {
     const p = port || this.nextPort++;
     const key = `${addr}:${p}`;
     if (this.bound.has(key)) throw new Error(`address in use: ${key}`);
-    const u = new MemoryUdp(this, addr, p);
+    const u = new MemoryUdp(this, addr, p, gso);
     this.bound.set(key, u);
     return u;
   }
@@ -84,7 +86,10 @@ export class MemoryUdp implements DatagramPort {
   private cb: (() => void) | undefined;
   private scheduled = false;
 
-  constructor(private readonly net: MemoryUnderlay, readonly addr: number, readonly port: number) {}
+  readonly gro = false;
+
+  /** With gso, a run sent with segs[i] > 0 is split into datagrams, as the kernel does. */
+  constructor(private readonly net: MemoryUnderlay, readonly addr: number, readonly port: number, readonly gso = false) {}
 
   enqueue(d: SentDatagram): void {
     this.queue.push(d);
@@ -98,8 +103,9 @@ export class MemoryUdp implements DatagramPort {
     }
   }
 
-  recvBatch(slab: Buffer, slotSize: number, headroom: number, max: number, lens: Int32Array, addrs: Uint32Array, ports: Uint16Array): number {
+  recvBatch(slab: Buffer, slotSize: number, headroom: number, max: number, lens: Int32Array, addrs: Uint32Array, ports: Uint16Array, segs: Uint16Array): number {
     let n = 0;
+    segs.fill(0, 0, max);
     while (n < max && this.queue.length > 0) {
       const d = this.queue.shift()!;
       if (d.data.length > slotSize - headroom) {
@@ -115,10 +121,23 @@ export class MemoryUdp implements DatagramPort {
     return n;
   }
 
-  sendBatch(buf: Buffer, offs: Int32Array, lens: Int32Array, addrs: Uint32Array, ports: Uint16Array, start: number, count: number): number {
+  /** Pretend to be a kernel that refuses GSO sends (EIO: no checksum offload on the route). */
+  refuseGso = false;
+  /** Every GSO run sent, as (segment size, datagram count), for assertions. */
+  readonly gsoRuns: [number, number][] = [];
+
+  sendBatch(buf: Buffer, offs: Int32Array, lens: Int32Array, addrs: Uint32Array, ports: Uint16Array, segs: Uint16Array, start: number, count: number): number {
     for (let i = start; i < start + count; i++) {
-      const data = Buffer.from(buf.subarray(offs[i], offs[i] + lens[i]));
-      this.net.deliver({ from: this.addr, fromPort: this.port, to: addrs[i], toPort: ports[i], data });
+      if (segs[i] !== 0 && (!this.gso || this.refuseGso)) {
+        lens[i] = -5; // EIO, as a kernel without GSO support says
+        continue;
+      }
+      const seg = segs[i] || lens[i];
+      if (segs[i] !== 0) this.gsoRuns.push([seg, Math.ceil(lens[i] / seg)]);
+      for (let o = 0; o < lens[i]; o += seg) {
+        const data = Buffer.from(buf.subarray(offs[i] + o, offs[i] + Math.min(lens[i], o + seg)));
+        this.net.deliver({ from: this.addr, fromPort: this.port, to: addrs[i], toPort: ports[i], data });
+      }
     }
     return count;
   }

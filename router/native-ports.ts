@@ -9,7 +9,7 @@ export class TapPort implements FramePort {
   private closed = false;
 
   /** Wrap an already open TAP fd (the agent opens it and moves the device into the sandbox). */
-  constructor(readonly fd: number, private readonly ownsFd = true) {}
+  constructor(readonly fd: number, readonly vnet: boolean, private readonly ownsFd = true) {}
 
   readBatch(slab: Buffer, slotSize: number, headroom: number, max: number, lens: Int32Array): number {
     return this.n.readFrames(this.fd, slab, slotSize, headroom, max, lens);
@@ -37,20 +37,34 @@ export class UdpPort implements DatagramPort {
   private poll: PollHandle | undefined;
   readonly fd: number;
   readonly port: number;
+  readonly gro: boolean;
   private closed = false;
 
-  constructor(addr: number, port: number, bufBytes = 8 << 20) {
+  /** `offload`: send with UDP GSO and, on a receiving socket, coalesce with UDP GRO. */
+  constructor(addr: number, port: number, readonly gso: boolean, gro: boolean, bufBytes = 8 << 20) {
     const s = this.n.udpOpen(addr, port, bufBytes, bufBytes);
     this.fd = s.fd;
     this.port = s.port;
+    let on = false;
+    if (gro) {
+      try {
+        this.n.udpSetGro(this.fd, true);
+        on = true;
+      } catch {
+        on = false; // kernel without UDP_GRO: plain datagrams
+      }
+    }
+    this.gro = on;
   }
 
-  recvBatch(slab: Buffer, slotSize: number, headroom: number, max: number, lens: Int32Array, addrs: Uint32Array, ports: Uint16Array): number {
-    return this.n.udpRecv(this.fd, slab, slotSize, headroom, max, lens, addrs, ports);
+  recvBatch(slab: Buffer, slotSize: number, headroom: number, max: number, lens: Int32Array, addrs: Uint32Array, ports: Uint16Array, segs: Uint16Array): number {
+    return this.n.udpRecv(this.fd, slab, slotSize, headroom, max, lens, addrs, ports, segs);
   }
 
-  sendBatch(buf: Buffer, offs: Int32Array, lens: Int32Array, addrs: Uint32Array, ports: Uint16Array, start: number, count: number): number {
-    return this.n.udpSend(this.fd, buf, offs, lens, addrs, ports, start, count);
+  sendBatch(buf: Buffer, offs: Int32Array, lens: Int32Array, addrs: Uint32Array, ports: Uint16Array, segs: Uint16Array, start: number, count: number): number {
+    return this.gso
+      ? this.n.udpSendGsoBatch(this.fd, buf, offs, lens, addrs, ports, segs, start, count)
+      : this.n.udpSend(this.fd, buf, offs, lens, addrs, ports, start, count);
   }
 
   onReadable(cb: () => void): void {

@@ -3,7 +3,7 @@
 // nsenter, which every Linux host running containers has.
 import { execFile } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { native } from '../native/index.js';
+import { TUN_F, native } from '../native/index.js';
 
 export class CommandError extends Error {}
 
@@ -66,11 +66,15 @@ export class Sandbox {
    * Create a TAP in the agent's namespace, move it into the sandbox as tap0 on br0. Returns the
    * open fd, which keeps working after the move.
    */
-  async attachTap(tempName: string, mtu: number): Promise<number> {
+  async attachTap(tempName: string, mtu: number, offload: boolean): Promise<number> {
     const links = await this.ip(['-o', 'link', 'show']);
     if (/ tap0[:@]/.test(links)) await this.ip(['link', 'del', 'tap0']);
-    const tap = native().tapOpen(tempName, false);
+    const n = native();
+    const tap = n.tapOpen(tempName, offload);
     try {
+      // Offloads: the kernel hands over TCP super-frames (TSO) and partial checksums, and takes
+      // GSO frames back; segmentation and coalescing happen in router/offload.ts.
+      if (offload) n.tapSetOffload(tap.fd, TUN_F.CSUM | TUN_F.TSO4);
       await exec('ip', ['link', 'set', tap.name, 'netns', this.name]);
       await exec('ip', ['-n', this.name, '-batch', '-'],
         `link set ${tap.name} name tap0\nlink set tap0 mtu ${mtu} master br0 up\n`);

@@ -8,15 +8,15 @@ const cfg = workerData as DatapathConfig;
 const port = parentPort!;
 
 function start(): Datapath {
-  const rx = new UdpPort(cfg.bindAddr, cfg.vxlanPort);
+  const rx = new UdpPort(cfg.bindAddr, cfg.vxlanPort, false, cfg.offload);
   const tx: UdpPort[] = [];
-  for (let i = 0; i < cfg.txSockets; i++) tx.push(new UdpPort(cfg.srcAddr, 0));
+  for (let i = 0; i < cfg.txSockets; i++) tx.push(new UdpPort(cfg.srcAddr, 0, cfg.offload, false));
   return new Datapath(rx, tx, { vxlanPort: cfg.vxlanPort });
 }
 
 const dp = start();
 port.on('message', (m: { id: number; cmd: DpCommand }) => {
-  applyCommand(dp, m.cmd, (fd) => new TapPort(fd)).then(
+  applyCommand(dp, m.cmd, (fd, vnet) => new TapPort(fd, vnet)).then(
     (result) => port.postMessage({ id: m.id, result }),
     (e: Error & { code?: string }) => port.postMessage({ id: m.id, error: e.message, code: e.code }),
   );

@@ -1,0 +1,120 @@
+// SWIM/Lifeguard behaviour on the deterministic simulator.
+import { describe, expect, test } from 'vitest';
+import type { MemberEventInfo } from './node.js';
+import { SimCluster, simAddr } from './sim-cluster.js';
+
+/** Record every membership event of every node. */
+function recordEvents(c: SimCluster): Array<{ viewer: number; ev: MemberEventInfo; at: number }> {
+  const log: Array<{ viewer: number; ev: MemberEventInfo; at: number }> = [];
+  c.nodes.forEach((n, i) => n.onMember((ev) => log.push({ viewer: i, ev, at: c.net.now() })));
+  return log;
+}
+
+describe('membership on the simulator', () => {
+  test('100 nodes converge to full membership, then a crashed node is declared dead by every member', async () => {
+    const c = new SimCluster(100, { seed: 11, profile: 'fast' });
+    await c.startAll(5);
+    expect(c.net.runUntil(() => c.converged(), 30_000)).toBe(true);
+    for (const n of c.nodes) expect(n.members().filter((m) => m.state === 'alive')).toHaveLength(100);
+    // Meta travels with membership.
+    expect(c.nodes[42].member(c.nodes[7].id)?.meta).toEqual({ i: 7 });
+
+    const victim = c.nodes[37];
+    c.crash(37);
+    const t0 = c.net.now();
+    const allKnow = () => c.live().every((n) => n.member(victim.id)?.state === 'dead');
+    expect(c.net.runUntil(allKnow, 20_000, 50)).toBe(true);
+    const took = c.net.now() - t0;
+    // Lifeguard bounds (fast profile, n = 100): suspicion min = 4 * 2 * 200 ms = 1.6 s, max = 9.6 s.
+    expect(took).toBeGreaterThanOrEqual(1600);
+    expect(took).toBeLessThan(12_000);
+    // Nobody else was harmed.
+    for (const n of c.live()) expect(n.stats().members.alive).toBe(99);
+  });
+
+  test('10 % loss on every link: no healthy member declared dead in 10 virtual minutes (LAN profile)', async () => {
+    const c = new SimCluster(24, { seed: 3, profile: 'lan', loss: 0.1, latency: 2, jitter: 3 });
+    await c.startAll(20);
+    expect(c.net.runUntil(() => c.converged(), 60_000)).toBe(true);
+    const log = recordEvents(c);
+    c.net.run(10 * 60_000);
+    const dead = log.filter((e) => e.ev.kind === 'dead');
+    const suspects = log.filter((e) => e.ev.kind === 'suspect');
+    expect(dead).toEqual([]);
+    // The detector was exercised: loss did cause suspicions, and every one was refuted.
+    expect(suspects.length).toBeGreaterThan(0);
+    expect(c.converged()).toBe(true);
+  });
+
+  test('a member whose message handling is 1 s late gets no healthy member declared dead', async () => {
+    const c = new SimCluster(20, { seed: 5, profile: 'lan' });
+    await c.startAll(20);
+    expect(c.net.runUntil(() => c.converged(), 60_000)).toBe(true);
+    const log = recordEvents(c);
+    const slow = 4;
+    c.net.setSlow(simAddr(slow), 1000);
+    let maxHealth = 0;
+    for (let t = 0; t < 300; t++) {
+      c.net.run(1000);
+      maxHealth = Math.max(maxHealth, c.nodes[slow].health);
+    }
+    expect(log.filter((e) => e.ev.kind === 'dead')).toEqual([]);
+    // Lifeguard at work: the slow node noticed it is the unhealthy one (missing nacks), and
+    // the others did suspect it (its acks arrive after their deadline) but it refuted.
+    expect(maxHealth).toBeGreaterThan(0);
+    expect(log.some((e) => e.ev.kind === 'suspect' && e.ev.member.id === c.nodes[slow].id)).toBe(true);
+    expect(c.nodes[slow].localMember().incarnation).toBeGreaterThan(0);
+    // Everyone still has all 20 members, alive or (the slow one, at times) suspect.
+    for (const n of c.nodes) expect(n.stats().members.alive + n.stats().members.suspect).toBe(20);
+  });
+
+  test('graceful leave: every member sees state left, the leaver is never declared dead', async () => {
+    const c = new SimCluster(12, { seed: 8, profile: 'fast' });
+    await c.startAll(5);
+    expect(c.net.runUntil(() => c.converged(), 10_000)).toBe(true);
+    const log = recordEvents(c);
+    const leaver = c.nodes[6];
+    const left = leaver.leave();
+    c.net.run(2_000);
+    await left;
+    await leaver.stop();
+    c.net.run(5_000);
+    const others = c.nodes.filter((n) => n !== leaver);
+    for (const n of others) expect(n.member(leaver.id)?.state).toBe('left');
+    expect(log.filter((e) => e.ev.kind === 'dead')).toEqual([]);
+    expect(log.filter((e) => e.ev.kind === 'left')).toHaveLength(11);
+    // Left members are forgotten after leftNodeReap (10 s in the fast profile).
+    c.net.run(12_000);
+    for (const n of others) expect(n.member(leaver.id)).toBeUndefined();
+  });
+
+  test('a crashed node that comes back with the same id refutes and is alive again everywhere', async () => {
+    const c = new SimCluster(10, { seed: 21, profile: 'fast' });
+    await c.startAll(5);
+    expect(c.net.runUntil(() => c.converged(), 10_000)).toBe(true);
+    const log = recordEvents(c);
+    const victim = c.nodes[3];
+    c.crash(3);
+    expect(c.net.runUntil(() => c.live().every((n) => n.member(victim.id)?.state === 'dead'), 20_000)).toBe(true);
+    // Bring "the process" back: un-crash the address. Its view still says incarnation 0 while
+    // everybody holds it dead at incarnation 0: a push-pull tells it so, it refutes.
+    (c.net as unknown as { crashed: Set<string> }).crashed.delete(simAddr(3));
+    expect(c.net.runUntil(() => c.converged(c.nodes), 20_000)).toBe(true);
+    expect(victim.localMember().incarnation).toBeGreaterThan(0);
+    expect(log.filter((e) => e.ev.kind === 'alive-again' && e.ev.member.id === victim.id).length).toBe(9);
+  });
+
+  test('same seed, same run: the simulator is deterministic', async () => {
+    const run = async () => {
+      const c = new SimCluster(20, { seed: 99, profile: 'fast', loss: 0.05 });
+      await c.startAll(3);
+      c.crash(2);
+      c.net.run(8_000);
+      return c.nodes.map((n) => {
+        const s = n.stats();
+        return [s.packetsOut, s.bytesOut, s.probeFailures, s.members.dead];
+      });
+    };
+    expect(await run()).toEqual(await run());
+  });
+});

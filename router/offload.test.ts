@@ -1,0 +1,225 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { D } from './counters.js';
+import { Datapath } from './datapath.js';
+import { MemoryTap, MemoryUnderlay } from './memory.js';
+import { macParts } from './numtable.js';
+import { TapCoalescer, VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, VNET_HDR_LEN, completeChecksum, segmentTcp4 } from './offload.js';
+import { ip } from './testframes.js';
+import { checkIpv4, checkTcp, emitEth, emitIpv4, onesSum, parseMac, ipv4PseudoSum } from './wire/index.js';
+
+const SRC = ip('10.0.9.2');
+const DST = ip('10.0.9.3');
+const MAC_A = '02:42:0a:00:09:02';
+const MAC_B = '02:42:0a:00:09:03';
+
+/** A TCP/IPv4 frame with `payload`, TCP options of optLen bytes, valid checksums. */
+function tcpFrame(payload: Buffer, seq: number, flags = 0x18, optLen = 12, ack = 777): Buffer {
+  const thl = 20 + optLen;
+  const buf = Buffer.alloc(14 + 20 + thl + payload.length);
+  emitEth({ dst: parseMac(MAC_B), src: parseMac(MAC_A), ethertype: 0x0800, vlan: null }, buf, 0);
+  emitIpv4({ src: SRC, dst: DST, protocol: 6, ttl: 64, tos: 0, ident: 100, dontFrag: true, moreFrags: false, fragOffset: 0, optionsLen: 0, payloadLen: thl + payload.length }, buf, 14);
+  const t = 34;
+  buf.writeUInt16BE(40000, t);
+  buf.writeUInt16BE(5201, t + 2);
+  buf.writeUInt32BE(seq >>> 0, t + 4);
+  buf.writeUInt32BE(ack, t + 8);
+  buf[t + 12] = (thl / 4) << 4;
+  buf[t + 13] = flags;
+  buf.writeUInt16BE(500, t + 14);
+  for (let i = 0; i < optLen; i++) buf[t + 20 + i] = i === 0 ? 1 : 0x42; // NOPs and junk-but-fixed option bytes
+  payload.copy(buf, t + thl);
+  const c = ~onesSum(buf, t, thl + payload.length, ipv4PseudoSum(SRC, DST, 6, thl + payload.length)) & 0xffff;
+  buf.writeUInt16BE(c, t + 16);
+  return buf;
+}
+
+/** The same frame as the TAP would hand it over with TSO: partial checksum, virtio GSO header. */
+function tsoFrame(payload: Buffer, seq: number, mss: number): Buffer {
+  const f = tcpFrame(payload, seq);
+  const thl = 32;
+  f.writeUInt16BE(fold16(ipv4PseudoSum(SRC, DST, 6, thl + payload.length)), 34 + 16);
+  const v = Buffer.alloc(VNET_HDR_LEN);
+  v[0] = VNET_F_NEEDS_CSUM;
+  v[1] = VNET_GSO_TCPV4;
+  v.writeUInt16LE(14 + 20 + thl, 2);
+  v.writeUInt16LE(mss, 4);
+  v.writeUInt16LE(34, 6);
+  v.writeUInt16LE(16, 8);
+  return Buffer.concat([v, f]);
+}
+const fold16 = (x: number) => x & 0xffff;
+
+describe('segmentTcp4', () => {
+  it('cuts any super-frame into valid, in-order segments that rebuild the payload (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 20000 }), fc.integer({ min: 100, max: 1448 }), fc.integer({ min: 0, max: 0xffffffff }), (size, mss, seq) => {
+        const payload = Buffer.alloc(size);
+        for (let i = 0; i < size; i++) payload[i] = (i * 7 + 3) & 255;
+        const frame = tcpFrame(payload, seq);
+        const out = Buffer.alloc(40000);
+        const n = segmentTcp4(frame, 0, frame.length, mss, 8, out, 0, out.length);
+        expect(n).toBe(Math.ceil(size / mss));
+        const stride = 8 + 66 + mss;
+        const parts: Buffer[] = [];
+        for (let k = 0; k < n; k++) {
+          const o = k * stride + 8;
+          const chunk = k === n - 1 ? size - k * mss : mss;
+          const len = 66 + chunk;
+          expect(checkIpv4(out, o + 14, len - 14)).toBe(0);
+          expect(checkTcp(out, o + 34, len - 34, SRC, DST)).toBe(0);
+          expect(out.readUInt32BE(o + 34 + 4)).toBe((seq + k * mss) >>> 0);
+          expect(out[o + 34 + 13] & 0x08).toBe(k === n - 1 ? 0x08 : 0); // PSH only on the last
+          parts.push(out.subarray(o + 66, o + len));
+        }
+        expect(Buffer.concat(parts).equals(payload)).toBe(true);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('refuses what it cannot segment and says when the output is too small', () => {
+    const f = tcpFrame(Buffer.alloc(3000), 1);
+    const udp = Buffer.from(f);
+    udp[14 + 9] = 17;
+    expect(segmentTcp4(udp, 0, udp.length, 1000, 8, Buffer.alloc(9000), 0, 9000)).toBe(-1);
+    expect(segmentTcp4(f, 0, 40, 1000, 8, Buffer.alloc(9000), 0, 9000)).toBe(-1);
+    expect(segmentTcp4(f, 0, f.length, 1000, 8, Buffer.alloc(9000), 0, 2000)).toBe(-2);
+  });
+});
+
+describe('TapCoalescer', () => {
+  it('merges in-order segments of a flow into one GSO frame the kernel accepts (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 40 }), fc.integer({ min: 200, max: 1398 }), fc.integer({ min: 1, max: 1398 }), (nseg, mss, lastLen) => {
+        const last = Math.min(lastLen, mss);
+        const size = (nseg - 1) * mss + last;
+        const payload = Buffer.alloc(size);
+        for (let i = 0; i < size; i++) payload[i] = (i * 13) & 255;
+        const c = new TapCoalescer(true, 1 << 20, 64);
+        for (let k = 0; k < nseg; k++) {
+          const chunk = payload.subarray(k * mss, Math.min(size, (k + 1) * mss));
+          c.add(tcpFrame(chunk, 1000 + k * mss, k === nseg - 1 ? 0x18 : 0x10), 0, 66 + chunk.length);
+        }
+        c.close();
+        expect(c.count).toBe(1);
+        const o = c.out;
+        const v = c.offs[0];
+        expect(o[v]).toBe(VNET_F_NEEDS_CSUM);
+        expect(o[v + 1]).toBe(VNET_GSO_TCPV4);
+        expect(o.readUInt16LE(v + 2)).toBe(66);
+        expect(o.readUInt16LE(v + 4)).toBe(mss);
+        const f = v + VNET_HDR_LEN;
+        expect(c.lens[0]).toBe(VNET_HDR_LEN + 66 + size);
+        expect(checkIpv4(o, f + 14, 52 + size)).toBe(0); // length and header checksum fixed
+        expect(o.subarray(f + 66, f + 66 + size).equals(payload)).toBe(true);
+        // Finishing the partial checksum (as the kernel would) yields a valid segment.
+        const copy = Buffer.from(o.subarray(f, f + 66 + size));
+        expect(completeChecksum(copy, 0, copy.length, 34, 16, false)).toBe(true);
+        expect(checkTcp(copy, 34, copy.length - 34, SRC, DST)).toBe(0);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('keeps apart what must not merge: gaps, other flags, bad checksums, other flows', () => {
+    const c = new TapCoalescer(true, 1 << 20, 64);
+    const p = Buffer.alloc(1000, 1);
+    c.add(tcpFrame(p, 0, 0x10), 0, 1066);
+    c.add(tcpFrame(p, 5000, 0x10), 0, 1066); // gap in sequence
+    c.add(tcpFrame(p, 6000, 0x11), 0, 1066); // FIN
+    const bad = tcpFrame(p, 7000, 0x10);
+    bad[100] ^= 0xff;
+    c.add(bad, 0, 1066); // corrupted: the kernel must see it as it is and drop it
+    const other = tcpFrame(p, 8000, 0x10, 12, 999); // another ACK number
+    c.add(tcpFrame(p, 7000, 0x10), 0, 1066);
+    c.add(other, 0, 1066);
+    c.close();
+    expect(c.count).toBe(6);
+    for (let k = 0; k < c.count; k++) expect(c.out[c.offs[k] + 1]).toBe(0); // no GSO frame among them
+    expect(c.merged).toBe(0);
+  });
+
+  it('copies without merging when the TAP takes no virtio headers', () => {
+    const c = new TapCoalescer(false, 1 << 16, 8);
+    const f1 = tcpFrame(Buffer.alloc(100), 0, 0x10);
+    const f2 = tcpFrame(Buffer.alloc(100), 100, 0x10);
+    c.add(f1, 0, f1.length);
+    c.add(f2, 0, f2.length);
+    expect(c.count).toBe(2);
+    expect(c.out.subarray(c.offs[1], c.offs[1] + c.lens[1]).equals(f2)).toBe(true);
+  });
+});
+
+describe('datapath with offloads (in-memory ports)', () => {
+  function pair(gso: boolean) {
+    const u = new MemoryUnderlay();
+    const A = ip('192.0.2.1');
+    const B = ip('192.0.2.2');
+    const mk = (addr: number) => {
+      const tx = u.bind(addr, 0, gso);
+      const dp = new Datapath(u.bind(addr, 4789), [tx], { vxlanPort: 4789 });
+      const tap = new MemoryTap(true);
+      const net = dp.addNetwork(4096, 1450, tap);
+      return { dp, tap, net, tx };
+    };
+    const a = mk(A);
+    const b = mk(B);
+    a.dp.setLocal(4096, ...macParts(MAC_A), SRC);
+    b.dp.setLocal(4096, ...macParts(MAC_B), DST);
+    a.dp.setRemote(4096, ...macParts(MAC_B), DST, B, false);
+    b.dp.setRemote(4096, ...macParts(MAC_A), SRC, A, false);
+    return { u, a, b };
+  }
+  const flush = () => new Promise((r) => setTimeout(r, 0));
+
+  it('a TSO super-frame crosses as MTU-sized VXLAN datagrams and arrives merged again', async () => {
+    const { u, a, b } = pair(true);
+    const payload = Buffer.alloc(60000);
+    for (let i = 0; i < payload.length; i++) payload[i] = (i * 31) & 255;
+    a.tap.inject(tsoFrame(payload, 5, 1398));
+    await flush();
+    expect(u.log.length).toBe(Math.ceil(60000 / 1398));
+    for (const d of u.log) expect(d.data.length).toBeLessThanOrEqual(8 + 66 + 1398);
+    expect(a.net.counters[11]).toBe(1); // tsoFrames
+    expect(b.tap.written).toHaveLength(1);
+    const w = b.tap.written[0];
+    expect(w[1]).toBe(VNET_GSO_TCPV4);
+    expect(w.subarray(VNET_HDR_LEN + 66).equals(payload)).toBe(true);
+  });
+
+  it('falls back to plain datagrams when the kernel refuses GSO, counting what it lost', async () => {
+    const plain = pair(false);
+    plain.a.tap.inject(tsoFrame(Buffer.alloc(5000, 9), 5, 1398));
+    await flush();
+    expect(plain.u.log).toHaveLength(4); // a port without GSO gets plain datagrams from the start
+
+    const { u, a, b } = pair(true);
+    a.tx.refuseGso = true;
+    const payload = Buffer.alloc(5000, 9);
+    a.tap.inject(tsoFrame(payload, 5, 1398));
+    await flush();
+    // The "kernel" refused the run with EIO: lost (TCP resends), counted, and no runs after that.
+    expect(a.net.drops[D.udpTxError]).toBe(4);
+    expect(u.log).toHaveLength(0);
+    a.tap.inject(tsoFrame(payload, 5005, 1398));
+    await flush();
+    expect(u.log.length).toBe(4);
+    expect(b.tap.written).toHaveLength(1);
+  });
+
+  it('finishes partial checksums of small frames before they leave', async () => {
+    const { u, a } = pair(true);
+    const f = tcpFrame(Buffer.alloc(50, 3), 1, 0x18);
+    f.writeUInt16BE(ipv4PseudoSum(SRC, DST, 6, 32 + 50) & 0xffff, 34 + 16);
+    const v = Buffer.alloc(VNET_HDR_LEN);
+    v[0] = VNET_F_NEEDS_CSUM;
+    v.writeUInt16LE(34, 6);
+    v.writeUInt16LE(16, 8);
+    a.tap.inject(Buffer.concat([v, f]));
+    await flush();
+    expect(u.log).toHaveLength(1);
+    const d = u.log[0].data;
+    expect(checkTcp(d, 8 + 34, d.length - 8 - 34, SRC, DST)).toBe(0);
+  });
+});
