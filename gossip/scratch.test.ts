@@ -4,7 +4,7 @@ import { SimCluster, simAddr } from './sim-cluster.js';
 test('scratch', async () => {
   for (let seed = 1; seed <= 16; seed++) {
     const t0 = Date.now();
-    const c = new SimCluster(50, { seed, profile: 'lan', loss: 0.1, latency: 2, jitter: 3 });
+    const c = new SimCluster(50, { seed, profile: 'lan', loss: 0.1, latency: 2, jitter: 3, config: { tcpPing: false } });
     await c.startAll(20);
     c.net.runUntil(() => c.converged(), 60_000);
     let dead = 0, susp = 0;

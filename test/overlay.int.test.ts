@@ -61,6 +61,11 @@ describe.skipIf(!root)('overlay across three tapmesh hosts and a kernel VXLAN ho
     const r = await tcpTransfer(lab, a.ns, b.ns, b.ip, 50 * 1024 * 1024);
     expect(r.received.bytes).toBe(50 * 1024 * 1024);
     expect(r.received.sha256).toBe(r.sent.sha256);
+    // It went the offload way: TCP super-frames segmented on one side, merged on the other.
+    const tx = (await statsOf(lab, a.host)).net as unknown as Record<string, number>;
+    const rx = (await statsOf(lab, b.host)).net as unknown as Record<string, number>;
+    expect(tx.tsoFrames).toBeGreaterThan(0);
+    expect(rx.groMerged).toBeGreaterThan(0);
   });
 
   it('a kernel VXLAN host and a tapmesh host exchange ping and TCP in both directions', async () => {
