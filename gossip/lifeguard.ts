@@ -66,9 +66,10 @@ export class Suspicion {
     });
   }
 
-  /** A suspicion about the same node and incarnation from `from`. True if it was new. */
+  /** A suspicion about the same node and incarnation from `from` ('' = anonymous, never
+   * counted). True if it was a new independent confirmation. */
   confirm(from: string): boolean {
-    if (this.done || this.confirmedBy.has(from) || this.confirmedBy.size - 1 >= this.k) return false;
+    if (this.done || from === '' || this.confirmedBy.has(from) || this.confirmedBy.size - 1 >= this.k) return false;
     this.confirmedBy.add(from);
     this.arm();
     return true;

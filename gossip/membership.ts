@@ -245,7 +245,9 @@ export class Membership {
       const state = n.state;
       if (state === 0) this.aliveNode({ inc: n.inc, node: n.id, name: n.name, addr: n.addr, meta: n.meta }, quiet);
       else if (state === 3) this.leaveNode({ inc: n.inc, node: n.id });
-      else this.suspectNode({ inc: n.inc, node: n.id, from: this.self.id });
+      // Anonymous: a copied state is not an independent failure detection, so it must never
+      // count as a confirmation that shortens anybody's suspicion timer.
+      else this.suspectNode({ inc: n.inc, node: n.id, from: '' });
     }
   }
 
