@@ -11,9 +11,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isRoot, repoRoot, run, type Lab } from '../test/harness/lab.js';
 import { benchCrypto } from './crypto.js';
-import { benchSystem } from './overlay.js';
+import { benchSystems } from './overlay.js';
 import { profileSystem } from './profile.js';
-import { machineLine, renderJson, renderMarkdown, renderSvg, type BenchReport, type Machine, type SystemResult } from './report.js';
+import { machineLine, renderJson, renderMarkdown, renderSvg, type BenchReport, type Machine } from './report.js';
 import { fastdSystems } from './systems/fastd.js';
 import { kernelVxlan } from './systems/kernel-vxlan.js';
 import type { OverlaySystem } from './systems/system.js';
@@ -153,7 +153,7 @@ async function runProfile(a: Args, date: Date): Promise<number> {
   const src = await source();
   const lines = [`# tapmesh profile — ${date.toISOString()}`, '', `Machine: ${machineLine(m)}. ` +
     `Source: ${src ? `${src.commit}${src.dirty ? ' plus uncommitted changes' : ''}` : 'unknown'}. Busy with other work before start: ${(await busyPct()).toFixed(0)}%.`, ''];
-  const opts = { seconds: a.seconds, pings: a.pings, progress, onLab: (lab: Lab | undefined) => (lab ? labs.add(lab) : labs.clear()) };
+  const opts = { seconds: a.seconds, pings: a.pings, progress, onLab: (lab: Lab, alive: boolean) => (alive ? labs.add(lab) : labs.delete(lab)) };
   for (const sys of systemsFor({ ...a, systems: a.systems ?? ['kernel-vxlan', 'tapmesh'] })) lines.push(...(await profileSystem(sys, opts)));
   const text = `${lines.join('\n')}\n`;
   mkdirSync(a.out, { recursive: true });
@@ -198,14 +198,13 @@ async function main(): Promise<number> {
       progress('overlay: needs root (network namespaces, veth, vxlan); not run');
       failed = true;
     } else {
-      for (const sys of systemsFor(a)) {
-        const r: SystemResult = await benchSystem(sys, {
-          runs: a.runs, seconds: a.seconds, pings: a.pings, progress,
-          onLab: (lab) => (lab ? labs.add(lab) : labs.clear()),
-        });
-        report.systems.push(r);
+      report.systems = await benchSystems(systemsFor(a), {
+        runs: a.runs, seconds: a.seconds, pings: a.pings, progress,
+        onLab: (lab, alive) => (alive ? labs.add(lab) : labs.delete(lab)),
+      });
+      for (const r of report.systems) {
         if (r.status === 'failed') failed = true;
-        progress(`${sys.label}: ${r.status}${r.reason ? ` (${r.reason})` : ''}`);
+        progress(`${r.label}: ${r.status}${r.reason ? ` (${r.reason})` : ''}`);
       }
     }
   }

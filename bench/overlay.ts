@@ -1,6 +1,7 @@
-// Overlay bench runner: for one system, build the standard two-host topology in fresh namespaces,
-// let the system wire the containers together, then measure ping, TCP and UDP container → container,
-// `runs` times, and fold the runs into medians. Everything it made is removed before it returns.
+// Overlay bench runner: for each system, build the standard two-host topology in fresh namespaces
+// and let the system wire the containers together; then measure ping, TCP and UDP container →
+// container, `runs` times (systems interleaved), and fold the runs into medians. Everything it made
+// is removed before it returns.
 import { Lab } from '../test/harness/lab.js';
 import {
   clockTicks, cpuTicksAll, iperf, peakRssKB, ping, startIperfServer, waitReachable, type IperfFigures,
@@ -15,8 +16,8 @@ export interface OverlayOpts {
   seconds: number;
   pings: number;
   progress: (msg: string) => void;
-  /** Called with each lab as soon as it exists, and with undefined once it is cleaned up. */
-  onLab: (lab: Lab | undefined) => void;
+  /** Called with each lab as soon as it exists (true) and once it is cleaned up (false). */
+  onLab: (lab: Lab, alive: boolean) => void;
 }
 
 interface StepFigures extends IperfFigures {
@@ -124,8 +125,18 @@ async function oneRun(sys: OverlaySystem, t: Topology, o: OverlayOpts, run: numb
   return rec;
 }
 
-/** Bench one system end to end. Never throws: failures come back as status 'failed' with a reason. */
-export async function benchSystem(sys: OverlaySystem, o: OverlayOpts): Promise<SystemResult> {
+interface Prepared {
+  sys: OverlaySystem;
+  lab: Lab;
+  t: Topology;
+  mtu: number;
+  result: SystemResult;
+  records: RunRecord[];
+  countersBefore: Record<string, number>;
+}
+
+/** Build the topology and the system's overlay. Returns the finished result when it cannot run. */
+async function prepare(sys: OverlaySystem, o: OverlayOpts): Promise<Prepared | SystemResult> {
   const result: SystemResult = { id: sys.id, label: sys.label, status: 'ok', figures: {}, runs: [], notes: [] };
   const probe = await sys.probe();
   if (!probe.ok) {
@@ -133,29 +144,35 @@ export async function benchSystem(sys: OverlaySystem, o: OverlayOpts): Promise<S
     return { ...result, status: probe.status, reason: probe.reason };
   }
   const lab = new Lab();
-  o.onLab(lab);
+  o.onLab(lab, true);
+  const fail = async (status: 'failed' | 'not-built', reason: string): Promise<SystemResult> => {
+    o.progress(`${sys.label}: ${status === 'failed' ? 'FAILED' : 'not built yet'}: ${reason}`);
+    await lab.cleanup();
+    o.onLab(lab, false);
+    return { ...result, status, reason };
+  };
   try {
     o.progress(`${sys.label}: building topology (namespaces ${lab.tag}-*) …`);
     await lab.start();
     const h1 = await lab.addHost('h1');
     const h2 = await lab.addHost('h2');
     const t: Topology = { lab, hosts: [h1, h2], containers: [await lab.addContainer(h1, 'c'), await lab.addContainer(h2, 'c')] };
-    try {
-      await sys.setup(t, (m) => o.progress(`${sys.label}: ${m}`));
-      await waitReachable(lab, t.containers[0], OVERLAY.ips[1], 20_000);
-    } catch (e) {
-      if (e instanceof NotBuiltError) {
-        o.progress(`${sys.label}: not built yet: ${e.message}`);
-        return { ...result, status: 'not-built', reason: e.message };
-      }
-      throw e;
-    }
+    await sys.setup(t, (m) => o.progress(`${sys.label}: ${m}`));
+    await waitReachable(lab, t.containers[0], OVERLAY.ips[1], 20_000);
     const mtu = await containerMtu(t, 0);
     if (mtu !== OVERLAY.mtu) result.notes.push(`container MTU is ${mtu}, not ${OVERLAY.mtu}${mtu < 1428 ? `; UDP 1400 B test used ${mtu - 28} B payloads` : ''}`);
     await startIperfServer(lab, t.containers[1]);
     const countersBefore = sys.counters ? await sys.counters() : {};
-    const records: RunRecord[] = [];
-    for (let run = 1; run <= o.runs; run++) records.push(await oneRun(sys, t, o, run, `${sys.label} run ${run}/${o.runs}:`, mtu));
+    return { sys, lab, t, mtu, result, records: [], countersBefore };
+  } catch (e) {
+    return fail(e instanceof NotBuiltError ? 'not-built' : 'failed', (e as Error).message);
+  }
+}
+
+/** Fold the runs into medians, read peak RSS and counter deltas, and remove the lab. */
+async function finish(p: Prepared, o: OverlayOpts): Promise<SystemResult> {
+  const { sys, result, records } = p;
+  try {
     const pids = sys.pids();
     if (pids.length) {
       const rss = Math.max(...pids.map(peakRssKB));
@@ -164,27 +181,47 @@ export async function benchSystem(sys: OverlaySystem, o: OverlayOpts): Promise<S
       if (alive < pids.length) result.notes.push(`${pids.length - alive} of ${pids.length} datapath processes were gone at the end`);
     }
     if (sys.counters) {
-      const d = diffCounters(countersBefore, await sys.counters());
+      const d = diffCounters(p.countersBefore, await sys.counters());
       const drops = Object.entries(d).filter(([k]) => /drop/i.test(k));
       if (drops.length) result.notes.push(`drops during the bench: ${drops.map(([k, v]) => `${k} ${v}`).join(', ')}`);
       result.runs.push({ counterDeltas: d });
     }
-    result.figures = medianOfRecords(records.map((r) => r.figures), FIGURE_KEYS) as Figures;
-    result.runs.unshift(...records);
-    const errors = records.flatMap((r) => r.errors);
-    if (errors.length) {
-      result.status = 'failed';
-      result.reason = `${errors.length} measurement(s) failed`;
-      result.notes.push(...errors);
-    }
-    return result;
   } catch (e) {
-    const reason = (e as Error).message;
-    o.progress(`${sys.label}: FAILED: ${reason}`);
-    return { ...result, status: 'failed', reason };
+    result.notes.push(`reading final counters failed: ${(e as Error).message}`);
+  }
+  result.figures = medianOfRecords(records.map((r) => r.figures), FIGURE_KEYS) as Figures;
+  result.runs.unshift(...records);
+  const errors = records.flatMap((r) => r.errors);
+  if (errors.length) {
+    result.status = 'failed';
+    result.reason = `${errors.length} measurement(s) failed`;
+    result.notes.push(...errors);
+  }
+  o.progress(`${sys.label}: cleaning up ${p.lab.tag}-* …`);
+  await p.lab.cleanup();
+  o.onLab(p.lab, false);
+  return result;
+}
+
+/**
+ * Bench several systems. All topologies are built first and stay up; then run by run every system
+ * is measured in turn (order reversed on every other run), so each system's repeats are spread
+ * over the same period and slow drifts in background load hit all of them alike. Never throws:
+ * a system that fails comes back with status 'failed' and a reason.
+ */
+export async function benchSystems(systems: OverlaySystem[], o: OverlayOpts): Promise<SystemResult[]> {
+  const prepared: (Prepared | SystemResult)[] = [];
+  try {
+    for (const sys of systems) prepared.push(await prepare(sys, o));
+    const ready = prepared.filter((p): p is Prepared => 'lab' in p);
+    for (let run = 1; run <= o.runs; run++) {
+      const order = run % 2 === 1 ? ready : [...ready].reverse();
+      for (const p of order) p.records.push(await oneRun(p.sys, p.t, o, run, `${p.sys.label} run ${run}/${o.runs}:`, p.mtu));
+    }
+    const out: SystemResult[] = [];
+    for (const p of prepared) out.push('lab' in p ? await finish(p, o) : p);
+    return out;
   } finally {
-    o.progress(`${sys.label}: cleaning up ${lab.tag}-* …`);
-    await lab.cleanup();
-    o.onLab(undefined);
+    for (const p of prepared) if ('lab' in p) await p.lab.cleanup(); // idempotent; covers a throw mid-way
   }
 }

@@ -18,7 +18,7 @@ export interface ProfileOpts {
   seconds: number;
   pings: number;
   progress: (msg: string) => void;
-  onLab: (lab: Lab | undefined) => void;
+  onLab: (lab: Lab, alive: boolean) => void;
 }
 
 const HOPS: [string, string, string][] = [
@@ -191,7 +191,7 @@ async function cpuProfile(sys: OverlaySystem, t: Topology, o: ProfileOpts): Prom
 export async function profileSystem(sys: OverlaySystem, o: ProfileOpts): Promise<string[]> {
   const out = [`## ${sys.label}`, ''];
   const lab = new Lab();
-  o.onLab(lab);
+  o.onLab(lab, true);
   try {
     await lab.start();
     const h1 = await lab.addHost('h1');
@@ -211,6 +211,6 @@ export async function profileSystem(sys: OverlaySystem, o: ProfileOpts): Promise
     return [...out, `FAILED: ${(e as Error).message}`, ''];
   } finally {
     await lab.cleanup();
-    o.onLab(undefined);
+    o.onLab(lab, false);
   }
 }

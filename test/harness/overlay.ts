@@ -29,6 +29,8 @@ export interface OverlayOptions {
   vni?: number;
   /** Extra `network create` flags, e.g. ['--opt', 'encrypted']. */
   createFlags?: string[];
+  /** Extra `tapmesh agent` flags for every host, e.g. ['--no-offload']. */
+  agentArgs?: string[];
   onStep?: (msg: string) => void;
 }
 
@@ -46,7 +48,7 @@ export async function buildOverlay(lab: Lab, o: OverlayOptions): Promise<Overlay
   const hosts: Host[] = [];
   for (let i = 1; i <= o.hosts; i++) hosts.push(await lab.addHost(`h${i}`));
   step(`starting ${o.hosts} agents`);
-  const agents = await Promise.all(hosts.map((h) => lab.startAgent(h)));
+  const agents = await Promise.all(hosts.map((h) => lab.startAgent(h, o.agentArgs ?? [])));
   step(`creating overlay ${network} (${subnet}, VNI ${vni}) on every host`);
   const create = ['network', 'create', '-d', 'overlay', '--subnet', subnet, '--opt', `com.docker.network.driver.overlay.vxlanid_list=${vni}`];
   if (o.gateway) create.push('--gateway', o.gateway);
