@@ -200,6 +200,9 @@ async function main(): Promise<number> {
     } else {
       report.systems = await benchSystems(systemsFor(a), {
         runs: a.runs, seconds: a.seconds, pings: a.pings, progress,
+        afterRuns: async () => {
+          if (report.background) report.background.afterPct = await busyPct();
+        },
         onLab: (lab, alive) => (alive ? labs.add(lab) : labs.delete(lab)),
       });
       for (const r of report.systems) {
@@ -208,7 +211,7 @@ async function main(): Promise<number> {
       }
     }
   }
-  report.background.afterPct = await busyPct();
+  report.background.afterPct ??= await busyPct();
   report.durationSec = (Date.now() - t0) / 1000;
   if (report.crypto || report.systems.length) {
     mkdirSync(a.out, { recursive: true });

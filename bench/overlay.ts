@@ -16,6 +16,8 @@ export interface OverlayOpts {
   seconds: number;
   pings: number;
   progress: (msg: string) => void;
+  /** Called after the last run, before any topology is removed (teardown itself costs CPU). */
+  afterRuns?: () => Promise<void>;
   /** Called with each lab as soon as it exists (true) and once it is cleaned up (false). */
   onLab: (lab: Lab, alive: boolean) => void;
 }
@@ -218,6 +220,7 @@ export async function benchSystems(systems: OverlaySystem[], o: OverlayOpts): Pr
       const order = run % 2 === 1 ? ready : [...ready].reverse();
       for (const p of order) p.records.push(await oneRun(p.sys, p.t, o, run, `${p.sys.label} run ${run}/${o.runs}:`, p.mtu));
     }
+    await o.afterRuns?.();
     const out: SystemResult[] = [];
     for (const p of prepared) out.push('lab' in p ? await finish(p, o) : p);
     return out;

@@ -65,7 +65,10 @@ export interface BenchReport {
   durationSec?: number;
   /** The code measured: git commit and whether tracked files had uncommitted changes. */
   source?: { commit: string; dirty: boolean };
-  /** % of all cores busy (every process on the machine) in 1 s samples before and after the run. */
+  /**
+   * % of all cores busy (every process on the machine) in 1 s samples: before the run and after the
+   * last measurement (before teardown). The bench's own idle agents are included, nothing else of it.
+   */
   background?: { beforePct: number; afterPct?: number };
 }
 

@@ -239,6 +239,18 @@ export class Membership {
     this.d.broadcast(`m:${this.self.id}`, { t: 'leave', inc: this.self.inc, node: this.self.id });
   }
 
+  /**
+   * The sender of a suspect/dead about `node` at incarnation `inc` is behind if we know a newer
+   * incarnation: the message to send back so its timer does not run out on stale news.
+   */
+  correction(node: string, inc: number): Message | undefined {
+    const m = this.byId.get(node);
+    if (!m || m.inc <= inc || (m === this.self && this.leaving)) return undefined;
+    if (m.state === 'alive') return { t: 'alive', inc: m.inc, node: m.id, name: m.name, addr: m.addr, meta: m.meta };
+    if (m.state === 'suspect') return { t: 'suspect', inc: m.inc, node: m.id, from: '' };
+    return undefined;
+  }
+
   /** Apply a remote full state (push-pull). A remote "dead" is only a suspicion here. */
   merge(nodes: NodeState[], quiet = false): void {
     for (const n of nodes) {

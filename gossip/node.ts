@@ -388,9 +388,12 @@ export class GossipNode {
       case 'alive':
         return ms.aliveNode(m);
       case 'suspect':
-        return ms.suspectNode(m);
-      case 'dead':
-        return ms.deadNode(m);
+      case 'dead': {
+        // Stale news (we know a newer incarnation): answer the sender with the fresh state.
+        const fix = ms.correction(m.node, m.inc);
+        if (fix) return this.send(from, [fix]);
+        return m.t === 'suspect' ? ms.suspectNode(m) : ms.deadNode(m);
+      }
       case 'leave':
         return ms.leaveNode(m);
       case 'table':

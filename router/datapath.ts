@@ -39,7 +39,8 @@ export class Datapath {
   private readonly vxlanPort: number;
   private readonly udpSlot: number;
   private readonly udpBatch: number;
-  private readonly udpSlab: Buffer;
+  /** The receive arena: UDP slots, then each network's TAP output area (see layoutArena). */
+  private udpSlab: Buffer;
   private readonly udpLens: Int32Array;
   private readonly udpAddrs: Uint32Array;
   private readonly udpPorts: Uint16Array;
@@ -73,6 +74,7 @@ export class Datapath {
     if (this.nets.has(vni)) throw new Error(`VNI ${vni} already has a network`);
     const net = new Network(vni, mtu, tap, this.batch);
     this.nets.set(vni, net);
+    this.layoutArena();
     tap.onReadable(() => this.pumpTap(net));
     return net;
   }
@@ -82,6 +84,22 @@ export class Datapath {
     if (!net) return;
     this.nets.delete(vni);
     net.tap.close();
+    this.layoutArena();
+  }
+
+  /**
+   * Received datagrams are copied into their network's TAP output area inside the same buffer
+   * (copyWithin allocates nothing; Buffer.copy would). Control path: runs between batches.
+   */
+  private layoutArena(): void {
+    let size = this.udpSlot * this.udpBatch;
+    for (const n of this.nets.values()) size += n.toTapBytes;
+    this.udpSlab = Buffer.alloc(size);
+    let at = this.udpSlot * this.udpBatch;
+    for (const n of this.nets.values()) {
+      n.toTap.bind(this.udpSlab, at, at + n.toTapBytes);
+      at += n.toTapBytes;
+    }
   }
 
   network(vni: number): Network | undefined {
@@ -274,10 +292,11 @@ export class Datapath {
   /** Cut a TCP super-frame into VXLAN datagrams in the segmentation area; queue them as GSO runs. */
   private sendSegments(net: Network, q: TxQueue, off: number, len: number, mss: number, vtep: number): void {
     const buf = net.rxSlab;
-    let n = segmentTcp4(buf, off, len, mss, VXLAN_HDR, buf, net.segFill, buf.length);
+    const segEnd = net.replyOffs[0];
+    let n = segmentTcp4(buf, off, len, mss, VXLAN_HDR, net.segFill, segEnd);
     if (n === -2) {
       this.flushTx(net);
-      n = segmentTcp4(buf, off, len, mss, VXLAN_HDR, buf, net.segFill, buf.length);
+      n = segmentTcp4(buf, off, len, mss, VXLAN_HDR, net.segFill, segEnd);
     }
     if (n < 0) {
       net.drops[D.badOffload]++;
@@ -373,14 +392,14 @@ export class Datapath {
     }
     if (net.replyCount === net.replyOffs.length) this.flushReplies(net);
     const pre = net.tap.vnet ? VNET_HDR_LEN : 0;
-    const out = net.replySlab;
+    const out = buf; // reply slots live in the same slab
     const v = net.replyOffs[net.replyCount];
     if (pre) writeVnetNone(out, v);
     const o = v + pre;
     const macHi = net.neigh.a[r];
     const macLo = net.neigh.b[r];
     // Ethernet: to the requester, from the answered MAC.
-    buf.copy(out, o, off + 6, off + 12);
+    out.copyWithin(o, off + 6, off + 12);
     writeMac(out, o + 6, macHi, macLo);
     out[o + 12] = 0x08;
     out[o + 13] = 0x06;
@@ -388,8 +407,8 @@ export class Datapath {
     out[p] = 0; out[p + 1] = 1; out[p + 2] = 8; out[p + 3] = 0; out[p + 4] = 6; out[p + 5] = 4;
     out[p + 6] = 0; out[p + 7] = 2; // reply
     writeMac(out, p + 8, macHi, macLo); // sender hardware = answered MAC
-    buf.copy(out, p + 14, a + 24, a + 28); // sender protocol = asked IP
-    buf.copy(out, p + 18, a + 8, a + 18); // target hw + protocol = requester's
+    out.copyWithin(p + 14, a + 24, a + 28); // sender protocol = asked IP
+    out.copyWithin(p + 18, a + 8, a + 18); // target hw + protocol = requester's
     out.fill(0, p + ARP_LEN, o + 60); // pad to the Ethernet minimum
     net.replyLens[net.replyCount++] = pre + 60;
     net.counters[C.arpReplied]++;
@@ -397,7 +416,7 @@ export class Datapath {
   }
 
   private flushReplies(net: Network): void {
-    const used = net.tap.writeBatch(net.replySlab, net.replyOffs, net.replyLens, 0, net.replyCount);
+    const used = net.tap.writeBatch(net.rxSlab, net.replyOffs, net.replyLens, 0, net.replyCount);
     for (let k = 0; k < net.replyCount; k++) {
       if (k < used && net.replyLens[k] >= 0) {
         net.counters[C.tapTxFrames]++;
@@ -506,7 +525,7 @@ export class Datapath {
       this.dirtyNets.push(net);
     }
     if (!net.toTap.fits(flen)) this.flushTap(net);
-    net.toTap.add(buf, f, flen);
+    net.toTap.add(f, flen);
   }
 
   private flushTap(net: Network): void {

@@ -32,16 +32,20 @@ export class Network {
   /** Frames per TAP read. */
   readonly batch: number;
   readonly slot: number;
-  /** One buffer: `batch` receive slots, then the segmentation area. */
+  /**
+   * One buffer, so every copy is an allocation-free copyWithin: `batch` receive slots, the
+   * segmentation area, then the ARP reply slots.
+   */
   readonly rxSlab: Buffer;
   readonly rxLens: Int32Array;
   readonly segStart: number;
   segFill: number;
   /** Frames on their way into the TAP (copied, coalesced when the TAP takes GSO frames). */
   readonly toTap: TapCoalescer;
+  /** Bytes this network needs in the datapath's receive arena for toTap. */
+  readonly toTapBytes: number;
   dirty = false;
-  // ARP replies the router writes itself.
-  readonly replySlab: Buffer;
+  // ARP replies the router writes itself, in rxSlab.
   readonly replyOffs: Int32Array;
   readonly replyLens: Int32Array;
   replyCount = 0;
@@ -51,16 +55,20 @@ export class Network {
     this.slot = tap.vnet ? HEADROOM + TSO_FRAME : (HEADROOM + ETH_HDR + 4 + mtu + 63) & ~63;
     this.segStart = this.slot * this.batch;
     this.segFill = this.segStart;
-    this.rxSlab = Buffer.alloc(this.segStart + (tap.vnet ? SEG_AREA : 0));
-    this.rxLens = new Int32Array(this.batch);
-    this.toTap = new TapCoalescer(tap.vnet, tap.vnet ? 1 << 20 : 256 * 1024, 256);
+    const replyStart = this.segStart + (tap.vnet ? SEG_AREA : 0);
     const replies = 64;
-    this.replySlab = Buffer.alloc((tap.vnet ? 80 : 64) * replies);
+    this.rxSlab = Buffer.alloc(replyStart + REPLY_SLOT * replies);
+    this.rxLens = new Int32Array(this.batch);
     this.replyOffs = new Int32Array(replies);
     this.replyLens = new Int32Array(replies);
-    for (let i = 0; i < replies; i++) this.replyOffs[i] = i * (tap.vnet ? 80 : 64);
+    for (let i = 0; i < replies; i++) this.replyOffs[i] = replyStart + i * REPLY_SLOT;
+    this.toTap = new TapCoalescer(tap.vnet, 256);
+    this.toTapBytes = tap.vnet ? 1 << 20 : 256 * 1024;
   }
 }
+
+/** An ARP reply: virtio header + minimum Ethernet frame, rounded up. */
+const REPLY_SLOT = 80;
 
 /** One send socket's queue of datagrams (or GSO runs of datagrams) for the next sendmmsg. */
 export class TxQueue {

@@ -57,8 +57,12 @@ describe('segmentTcp4', () => {
         const payload = Buffer.alloc(size);
         for (let i = 0; i < size; i++) payload[i] = (i * 7 + 3) & 255;
         const frame = tcpFrame(payload, seq);
-        const out = Buffer.alloc(40000);
-        const n = segmentTcp4(frame, 0, frame.length, mss, 8, out, 0, out.length);
+        // Input and output share one slab, as in the datapath.
+        const slab = Buffer.alloc(frame.length + 40000);
+        frame.copy(slab);
+        const base = frame.length;
+        const out = slab.subarray(base);
+        const n = segmentTcp4(slab, 0, frame.length, mss, 8, base, slab.length);
         expect(n).toBe(Math.ceil(size / mss));
         const stride = 8 + 66 + mss;
         const parts: Buffer[] = [];
@@ -82,11 +86,26 @@ describe('segmentTcp4', () => {
     const f = tcpFrame(Buffer.alloc(3000), 1);
     const udp = Buffer.from(f);
     udp[14 + 9] = 17;
-    expect(segmentTcp4(udp, 0, udp.length, 1000, 8, Buffer.alloc(9000), 0, 9000)).toBe(-1);
-    expect(segmentTcp4(f, 0, 40, 1000, 8, Buffer.alloc(9000), 0, 9000)).toBe(-1);
-    expect(segmentTcp4(f, 0, f.length, 1000, 8, Buffer.alloc(9000), 0, 2000)).toBe(-2);
+    const room = (frame: Buffer, bytes: number) => Buffer.concat([frame, Buffer.alloc(bytes)]);
+    expect(segmentTcp4(room(udp, 9000), 0, udp.length, 1000, 8, udp.length, udp.length + 9000)).toBe(-1);
+    expect(segmentTcp4(room(f, 9000), 0, 40, 1000, 8, f.length, f.length + 9000)).toBe(-1);
+    expect(segmentTcp4(room(f, 9000), 0, f.length, 1000, 8, f.length, f.length + 2000)).toBe(-2);
   });
 });
+
+/** A coalescer over one arena: frames are staged at offset 0, output goes to the upper half. */
+function coalescer(vnet: boolean, frames = 64): { c: TapCoalescer; add: (f: Buffer) => void } {
+  const arena = Buffer.alloc(2 << 20);
+  const c = new TapCoalescer(vnet, frames);
+  c.bind(arena, 1 << 20, 2 << 20);
+  return {
+    c,
+    add: (f: Buffer) => {
+      f.copy(arena, 0);
+      c.add(0, f.length);
+    },
+  };
+}
 
 describe('TapCoalescer', () => {
   it('merges in-order segments of a flow into one GSO frame the kernel accepts (property)', () => {
@@ -96,10 +115,10 @@ describe('TapCoalescer', () => {
         const size = (nseg - 1) * mss + last;
         const payload = Buffer.alloc(size);
         for (let i = 0; i < size; i++) payload[i] = (i * 13) & 255;
-        const c = new TapCoalescer(true, 1 << 20, 64);
+        const { c, add } = coalescer(true);
         for (let k = 0; k < nseg; k++) {
           const chunk = payload.subarray(k * mss, Math.min(size, (k + 1) * mss));
-          c.add(tcpFrame(chunk, 1000 + k * mss, k === nseg - 1 ? 0x18 : 0x10), 0, 66 + chunk.length);
+          add(tcpFrame(chunk, 1000 + k * mss, k === nseg - 1 ? 0x18 : 0x10));
         }
         c.close();
         expect(c.count).toBe(1);
@@ -123,17 +142,17 @@ describe('TapCoalescer', () => {
   });
 
   it('keeps apart what must not merge: gaps, other flags, bad checksums, other flows', () => {
-    const c = new TapCoalescer(true, 1 << 20, 64);
+    const { c, add } = coalescer(true);
     const p = Buffer.alloc(1000, 1);
-    c.add(tcpFrame(p, 0, 0x10), 0, 1066);
-    c.add(tcpFrame(p, 5000, 0x10), 0, 1066); // gap in sequence
-    c.add(tcpFrame(p, 6000, 0x11), 0, 1066); // FIN
+    add(tcpFrame(p, 0, 0x10));
+    add(tcpFrame(p, 5000, 0x10)); // gap in sequence
+    add(tcpFrame(p, 6000, 0x11)); // FIN
     const bad = tcpFrame(p, 7000, 0x10);
     bad[100] ^= 0xff;
-    c.add(bad, 0, 1066); // corrupted: the kernel must see it as it is and drop it
+    add(bad); // corrupted: the kernel must see it as it is and drop it
     const other = tcpFrame(p, 8000, 0x10, 12, 999); // another ACK number
-    c.add(tcpFrame(p, 7000, 0x10), 0, 1066);
-    c.add(other, 0, 1066);
+    add(tcpFrame(p, 7000, 0x10));
+    add(other);
     c.close();
     expect(c.count).toBe(6);
     for (let k = 0; k < c.count; k++) expect(c.out[c.offs[k] + 1]).toBe(0); // no GSO frame among them
@@ -141,11 +160,11 @@ describe('TapCoalescer', () => {
   });
 
   it('copies without merging when the TAP takes no virtio headers', () => {
-    const c = new TapCoalescer(false, 1 << 16, 8);
+    const { c, add } = coalescer(false, 8);
     const f1 = tcpFrame(Buffer.alloc(100), 0, 0x10);
     const f2 = tcpFrame(Buffer.alloc(100), 100, 0x10);
-    c.add(f1, 0, f1.length);
-    c.add(f2, 0, f2.length);
+    add(f1);
+    add(f2);
     expect(c.count).toBe(2);
     expect(c.out.subarray(c.offs[1], c.offs[1] + c.lens[1]).equals(f2)).toBe(true);
   });

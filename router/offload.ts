@@ -65,11 +65,12 @@ function ipHeaderChecksum(buf: Buffer, ip: number, ihl: number): void {
 /**
  * Cut a TCPv4 super-frame (buf[off..off+len), Ethernet) into segments of at most `mss` payload
  * bytes, each prefixed with `prefix` free bytes (the caller's VXLAN header), written back to back
- * at out[outOff..] with a stride of prefix+headers+mss. IP length/id/checksum and TCP seq, flags
- * and checksum are fixed per segment. Returns the number of segments, -1 if the frame cannot be
- * segmented, or -2 if it does not fit before outEnd.
+ * at buf[outOff..outEnd) (a separate area of the same slab: copyWithin allocates nothing, unlike
+ * Buffer.copy) with a stride of prefix+headers+mss. IP length/id/checksum and TCP seq, flags and
+ * checksum are fixed per segment. Returns the number of segments, -1 if the frame cannot be
+ * segmented, or -2 if it does not fit.
  */
-export function segmentTcp4(buf: Buffer, off: number, len: number, mss: number, prefix: number, out: Buffer, outOff: number, outEnd: number): number {
+export function segmentTcp4(buf: Buffer, off: number, len: number, mss: number, prefix: number, outOff: number, outEnd: number): number {
   const hdr = tcp4HeaderLen(buf, off, len);
   if (hdr === 0 || mss <= 0) return -1;
   const payload = len - hdr;
@@ -88,8 +89,9 @@ export function segmentTcp4(buf: Buffer, off: number, len: number, mss: number, 
   for (let k = 0; k < nseg; k++) {
     const o = outOff + k * stride + prefix;
     const chunk = k === nseg - 1 ? payload - k * mss : mss;
-    buf.copy(out, o, off, off + hdr);
-    buf.copy(out, o + hdr, off + hdr + k * mss, off + hdr + k * mss + chunk);
+    const out = buf;
+    buf.copyWithin(o, off, off + hdr);
+    buf.copyWithin(o + hdr, off + hdr + k * mss, off + hdr + k * mss + chunk);
     const oip = o + ETH;
     out.writeUInt16BE(ihl + thl + chunk, oip + 2);
     out.writeUInt16BE((id0 + k) & 0xffff, oip + 4);
@@ -116,7 +118,10 @@ export function segmentTcp4(buf: Buffer, off: number, len: number, mss: number, 
  * own GRO would. Without vnet headers it only copies.
  */
 export class TapCoalescer {
-  readonly out: Buffer;
+  /** Output lives in out[start..end); frames are added from the same buffer (copyWithin). */
+  out: Buffer = Buffer.alloc(0);
+  private start = 0;
+  private end = 0;
   readonly offs: Int32Array;
   readonly lens: Int32Array;
   count = 0;
@@ -131,18 +136,29 @@ export class TapCoalescer {
   /** Frames merged into an earlier one (a counter the datapath reads). */
   merged = 0;
 
-  constructor(readonly vnet: boolean, bytes: number, maxFrames: number) {
-    this.out = Buffer.alloc(bytes);
+  constructor(readonly vnet: boolean, maxFrames: number) {
     this.offs = new Int32Array(maxFrames);
     this.lens = new Int32Array(maxFrames);
   }
 
-  /** Room check: true if a frame of len bytes can be added without a flush. */
-  fits(len: number): boolean {
-    return this.count < this.offs.length && this.fill + VNET_HDR_LEN + len <= this.out.length;
+  /** Place the output area (control path: when the datapath lays out its arena). */
+  bind(out: Buffer, start: number, end: number): void {
+    this.out = out;
+    this.start = start;
+    this.end = end;
+    this.count = 0;
+    this.fill = start;
+    this.cur = -1;
   }
 
-  add(buf: Buffer, f: number, len: number): void {
+  /** Room check: true if a frame of len bytes can be added without a flush. */
+  fits(len: number): boolean {
+    return this.count < this.offs.length && this.fill + VNET_HDR_LEN + len <= this.end;
+  }
+
+  /** Add the frame at out[f..f+len) (it must lie outside the output area). */
+  add(f: number, len: number): void {
+    const buf = this.out;
     if (this.vnet) {
       const hdr = tcp4HeaderLen(buf, f, len);
       if (hdr !== 0 && this.tryAppend(buf, f, len, hdr)) return;
@@ -152,13 +168,13 @@ export class TapCoalescer {
         return;
       }
       const o = this.fill;
-      writeVnetNone(this.out, o);
-      buf.copy(this.out, o + VNET_HDR_LEN, f, f + len);
+      writeVnetNone(buf, o);
+      buf.copyWithin(o + VNET_HDR_LEN, f, f + len);
       this.push(o, VNET_HDR_LEN + len);
       return;
     }
     const o = this.fill;
-    buf.copy(this.out, o, f, f + len);
+    buf.copyWithin(o, f, f + len);
     this.push(o, len);
   }
 
@@ -170,8 +186,8 @@ export class TapCoalescer {
 
   private open(buf: Buffer, f: number, len: number, hdr: number): void {
     const o = this.fill;
-    writeVnetNone(this.out, o);
-    buf.copy(this.out, o + VNET_HDR_LEN, f, f + len);
+    writeVnetNone(buf, o);
+    buf.copyWithin(o + VNET_HDR_LEN, f, f + len);
     this.cur = this.count;
     this.push(o, VNET_HDR_LEN + len);
     this.curHdr = hdr;
@@ -188,7 +204,7 @@ export class TapCoalescer {
     if (this.cur < 0 || hdr !== this.curHdr) return false;
     const chunk = len - hdr;
     if (chunk <= 0 || chunk > this.curMss || this.curLen + chunk - ETH > 65535) return false;
-    if (this.fill + chunk > this.out.length) return false;
+    if (this.fill + chunk > this.end) return false;
     const base = this.offs[this.cur] + VNET_HDR_LEN;
     const ip = f + ETH;
     const ihl = (buf[ip] & 15) * 4;
@@ -204,7 +220,7 @@ export class TapCoalescer {
     if (buf.readUInt16BE(t + 14) !== o.readUInt16BE(bt + 14)) return false;
     if (buf.compare(o, bt + 20, base + hdr, t + 20, f + hdr) !== 0) return false;
     if (!mergeable(buf, f, len, hdr)) return false;
-    buf.copy(o, this.fill, f + hdr, f + len);
+    o.copyWithin(this.fill, f + hdr, f + len);
     this.fill += chunk;
     this.curLen += chunk;
     this.lens[this.cur] += chunk;
@@ -246,7 +262,7 @@ export class TapCoalescer {
   reset(): void {
     this.close();
     this.count = 0;
-    this.fill = 0;
+    this.fill = this.start;
   }
 }
 
