@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isRoot, repoRoot, run, type Lab } from '../test/harness/lab.js';
 import { benchCrypto } from './crypto.js';
-import { benchSystems } from './overlay.js';
+import { abort, benchSystems } from './overlay.js';
 import { profileSystem } from './profile.js';
 import { machineLine, renderJson, renderMarkdown, renderSvg, type BenchReport, type Machine } from './report.js';
 import { fastdSystems } from './systems/fastd.js';
@@ -111,6 +111,7 @@ async function emergencyCleanup(signal: string): Promise<void> {
     return;
   }
   stopping = true;
+  abort.requested = true;
   progress(`${signal}: stopping, cleaning up ${[...labs].map((l) => `${l.tag}-*`).join(' ') || 'nothing'} …`);
   if (gossipChild?.pid && gossipChild.exitCode === null) gossipChild.kill('SIGTERM');
   await Promise.allSettled([...labs].map((l) => l.cleanup()));

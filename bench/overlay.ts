@@ -22,6 +22,11 @@ export interface OverlayOpts {
   onLab: (lab: Lab, alive: boolean) => void;
 }
 
+/** Set by the signal handler: no new step or retry starts once cleanup has begun. */
+export const abort = { requested: false };
+
+class Aborted extends Error {}
+
 interface StepFigures extends IperfFigures {
   cpuSec?: number;
   cpuSecPerGB?: number;
@@ -73,9 +78,11 @@ async function oneRun(sys: OverlaySystem, t: Topology, o: OverlayOpts, run: numb
   const tck = await clockTicks();
   const attempt = async <T>(what: string, fn: () => Promise<T>): Promise<T | undefined> => {
     for (let i = 0; i < 2; i++) {
+      if (abort.requested) throw new Aborted('interrupted');
       try {
         return await fn();
       } catch (e) {
+        if (abort.requested) throw new Aborted('interrupted');
         o.progress(`${tag} ${what}: ${i === 0 ? 'failed, retrying once' : 'failed again'}: ${(e as Error).message}`);
         if (i === 1) rec.errors.push(`run ${run} ${what}: ${(e as Error).message}`);
       }

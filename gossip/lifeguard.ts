@@ -42,8 +42,14 @@ export class Suspicion {
   private readonly confirmedBy = new Set<string>();
   private readonly start: number;
   private cancelTimer: () => void = () => {};
+  private cancelRemind: () => void = () => {};
   private done = false;
 
+  /**
+   * remind (optional) runs every remindEvery ms while the suspicion is pending: tapmesh uses it
+   * to re-send the suspicion to the suspect itself, so a refutation this node missed is sent
+   * again (see Membership.correction).
+   */
   constructor(
     private readonly clock: Clock,
     from: string,
@@ -51,10 +57,21 @@ export class Suspicion {
     private readonly min: number,
     private readonly max: number,
     private readonly onTimeout: () => void,
+    remind?: { every: number; fn: () => void },
   ) {
     this.start = clock.now();
     this.confirmedBy.add(from);
     this.arm();
+    if (remind) {
+      const again = (): void => {
+        this.cancelRemind = clock.setTimer(remind.every, () => {
+          if (this.done) return;
+          again();
+          remind.fn();
+        });
+      };
+      again();
+    }
   }
 
   private arm(): void {
@@ -62,6 +79,7 @@ export class Suspicion {
     const due = this.start + suspicionTimeout(this.confirmedBy.size - 1, this.k, this.min, this.max);
     this.cancelTimer = this.clock.setTimer(Math.max(0, due - this.clock.now()), () => {
       this.done = true;
+      this.cancelRemind();
       this.onTimeout();
     });
   }
@@ -82,5 +100,6 @@ export class Suspicion {
   cancel(): void {
     this.done = true;
     this.cancelTimer();
+    this.cancelRemind();
   }
 }

@@ -49,6 +49,8 @@ export interface MembershipDeps {
   awareness: Awareness;
   /** Queue a membership broadcast; key invalidates older broadcasts about the same node. */
   broadcast(key: string, m: Message): void;
+  /** Send one datagram now (with piggy-backed broadcasts). */
+  send(addr: string, msgs: Message[]): void;
   emit(ev: MemberEvent): void;
   /** Our incarnation changed (persist it). */
   onIncarnation?(inc: number): void;
@@ -193,12 +195,16 @@ export class Membership {
     const min = suspicionMin(this.d.config, n);
     const max = this.d.config.suspicionMaxTimeoutMult * min;
     const inc = m.inc;
-    const susp = new Suspicion(this.d.clock, s.from, k, min, max, () => {
+    const timeout = (): void => {
       this.suspicions.delete(m.id);
       if (this.byId.get(m.id) === m && m.state === 'suspect' && m.inc === inc) {
         this.deadNode({ inc, node: m.id, from: this.self.id });
       }
-    });
+    };
+    // While suspected, remind the suspect now and then: it refutes, or (if it already did and
+    // we missed the news) answers with its newer incarnation.
+    const remind = { every: min / 2, fn: () => this.d.send(m.addr, [{ t: 'suspect', inc, node: m.id, from: '' }]) };
+    const susp = new Suspicion(this.d.clock, s.from, k, min, max, timeout, remind);
     this.suspicions.set(m.id, susp);
     this.d.broadcast(`m:${m.id}`, { t: 'suspect', inc: m.inc, node: m.id, from: s.from });
     if (!wasSuspect) this.d.emit({ kind: 'suspect', member: m, previous: 'alive' });

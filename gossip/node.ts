@@ -62,6 +62,8 @@ export interface MemberEventInfo {
 export interface NodeStats extends GossipStats {
   health: number;
   probes: number;
+  /** Probes whose direct ack did not come in time (indirect probes were sent). */
+  probeIndirect: number;
   probeFailures: number;
   queued: { membership: number; tables: number };
   members: Record<MemberState, number>;
@@ -124,6 +126,7 @@ export class GossipNode {
         random,
         awareness: this.awareness,
         broadcast: (key, m) => this.memberQueue.enqueue(key, encodeMessage(m)),
+        send: (addr, msgs) => this.send(addr, msgs),
         emit: (e) => this.onMemberEvent(e),
         onIncarnation: (i) => this.stateFile?.incarnation(i),
       },
@@ -295,6 +298,7 @@ export class GossipNode {
       dropped: { ...s.dropped },
       health: this.awareness.health,
       probes: this.prober.probes,
+      probeIndirect: this.prober.indirect,
       probeFailures: this.prober.failures,
       queued: { membership: this.memberQueue.size, tables: this.tableQueue.size },
       members,

@@ -39,8 +39,9 @@ export class Prober {
   private readonly handlers = new Map<number, AckHandler>();
   private cancelTick: (() => void) | undefined;
   private stopped = true;
-  /** Probes started and failed (for stats/tests). */
+  /** Probes started, probes that needed the indirect stage, probes that failed. */
   probes = 0;
+  indirect = 0;
   failures = 0;
 
   constructor(private readonly d: ProberDeps) {}
@@ -101,6 +102,7 @@ export class Prober {
     timers.push(
       clock.setTimer(timeout, () => {
         if (acked || this.stopped) return;
+        this.indirect++;
         const relays = this.d.membership.randomMembers(c.indirectChecks, (x) => x.state === 'alive' && x !== m);
         for (const r of relays) {
           this.d.send(r.addr, [{ t: 'indirect', seq, target: m.id, targetAddr: m.addr, nack: true, from: this.selfId }]);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { checksum, checksumUpdate16, checksumUpdate32, fold, ipv4PseudoSum, onesSum } from './checksum.js';
+import { checksum, checksumUpdate16, checksumUpdate32, fold, ipv4PseudoSum, onesSum, onesSumBytes } from './checksum.js';
 import { OutOfRangeAccess, guarded, hex, pseudoWords, refChecksum } from './testkit.js';
 
 describe('internet checksum', () => {
@@ -104,5 +104,18 @@ describe('internet checksum', () => {
     for (const i of [0, 3, -1, 1.5, NaN]) expect(() => g[i]).toThrow(OutOfRangeAccess);
     expect(() => { g[1] = 0; }).toThrow(OutOfRangeAccess);
     expect(() => onesSum(g, 1, 3)).toThrow(OutOfRangeAccess);
+  });
+});
+
+describe('word-wise onesSum', () => {
+  it('equals the byte-wise sum for any bytes, offset, length and seed (property)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 0, maxLength: 4000 }), fc.nat(7), fc.nat(0xffff), (bytes, shift, seed) => {
+        const big = Buffer.alloc(bytes.length + 16);
+        big.set(bytes, shift);
+        expect(onesSum(big, shift, bytes.length, seed)).toBe(onesSumBytes(big, shift, bytes.length, seed));
+      }),
+      { numRuns: 500 },
+    );
   });
 });

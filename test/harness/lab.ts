@@ -147,7 +147,9 @@ export class Lab {
     // nsenter switches only the network namespace. (`ip netns exec` would also put the agent in a
     // private mount namespace, and the sandbox namespaces it mounts under /run/netns would then
     // vanish with it, taking the containers' interfaces along.)
-    const child = this.spawn('nsenter', [`--net=/run/netns/${host.ns}`, process.execPath, ...args], `${host.name}-agent.log`);
+    // TAPMESH_AGENT_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the agents.
+    const nodeFlags = (process.env.TAPMESH_AGENT_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+    const child = this.spawn('nsenter', [`--net=/run/netns/${host.ns}`, process.execPath, ...nodeFlags, ...args], `${host.name}-agent.log`);
     const deadline = Date.now() + 15_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`agent on ${host.name} exited with ${child.exitCode}; see ${this.dir}/${host.name}-agent.log`);
