@@ -451,12 +451,15 @@ export class Datapath {
       if (seg === 0) this.acceptDatagram(buf, off, len, vtep);
       else for (let o = 0; o < len; o += seg) this.acceptDatagram(buf, off + o, Math.min(seg, len - o), vtep);
     }
-    // Deliver per network: one batched TAP write each.
+    // Deliver per network: one batched TAP write each. The kernel runs the container's stack
+    // inside that write, so a reply (an echo reply, a TCP ACK) is often queued on the TAP by the
+    // time it returns: read it now rather than after another trip through epoll.
     for (let d = 0; d < this.dirtyNets.length; d++) {
       const net = this.dirtyNets[d];
       this.flushTap(net);
       net.dirty = false;
     }
+    for (let d = 0; d < this.dirtyNets.length; d++) this.pumpTap(this.dirtyNets[d]);
     this.dirtyNets.length = 0;
   }
 
