@@ -266,11 +266,6 @@ export function decodePacket(b: Uint8Array, onBad: (e: MalformedError) => void):
   return out;
 }
 
-/** Bytes a compound adds around `parts` parts: type + count + a u16 length per part. */
-export function compoundOverhead(parts: number): number {
-  return 2 + 2 * parts;
-}
-
 export function encodeCompound(parts: Uint8Array[]): Uint8Array {
   return parts.length === 1 ? parts[0] : encodeMessage({ t: 'compound', parts });
 }

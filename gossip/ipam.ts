@@ -20,7 +20,16 @@ import type { Membership } from './membership.js';
 import type { Tables } from './tables.js';
 import type { Clock, Random } from './transport.js';
 
-export type IpamErrorCode = 'NO_QUORUM' | 'CONTENDED' | 'POOL_EXHAUSTED' | 'IP_IN_USE' | 'IP_OUT_OF_RANGE' | 'OWNER_UNREACHABLE' | 'NOT_SYNCED' | 'STOPPED';
+export type IpamErrorCode =
+  | 'NO_QUORUM'
+  | 'CONTENDED'
+  | 'POOL_EXHAUSTED'
+  | 'IP_IN_USE'
+  | 'IP_OUT_OF_RANGE'
+  | 'OWNER_UNREACHABLE'
+  | 'NOT_SYNCED'
+  | 'BAD_POOL'
+  | 'STOPPED';
 
 export class IpamError extends Error {
   constructor(
@@ -73,11 +82,20 @@ export class Ipam {
 
   /** Allocate an address in `network`; resolves to the dotted quad. Rejects with IpamError. */
   allocate(network: string, pool: IpPool, opts: AllocateOptions = {}): Promise<string> {
-    const layout = Layout.of(pool, opts.blockSize);
     return new Promise((resolve, reject) => {
+      let layout: Layout;
       let want = 0;
+      try {
+        layout = Layout.of(pool, opts.blockSize);
+      } catch (e) {
+        return reject(new IpamError('BAD_POOL', (e as Error).message));
+      }
       if (opts.ip !== undefined) {
-        want = parseIp(opts.ip);
+        try {
+          want = parseIp(opts.ip);
+        } catch {
+          want = -1;
+        }
         if (!layout.allocatable(want)) return reject(new IpamError('IP_OUT_OF_RANGE', `address ${opts.ip} is not allocatable in this network`));
       }
       this.serial(network, (next) =>
@@ -95,11 +113,14 @@ export class Ipam {
     return this.d.tables.delete(ADDRS, `${network}/${ip}`);
   }
 
+  /** Addresses in use in a network (records of gone holders are free and not listed). */
   allocations(network: string): Array<{ ip: string; holder: string; endpoint: string }> {
-    return this.d.tables.entries(ADDRS, `${network}/`).map(([k, v]) => {
+    const out: Array<{ ip: string; holder: string; endpoint: string }> = [];
+    for (const [k, v] of this.d.tables.entries(ADDRS, `${network}/`)) {
       const o = v as { holder: string; endpoint: string };
-      return { ip: k.slice(network.length + 1), holder: o.holder, endpoint: o.endpoint };
-    });
+      if (!this.gone(o.holder)) out.push({ ip: k.slice(network.length + 1), holder: o.holder, endpoint: o.endpoint });
+    }
+    return out;
   }
 
   blocks(network: string): Array<{ block: number; holder: string }> {
@@ -334,7 +355,13 @@ export class Ipam {
       for (const m of asked) release(m.addr);
       if (contendedBy) return done(new IpamError('CONTENDED', 'contended'), contendedBy);
       const reachable = asked.length + 1;
-      done(new IpamError('NO_QUORUM', `no quorum for a new address block in network ${network}: ${granted} of ${maxVoters} voters granted (${reachable} reachable), need ${need()}; this node is probably on the minority side of a partition`));
+      done(
+        new IpamError(
+          'NO_QUORUM',
+          `no quorum for a new address block in network ${network}: ${reachable} of ${maxVoters} voters reachable, ${granted} granted, need ${need()}; ` +
+            'this node is probably on the minority side of a partition (addresses in blocks it already holds still work)',
+        ),
+      );
     };
     for (const m of asked) {
       this.d.request(m.addr, { t: 'claim', network, block, claimant: self, release: false }, this.d.config.tcpTimeout, (err, r) => {

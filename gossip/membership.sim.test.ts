@@ -108,6 +108,18 @@ describe('membership on the simulator', () => {
     expect(log.filter((e) => e.ev.kind === 'alive-again' && e.ev.member.id === victim.id).length).toBe(9);
   });
 
+  test('setMeta: every member sees the new meta (update event, higher incarnation)', async () => {
+    const c = new SimCluster(10, { seed: 12, profile: 'fast' });
+    await c.startAll(5);
+    expect(c.net.runUntil(() => c.converged(), 10_000)).toBe(true);
+    const log = recordEvents(c);
+    c.nodes[2].setMeta({ vtep: '192.168.1.12', vxlanPort: 4789 });
+    c.net.run(2_000);
+    for (const n of c.nodes) expect(n.member(c.nodes[2].id)?.meta).toEqual({ vtep: '192.168.1.12', vxlanPort: 4789 });
+    expect(log.filter((e) => e.ev.kind === 'update')).toHaveLength(9);
+    expect(() => c.nodes[2].setMeta('x'.repeat(600))).toThrow(/at most 512/);
+  });
+
   test('same seed, same run: the simulator is deterministic', async () => {
     const run = async () => {
       const c = new SimCluster(20, { seed: 99, profile: 'fast', loss: 0.05 });

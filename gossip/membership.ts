@@ -32,6 +32,8 @@ export interface Member {
   state: MemberState;
   /** Clock time of the last state change. */
   since: number;
+  /** Learned from our own join's state pull and not yet re-broadcast (see aliveNode). */
+  quiet?: boolean;
 }
 
 export type MemberEventKind = 'join' | 'update' | 'suspect' | 'dead' | 'left' | 'alive-again' | 'reap';
@@ -119,6 +121,11 @@ export class Membership {
     }
   }
 
+  /** Queue our own alive message (at start: whoever does not know us yet learns us from it). */
+  announceSelf(): void {
+    this.announce(this.self);
+  }
+
   refute(accused: number): void {
     this.self.inc = Math.max(this.self.inc, accused) + 1;
     this.announce(this.self);
@@ -126,16 +133,20 @@ export class Membership {
     this.d.onIncarnation?.(this.self.inc);
   }
 
-  /** New meta/name/addr for ourselves: bump the incarnation and tell everyone. */
-  updateSelf(patch: { meta?: Uint8Array; name?: string; addr?: string }): void {
-    Object.assign(this.self, patch);
+  /** New meta for ourselves: bump the incarnation and tell everyone. */
+  updateMeta(meta: Uint8Array): void {
+    this.self.meta = meta;
     this.self.inc++;
     this.announce(this.self);
     this.d.onIncarnation?.(this.self.inc);
   }
 
-  /** quiet: do not re-broadcast a node learned for the first time (our own join's state pull:
-   * everybody else knows those nodes already, re-announcing them would only flood). */
+  /**
+   * quiet: a node learned from our own join's state pull is not re-broadcast at once: most of
+   * the cluster knows it already, and re-announcing every member on every join floods the
+   * queues (O(n) messages per join). If gossip about it reaches us later, it is still news to
+   * someone, so we join the epidemic then.
+   */
   aliveNode(a: Omit<MessageOf<'alive'>, 't'>, quiet = false): void {
     const self = this.self;
     if (a.node === self.id) {
@@ -146,7 +157,7 @@ export class Membership {
     }
     let m = this.byId.get(a.node);
     if (!m) {
-      m = { id: a.node, name: a.name, addr: a.addr, meta: a.meta, inc: a.inc, state: 'alive', since: this.d.clock.now() };
+      m = { id: a.node, name: a.name, addr: a.addr, meta: a.meta, inc: a.inc, state: 'alive', since: this.d.clock.now(), quiet };
       this.byId.set(m.id, m);
       this.live++;
       // Insert at a random position of the probe order (swap with a random slot).
@@ -158,7 +169,14 @@ export class Membership {
       this.d.emit({ kind: 'join', member: m });
       return;
     }
-    if (a.inc <= m.inc) return;
+    if (a.inc <= m.inc) {
+      if (m.quiet && a.inc === m.inc && !quiet) {
+        m.quiet = false;
+        this.announce(m);
+      }
+      return;
+    }
+    m.quiet = false;
     const changed = a.addr !== m.addr || a.name !== m.name || !bytesEqual(a.meta, m.meta);
     this.cancelSuspicion(m.id);
     m.inc = a.inc;
@@ -266,6 +284,19 @@ export class Membership {
       // Anonymous: a copied state is not an independent failure detection, so it must never
       // count as a confirmation that shortens anybody's suspicion timer.
       else this.suspectNode({ inc: n.inc, node: n.id, from: '' });
+    }
+  }
+
+  /**
+   * Add alive members silently, as if they had been known for long (no broadcast, no later
+   * re-broadcast). For restoring a known member list; the simulator's warm start uses it.
+   */
+  preload(nodes: NodeState[]): void {
+    for (const n of nodes) {
+      if (n.state !== 0 || this.byId.has(n.id)) continue;
+      this.aliveNode({ inc: n.inc, node: n.id, name: n.name, addr: n.addr, meta: n.meta }, true);
+      const m = this.byId.get(n.id);
+      if (m) m.quiet = false;
     }
   }
 

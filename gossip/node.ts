@@ -1,18 +1,18 @@
-// GossipNode: the facade the agent uses. It wires the pieces together and owns the timers:
-//   wire (seal/codec/stats) <- transport
-//   membership + prober (SWIM/Lifeguard), two piggyback queues (membership first, then tables)
+// GossipNode: the facade the agent uses. It wires the pieces together, dispatches what
+// arrives, and owns the timers:
+//   transport -> wire (seal, codec, counters) -> dispatch below
+//   membership + prober (SWIM/Lifeguard), gossiper (piggyback queues, push-pull)
 //   tables (networkdb), ipam (quorum block claims)
-// and runs gossip (every gossipInterval), push-pull anti-entropy (every pushPullInterval,
-// scaled with cluster size), reconnects to dead members (heals partitions) and reaping.
+// Timers: probe (prober), gossip every gossipInterval, push-pull every pushPullInterval
+// (scaled with cluster size), reconnect to dead members (heals partitions), reaping.
 
-import { MalformedError } from './buf.js';
-import { encodeMessage, LIMITS, type EntryWire, type Message, type NodeState } from './codec.js';
+import { LIMITS, type Message, type NodeState } from './codec.js';
 import { pushPullInterval, resolveConfig, type GossipConfig, type ProfileName } from './config.js';
 import { Ipam } from './ipam.js';
 import { Awareness } from './lifeguard.js';
+import { Gossiper } from './gossiper.js';
 import { Membership, type Member, type MemberEvent, type MemberEventKind, type MemberState } from './membership.js';
 import { Prober } from './probe.js';
-import { BroadcastQueue } from './queue.js';
 import type { Keyring } from './security.js';
 import { readState, StateFile } from './state-file.js';
 import { Tables } from './tables.js';
@@ -89,14 +89,12 @@ export class GossipNode {
   readonly ipam: Ipam;
   private readonly wire: Wire;
   private readonly awareness: Awareness;
-  private readonly memberQueue: BroadcastQueue;
-  private readonly tableQueue: BroadcastQueue;
+  private readonly gossiper: Gossiper;
   private readonly membership: Membership;
   private readonly prober: Prober;
   private readonly listeners = new Set<(e: MemberEventInfo) => void>();
   private readonly timers = new Set<() => void>();
   private readonly stateFile: StateFile | undefined;
-  private seeds: string[] = [];
   private running = false;
   private isSynced = true;
 
@@ -116,8 +114,14 @@ export class GossipNode {
     const config = this.config;
     this.wire = new Wire(this.transport, this.keyring);
     this.awareness = new Awareness(config.awarenessMaxMultiplier);
-    this.memberQueue = new BroadcastQueue(() => this.membership.retransmitLimit());
-    this.tableQueue = new BroadcastQueue(() => this.membership.retransmitLimit());
+    this.gossiper = new Gossiper({
+      config,
+      random,
+      wire: this.wire,
+      membership: () => this.membership,
+      tables: () => this.tables,
+      onSynced: () => (this.isSynced = true),
+    });
     this.membership = new Membership(
       { id: this.id, name: this.name, addr: '', meta, inc },
       {
@@ -125,8 +129,8 @@ export class GossipNode {
         clock,
         random,
         awareness: this.awareness,
-        broadcast: (key, m) => this.memberQueue.enqueue(key, encodeMessage(m)),
-        send: (addr, msgs) => this.send(addr, msgs),
+        broadcast: (key, m) => this.gossiper.enqueue('member', key, m),
+        send: (addr, msgs) => this.gossiper.send(addr, msgs),
         emit: (e) => this.onMemberEvent(e),
         onIncarnation: (i) => this.stateFile?.incarnation(i),
       },
@@ -136,7 +140,7 @@ export class GossipNode {
       clock,
       awareness: this.awareness,
       membership: this.membership,
-      send: (addr, msgs) => this.send(addr, msgs),
+      send: (addr, msgs) => this.gossiper.send(addr, msgs),
       request: (addr, m, t, cb) => this.wire.request(addr, m, t, cb),
       onUnexpected: () => this.wire.stats.dropped.unexpected++,
     });
@@ -145,8 +149,8 @@ export class GossipNode {
       clock,
       config,
       member: (id) => this.membership.get(id),
-      broadcast: (key, m) => this.tableQueue.enqueue(key, encodeMessage(m)),
-      queueSize: () => this.tableQueue.size,
+      broadcast: (key, m) => this.gossiper.enqueue('table', key, m),
+      queueSize: () => this.gossiper.tableQueue.size,
       onLamport: (t) => this.stateFile?.lamport(t),
     });
     if (saved && saved.id === this.id) this.tables.witness(saved.lamport);
@@ -173,38 +177,45 @@ export class GossipNode {
       onRequest: (from, data, reply) => this.wire.onRequest(from, data, reply),
     });
     this.membership.self.addr = this.transport.localAddr();
+    this.membership.announceSelf();
     this.running = true;
     const c = this.config;
     const r = this.transport.random;
     this.prober.start(r.int(c.probeInterval) + 1);
-    this.every(() => c.gossipInterval, () => this.gossip());
-    this.every(() => pushPullInterval(c, this.membership.numLive()), () => this.periodicPushPull());
-    this.every(() => c.reconnectInterval, () => this.reconnect());
+    const g = this.gossiper;
+    this.every(() => c.gossipInterval, () => g.gossip());
+    this.every(() => pushPullInterval(c, this.membership.numLive()), () => g.periodicPushPull());
+    this.every(() => c.reconnectInterval, () => g.reconnect());
     this.every(() => c.reapInterval, () => {
       this.membership.reap();
       this.tables.reap();
     });
   }
 
-  /** Repeating timer with a random first delay (so nodes started together do not beat in step). */
+  /**
+   * Repeating timer with a random first delay and +-10 % jitter on every period, so nodes
+   * started together do not beat in step (push-pull rounds would come in bursts).
+   */
   private every(interval: () => number, fn: () => void): void {
+    const r = this.transport.random;
     let cancel: () => void = () => {};
     const arm = (ms: number): void => {
       this.timers.delete(cancel);
       cancel = this.transport.clock.setTimer(ms, () => {
         if (!this.running) return;
-        arm(interval());
+        arm(interval() * (0.9 + 0.2 * r.next()));
         fn();
       });
       this.timers.add(cancel);
     };
-    arm(1 + this.transport.random.int(interval()));
+    arm(1 + r.int(interval()));
   }
 
   /** Push-pull with each address; resolves to how many answered. Rejects if none did. */
   join(addrs: string[]): Promise<number> {
+    if (!this.running) return Promise.reject(new Error('join() before start()'));
     const targets = addrs.filter((a) => a !== this.transport.localAddr());
-    this.seeds = [...new Set([...this.seeds, ...targets])];
+    this.gossiper.addSeeds(targets);
     if (targets.length === 0) return Promise.resolve(0);
     this.isSynced = false;
     return new Promise((resolve, reject) => {
@@ -212,7 +223,7 @@ export class GossipNode {
       let ok = 0;
       const errors: string[] = [];
       for (const addr of targets) {
-        this.pushPull(addr, true, (err) => {
+        this.gossiper.pushPull(addr, true, (err) => {
           if (err) errors.push(`${addr}: ${err.message}`);
           else ok++;
           if (--pending > 0) return;
@@ -233,8 +244,9 @@ export class GossipNode {
     const until = clock.now() + timeoutMs;
     return new Promise((resolve) => {
       const check = (): void => {
-        const sent = this.memberQueue.transmits(key);
-        if (!this.running || sent === undefined || sent >= want || clock.now() >= until) return resolve();
+        const sent = this.gossiper.memberQueue.transmits(key);
+        const alone = this.membership.numLive() === 0; // (we no longer count: we are "left")
+        if (!this.running || alone || sent === undefined || sent >= want || clock.now() >= until) return resolve();
         clock.setTimer(this.config.gossipInterval, check);
       };
       check();
@@ -271,13 +283,26 @@ export class GossipNode {
   setMeta(meta: JsonValue): void {
     const b = encodeValue(meta);
     if (b.length > LIMITS.meta) throw new Error(`meta is ${b.length} bytes; at most ${LIMITS.meta}`);
-    this.membership.updateSelf({ meta: b });
+    this.membership.updateMeta(b);
   }
 
   /** Membership events: join, update, suspect, dead, left, alive-again, reap. */
   onMember(fn: (e: MemberEventInfo) => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
+  }
+
+  /** This node's member list as push-pull states (see preload). */
+  memberStates(): NodeState[] {
+    return this.membership.localState();
+  }
+
+  /**
+   * Add alive members without announcing them, as if long known (restoring a saved member
+   * list; the simulator's warm start). Normal joins use join().
+   */
+  preload(states: NodeState[]): void {
+    this.membership.preload(states);
   }
 
   /** True once this node has exchanged full state with a peer (or never asked to join). */
@@ -300,7 +325,7 @@ export class GossipNode {
       probes: this.prober.probes,
       probeIndirect: this.prober.indirect,
       probeFailures: this.prober.failures,
-      queued: { membership: this.memberQueue.size, tables: this.tableQueue.size },
+      queued: { membership: this.gossiper.memberQueue.size, tables: this.gossiper.tableQueue.size },
       members,
     };
   }
@@ -312,69 +337,6 @@ export class GossipNode {
     if (this.listeners.size === 0) return;
     const ev: MemberEventInfo = { kind: e.kind, member: info(e.member), previous: e.previous };
     for (const l of this.listeners) l(ev);
-  }
-
-  /** Fill the rest of a datagram with queued broadcasts: membership first, then tables. */
-  private piggyback(parts: Uint8Array[], used: number): void {
-    const budget = this.wire.budget - 2 - used;
-    const got = this.memberQueue.take(budget, 2, parts, 255);
-    this.tableQueue.take(budget - got, 2, parts, 255);
-  }
-
-  private send(addr: string, msgs: Message[]): void {
-    const parts = msgs.map(encodeMessage);
-    let used = 0;
-    for (const p of parts) used += p.length + 2;
-    this.piggyback(parts, used);
-    this.wire.sendParts(addr, parts);
-  }
-
-  private gossip(): void {
-    for (const m of this.membership.gossipTargets(this.config.gossipNodes)) {
-      const parts: Uint8Array[] = [];
-      this.piggyback(parts, 0);
-      if (parts.length === 0) return;
-      this.wire.sendParts(m.addr, parts);
-    }
-  }
-
-  private pushPull(addr: string, join: boolean, cb: (err?: Error) => void): void {
-    const msg: Message = { t: 'pushPull', join, nodes: this.membership.localState(), entries: this.tables.snapshot() };
-    this.wire.request(addr, msg, this.config.tcpTimeout, (err, r) => {
-      if (err) return cb(err);
-      if (r?.t !== 'pushPull') return cb(new Error(`unexpected answer ${r?.t}`));
-      this.mergeRemote(r.nodes, r.entries, join ? 'join' : 'sync');
-      cb();
-    });
-  }
-
-  private mergeRemote(nodes: NodeState[], entries: EntryWire[], src: 'join' | 'sync'): void {
-    this.membership.merge(nodes, src === 'join');
-    for (const e of entries) {
-      try {
-        this.tables.apply(e, src);
-      } catch (err) {
-        if (!(err instanceof MalformedError)) throw err;
-        this.wire.stats.dropped.malformed++;
-      }
-    }
-    this.isSynced = true;
-  }
-
-  private periodicPushPull(): void {
-    const [m] = this.membership.randomMembers(1, (x) => x.state === 'alive');
-    if (m) this.pushPull(m.addr, false, () => {});
-  }
-
-  /** Heal partitions: push-pull with a random dead member, or a seed when we know no one. */
-  private reconnect(): void {
-    if (this.membership.numDead() > 0) {
-      const [dead] = this.membership.randomMembers(1, (x) => x.state === 'dead');
-      if (dead) this.pushPull(dead.addr, false, () => {});
-    }
-    if (this.membership.numLive() <= 1 && this.seeds.length > 0) {
-      this.pushPull(this.seeds[this.transport.random.int(this.seeds.length)], false, () => {});
-    }
   }
 
   private onMessage(from: string, m: Message): void {
@@ -395,7 +357,7 @@ export class GossipNode {
       case 'dead': {
         // Stale news (we know a newer incarnation): answer the sender with the fresh state.
         const fix = ms.correction(m.node, m.inc);
-        if (fix) return this.send(from, [fix]);
+        if (fix) return this.gossiper.send(from, [fix]);
         return m.t === 'suspect' ? ms.suspectNode(m) : ms.deadNode(m);
       }
       case 'leave':
@@ -412,8 +374,8 @@ export class GossipNode {
     if (!this.running) return reply({ t: 'error', message: 'node is stopping' });
     switch (m.t) {
       case 'pushPull':
-        this.mergeRemote(m.nodes, m.entries, 'sync');
-        return reply({ t: 'pushPull', join: false, nodes: this.membership.localState(), entries: this.tables.snapshot() });
+        this.gossiper.merge(m.nodes, m.entries, 'sync');
+        return reply(this.gossiper.localState(false));
       case 'ping':
         return this.prober.onStreamPing(m, reply);
       case 'claim':

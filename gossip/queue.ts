@@ -88,7 +88,9 @@ export class BroadcastQueue {
         else this.stale++;
       }
     }
-    for (const it of taken) {
+    // Taken newest-first; append oldest-first so the next bucket keeps the same recency order.
+    for (let i = taken.length - 1; i >= 0; i--) {
+      const it = taken[i];
       it.transmits++;
       if (it.transmits >= limit) {
         it.live = false;

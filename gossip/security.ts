@@ -61,11 +61,16 @@ export class Keyring {
   private primary: KeyEntry;
 
   constructor(primary: Uint8Array, others: Uint8Array[] = []) {
-    this.primary = this.addKey(primary);
-    for (const k of others) this.addKey(k);
+    this.primary = this.install(primary);
+    for (const k of others) this.install(k);
   }
 
-  addKey(key: Uint8Array): KeyEntry {
+  /** Install a key for receiving (idempotent). */
+  addKey(key: Uint8Array): void {
+    this.install(key);
+  }
+
+  private install(key: Uint8Array): KeyEntry {
     if (key.length !== KEY_BYTES) throw new Error(`cluster key must be ${KEY_BYTES} bytes, got ${key.length}`);
     const idHex = keyId(key);
     const have = this.keys.find((k) => k.idHex === idHex && k.key.equals(key));

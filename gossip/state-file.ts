@@ -58,9 +58,4 @@ export class StateFile {
     this.state = { ...this.state, lamport: t + LAMPORT_STEP };
     writeState(this.dir, this.state);
   }
-
-  /** Lamport value a restart may safely start from. */
-  get reservedLamport(): number {
-    return this.state.lamport;
-  }
 }

@@ -20,7 +20,6 @@
 
 import { MalformedError } from './buf.js';
 import type { EntryWire, Message } from './codec.js';
-import { LIMITS } from './codec.js';
 import type { GossipConfig } from './config.js';
 import type { MemberEvent, MemberState } from './membership.js';
 import type { Clock } from './transport.js';
@@ -50,8 +49,10 @@ export const DEFAULT_TABLES: Record<string, TableDef> = {
   'ipam.addrs': { scope: 'cluster' },
 };
 
-/** Encoded values above this do not fit a gossip packet and are refused by set(). */
-export const MAX_VALUE_BYTES = 1024;
+/** Limits of set(), so that every entry fits one sealed gossip datagram (1400 bytes). */
+export const MAX_VALUE_BYTES = 1000;
+export const MAX_KEY_BYTES = 200;
+export const MAX_TABLE_NAME_BYTES = 64;
 /** Entries learned by push-pull are re-broadcast only while the queue is shorter than this. */
 const MAX_QUEUE_FOR_SYNC_REBROADCAST = 500;
 
@@ -151,8 +152,8 @@ export class Tables {
   }
 
   set(table: string, key: string, value: JsonValue): void {
-    if (!table || table.includes(SEP) || Buffer.byteLength(table) > LIMITS.id) throw new Error(`invalid table name: ${JSON.stringify(table)}`);
-    if (Buffer.byteLength(key) > LIMITS.key) throw new Error(`table key longer than ${LIMITS.key} bytes`);
+    if (!table || table.includes(SEP) || Buffer.byteLength(table) > MAX_TABLE_NAME_BYTES) throw new Error(`invalid table name: ${JSON.stringify(table)}`);
+    if (Buffer.byteLength(key) > MAX_KEY_BYTES) throw new Error(`table key longer than ${MAX_KEY_BYTES} bytes`);
     const raw = encodeValue(value);
     if (raw.length > MAX_VALUE_BYTES) throw new Error(`table value of ${raw.length} bytes exceeds ${MAX_VALUE_BYTES}`);
     this.witness(this.lamport + 1);

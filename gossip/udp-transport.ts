@@ -31,7 +31,7 @@ export const realClock: Clock = {
 };
 
 export const cryptoRandom: Random = {
-  next: () => randomInt(0x1000000000000) / 0x1000000000000,
+  next: () => randomBytes(6).readUIntBE(0, 6) / 0x1000000000000,
   int: (n) => (n <= 1 ? 0 : randomInt(n)),
   hex: (bytes) => randomBytes(bytes).toString('hex'),
 };

@@ -16,6 +16,8 @@ export interface DropCounters {
   unexpected: number;
   /** A protocol handler threw (a bug); the message was dropped. */
   error: number;
+  /** A broadcast too large for any datagram (never queued; push-pull still carries it). */
+  oversize: number;
 }
 
 export interface GossipStats {
@@ -41,7 +43,7 @@ export function emptyStats(): GossipStats {
     messagesOut: 0,
     requestsIn: 0,
     requestsOut: 0,
-    dropped: { malformed: 0, auth: 0, unexpected: 0, error: 0 },
+    dropped: { malformed: 0, auth: 0, unexpected: 0, error: 0, oversize: 0 },
   };
 }
 
