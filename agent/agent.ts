@@ -6,7 +6,10 @@ import { ipv4ToNum, numToIpv4 } from '../native/index.js';
 import type { DatapathEngine } from '../router/engine.js';
 import { macParts } from '../router/numtable.js';
 import { Sandbox, resolveContainer } from '../router/sandbox.js';
-import { IpamError, LocalIpam, contains, makePool, overlaps, parseCidr, type Pool } from './ipam.js';
+import { AllocationError, ClusterAllocator, LocalAllocator, VNI_MAX, type Allocator } from './allocator.js';
+import type { Cluster, EndpointEntry, NetworkEntry } from './cluster.js';
+import { contains, makePool, overlaps, parseCidr, type Pool } from './ipam.js';
+import { Replication } from './replication.js';
 import type { Logger } from './log.js';
 import { StateStore, type AgentState, type EndpointRecord, type NetworkRecord, type StaticPeerRecord } from './state.js';
 
@@ -20,8 +23,6 @@ export const OPT_VNI = 'com.docker.network.driver.overlay.vxlanid_list';
 export const OPT_MTU = 'com.docker.network.mtu';
 export const OPT_DRIVER_MTU = 'com.docker.network.driver.mtu';
 export const VXLAN_OVERHEAD = 50;
-export const VNI_FIRST = 4096;
-export const VNI_MAX = 0xffffff;
 
 export interface AgentConfig {
   advertiseAddr: string;
@@ -73,19 +74,31 @@ export class Agent {
   private readonly store: StateStore;
   readonly state: AgentState;
   private readonly sandboxes = new Map<string, Sandbox>();
-  private readonly ipams = new Map<string, LocalIpam>();
+  private alloc: Allocator = new LocalAllocator();
+  private repl: Replication | undefined;
+  private cluster: Cluster | undefined;
+  /** Remote endpoints programmed into the datapath, by table key. */
+  private readonly remotes = new Map<string, { vni: number; mac: string; vtep: string; network: string }>();
   private lock: Promise<unknown> = Promise.resolve();
   readonly netnsPrefix: string;
 
   constructor(readonly cfg: AgentConfig, private readonly engine: DatapathEngine, private readonly log: Logger) {
     this.store = new StateStore(cfg.stateDir);
-    this.state = this.store.load(() => ({ version: 1, nodeId: randomBytes(16).toString('hex'), networks: [] }));
+    this.state = this.store.load(() => ({ version: 1, nodeId: randomBytes(8).toString('hex'), networks: [] }));
     this.store.save(this.state);
     this.netnsPrefix = cfg.netnsPrefix ?? `tm-${this.state.nodeId.slice(0, 6)}`;
   }
 
   get nodeId(): string {
     return this.state.nodeId;
+  }
+
+  /** Join the cluster's tables and IPAM (call after restore()). */
+  attachCluster(cluster: Cluster): void {
+    this.cluster = cluster;
+    this.alloc = new ClusterAllocator(cluster.node);
+    this.repl = new Replication(this, cluster);
+    this.repl.start();
   }
 
   /** Serialize mutations: concurrent API calls see each other's results. */
@@ -113,7 +126,7 @@ export class Agent {
           kept.push(ep);
         } catch (e) {
           this.log.warn('endpoint dropped at restore: container is gone', { network: net.name, container: ep.container, error: String(e) });
-          this.ipam(net).release(ipv4ToNum(ep.ip));
+          this.alloc.releaseIp(net, ipv4ToNum(ep.ip));
         }
       }
       net.endpoints = kept;
@@ -130,19 +143,6 @@ export class Agent {
       this.sandboxes.set(net.id, sb);
     }
     return sb;
-  }
-
-  private pool(net: NetworkRecord): Pool {
-    return makePool({ subnet: net.subnet, gateway: net.gateway, ipRange: net.ipRange });
-  }
-
-  private ipam(net: NetworkRecord): LocalIpam {
-    let i = this.ipams.get(net.id);
-    if (!i) {
-      i = new LocalIpam(this.pool(net), net.endpoints.map((e) => ipv4ToNum(e.ip)));
-      this.ipams.set(net.id, i);
-    }
-    return i;
   }
 
   private async bringUp(net: NetworkRecord): Promise<void> {
@@ -166,9 +166,17 @@ export class Agent {
   createNetwork(req: CreateNetworkRequest): Promise<NetworkRecord> {
     return this.exclusive(async () => {
       const net = this.validateCreate(req);
+      try {
+        net.vni = await this.alloc.vni(net.vni === 0 ? undefined : net.vni, new Set(this.state.networks.map((n) => n.vni)));
+      } catch (e) {
+        if (e instanceof AllocationError) throw new UserError(e.message, e.status);
+        throw e;
+      }
+      net.options[OPT_VNI] = String(net.vni);
       await this.bringUp(net);
       this.state.networks.push(net);
       this.store.save(this.state);
+      this.repl?.publishNetwork(net);
       this.log.info('network created', { network: net.name, id: net.id, vni: net.vni, subnet: net.subnet });
       return net;
     });
@@ -195,7 +203,7 @@ export class Agent {
     for (const n of this.state.networks) {
       if (overlaps(parseCidr(n.subnet), pool.subnet)) throw new UserError(`invalid pool request: Pool overlaps with other one on this address space (${n.name} has ${n.subnet})`, 409);
     }
-    const vni = this.pickVni(options[OPT_VNI]);
+    const vni = this.requestedVni(options[OPT_VNI]); // 0 = pick one
     let mtu = 1500 - VXLAN_OVERHEAD;
     if (options[OPT_DRIVER_MTU] !== undefined) mtu = parseMtu(options[OPT_DRIVER_MTU], OPT_DRIVER_MTU) - VXLAN_OVERHEAD;
     if (options[OPT_MTU] !== undefined) mtu = parseMtu(options[OPT_MTU], OPT_MTU);
@@ -221,33 +229,99 @@ export class Agent {
     throw new UserError('no free /24 left in 10.0.0.0/8 for a new network; pass --subnet');
   }
 
-  private pickVni(requested: string | undefined): number {
-    const used = new Set(this.state.networks.map((n) => n.vni));
-    if (requested !== undefined) {
-      const first = requested.split(',')[0].trim();
-      if (!/^\d+$/.test(first)) throw new UserError(`invalid ${OPT_VNI} "${requested}": expected a VXLAN ID`);
-      const vni = Number(first);
-      if (vni < 1 || vni > VNI_MAX) throw new UserError(`VXLAN ID ${vni} out of range (1-${VNI_MAX})`);
-      if (used.has(vni)) throw new UserError(`VXLAN ID ${vni} is already used by another network`, 409);
-      return vni;
-    }
-    for (let v = VNI_FIRST; v <= VNI_MAX; v++) if (!used.has(v)) return v;
-    throw new UserError('no free VXLAN ID');
+  private requestedVni(requested: string | undefined): number {
+    if (requested === undefined) return 0;
+    const first = requested.split(',')[0].trim();
+    if (!/^\d+$/.test(first)) throw new UserError(`invalid ${OPT_VNI} "${requested}": expected a VXLAN ID`);
+    const vni = Number(first);
+    if (vni < 1 || vni > VNI_MAX) throw new UserError(`VXLAN ID ${vni} out of range (1-${VNI_MAX})`);
+    if (this.state.networks.some((n) => n.vni === vni)) throw new UserError(`VXLAN ID ${vni} is already used by another network`, 409);
+    return vni;
   }
 
   removeNetwork(ref: string): Promise<NetworkRecord> {
     return this.exclusive(async () => {
       const net = this.findNetwork(ref);
-      if (net.endpoints.length > 0) throw new UserError(`error while removing network: network ${net.name} id ${net.id} has active endpoints`, 409);
-      await this.engine.call({ op: 'removeNetwork', vni: net.vni });
-      await this.sandbox(net).remove();
-      this.sandboxes.delete(net.id);
-      this.ipams.delete(net.id);
-      this.state.networks = this.state.networks.filter((n) => n !== net);
-      this.store.save(this.state);
+      const anywhere = this.repl?.endpointsOf(net.id).length ?? 0;
+      if (net.endpoints.length > 0 || anywhere > 0) {
+        throw new UserError(`error while removing network: network ${net.name} id ${net.id} has active endpoints`, 409);
+      }
+      this.repl?.unpublishNetwork(net);
+      if (this.alloc instanceof ClusterAllocator) this.alloc.releaseVni(net.vni);
+      await this.tearDown(net);
       this.log.info('network removed', { network: net.name, id: net.id });
       return net;
     });
+  }
+
+  private async tearDown(net: NetworkRecord): Promise<void> {
+    await this.engine.call({ op: 'removeNetwork', vni: net.vni });
+    await this.sandbox(net).remove();
+    this.sandboxes.delete(net.id);
+    this.state.networks = this.state.networks.filter((n) => n !== net);
+    this.store.save(this.state);
+  }
+
+  // ---- replication (called by Replication on table events) ------------------------------------
+
+  /** A network another host created: list it here and bring up its sandbox. */
+  adoptNetwork(id: string, v: NetworkEntry): Promise<void> {
+    return this.exclusive(async () => {
+      if (this.state.networks.some((n) => n.id === id)) return;
+      const clash = this.state.networks.find((n) => n.name === v.name || n.vni === v.vni);
+      if (clash) {
+        this.log.error('replicated network clashes with a local one; not adopted', { id, name: v.name, vni: v.vni, local: clash.id });
+        return;
+      }
+      const net: NetworkRecord = {
+        id, name: v.name, created: v.created, driver: 'overlay', subnet: v.subnet, gateway: v.gateway, ipRange: v.ipRange,
+        vni: v.vni, mtu: v.mtu, encrypted: false, attachable: v.attachable, options: v.options, labels: v.labels, endpoints: [], peers: [],
+      };
+      await this.bringUp(net);
+      this.state.networks.push(net);
+      this.store.save(this.state);
+      for (const [key, r] of this.pendingRemotes) if (r.network === id) this.programRemote(key, r);
+      this.log.info('network adopted from the cluster', { network: net.name, id, vni: net.vni });
+    });
+  }
+
+  /** A network removed elsewhere. */
+  forgetNetwork(id: string): Promise<void> {
+    return this.exclusive(async () => {
+      const net = this.state.networks.find((n) => n.id === id);
+      if (!net) return;
+      if (net.endpoints.length > 0) {
+        this.log.error('network removed elsewhere still has local endpoints; kept', { network: net.name, id });
+        return;
+      }
+      await this.tearDown(net);
+      this.log.info('network removed by the cluster', { network: net.name, id });
+    });
+  }
+
+  private readonly pendingRemotes = new Map<string, EndpointEntry>();
+
+  /** A remote endpoint: its MAC lives behind its host's VTEP. */
+  programRemote(key: string, e: EndpointEntry): void {
+    if (e.host === this.repl?.selfId) return;
+    const net = this.state.networks.find((n) => n.id === e.network);
+    if (!net) {
+      this.pendingRemotes.set(key, e); // its network has not reached us yet
+      return;
+    }
+    this.pendingRemotes.delete(key);
+    this.unprogramRemote(key);
+    this.remotes.set(key, { vni: net.vni, mac: e.mac, vtep: e.vtep, network: net.id });
+    void this.engine.call({ op: 'setRemote', vni: net.vni, mac: e.mac, ip: ipv4ToNum(e.ip), vtep: ipv4ToNum(e.vtep), static: false })
+      .catch((err: Error) => this.log.error('programming remote endpoint failed', { key, error: err.message }));
+  }
+
+  unprogramRemote(key: string): void {
+    this.pendingRemotes.delete(key);
+    const r = this.remotes.get(key);
+    if (!r) return;
+    this.remotes.delete(key);
+    void this.engine.call({ op: 'deleteRemote', vni: r.vni, mac: r.mac }).catch(() => undefined);
   }
 
   // ---- endpoints ------------------------------------------------------------------------------
@@ -266,30 +340,26 @@ export class Agent {
       if (net.endpoints.some((e) => e.container === req.container || e.name === name)) {
         throw new UserError(`endpoint with name ${name} already exists in network ${net.name}`, 409);
       }
-      const ipam = this.ipam(net);
+      const id = randomBytes(32).toString('hex');
       let ip: number;
       try {
-        if (req.ip !== undefined) {
-          ip = parseIp(req.ip);
-          ipam.reserve(ip);
-        } else {
-          ip = ipam.allocate();
-        }
+        ip = await this.alloc.ip(net, req.ip === undefined ? undefined : parseIp(req.ip), id);
       } catch (e) {
-        throw new UserError((e as Error).message, e instanceof IpamError ? 409 : 400);
+        if (e instanceof AllocationError) throw new UserError(e.message, e.status);
+        throw e;
       }
-      const id = randomBytes(32).toString('hex');
       const mac = macFromIp(ip);
       const ep: EndpointRecord = { id, container: req.container, name, ifname: '', veth: `ve${id.slice(0, 10)}`, mac, ip: numToIpv4(ip), aliases: req.aliases ?? [] };
       try {
         ep.ifname = await this.sandbox(net).connect(req.container, { vethName: ep.veth, mac, ip: ep.ip, prefixLen: parseCidr(net.subnet).prefixLen, mtu: net.mtu });
         await this.engine.call({ op: 'setLocal', vni: net.vni, mac, ip });
       } catch (e) {
-        ipam.release(ip);
+        this.alloc.releaseIp(net, ip);
         throw e;
       }
       net.endpoints.push(ep);
       this.store.save(this.state);
+      this.repl?.publishEndpoint(net, ep);
       this.log.info('container connected', { network: net.name, container: name, ip: ep.ip, mac, ns: nsPath });
       return ep;
     });
@@ -300,9 +370,10 @@ export class Agent {
       const net = this.findNetwork(ref);
       const ep = net.endpoints.find((e) => e.container === container || e.name === container || e.id === container);
       if (!ep) throw new UserError(`container ${container} is not connected to network ${net.name}`, 404);
+      this.repl?.unpublishEndpoint(ep);
       await this.engine.call({ op: 'deleteLocal', vni: net.vni, mac: ep.mac });
       await this.sandbox(net).disconnect(ep.veth);
-      this.ipam(net).release(ipv4ToNum(ep.ip));
+      this.alloc.releaseIp(net, ipv4ToNum(ep.ip));
       net.endpoints = net.endpoints.filter((e) => e !== ep);
       this.store.save(this.state);
       this.log.info('container disconnected', { network: net.name, container: ep.name });
@@ -376,6 +447,22 @@ export class Agent {
       Internal: false, Attachable: net.attachable, Ingress: false, ConfigFrom: { Network: '' }, ConfigOnly: false,
       Containers: containers, Options: net.options, Labels: net.labels,
       StaticPeers: net.peers.map((p) => ({ VTEP: p.vtep, MacAddress: p.mac ?? '', IPv4Address: p.ip ?? '' })),
+    };
+  }
+
+  /** `network inspect --verbose`: adds the hosts on the network, every endpoint cluster-wide, and this host's forwarding table. */
+  async inspectVerbose(net: NetworkRecord): Promise<Record<string, unknown>> {
+    const prefixLen = parseCidr(net.subnet).prefixLen;
+    const members = new Map((this.cluster?.node.members() ?? []).map((m) => [m.id, m]));
+    const eps = this.repl?.endpointsOf(net.id) ?? net.endpoints.map((e) => ({ id: e.id, name: e.name, mac: e.mac, ip: e.ip, host: this.nodeId, vtep: this.cfg.dataPathAddr }));
+    const hosts = new Map<string, { Name: string; IP: string }>();
+    for (const e of eps) hosts.set(e.host, { Name: members.get(e.host)?.name ?? e.host, IP: e.vtep });
+    const forwarding = (await this.engine.call({ op: 'forwarding', vni: net.vni })) as { mac: string; vtep: string; static: boolean }[];
+    return {
+      ...this.inspect(net),
+      Peers: [...hosts.values()],
+      Endpoints: eps.map((e) => ({ Name: e.name, EndpointID: e.id, MacAddress: e.mac, IPv4Address: `${e.ip}/${prefixLen}`, Host: e.host, HostName: members.get(e.host)?.name ?? '' })),
+      Forwarding: forwarding.map((f) => ({ MacAddress: f.mac, VTEP: f.vtep, Static: f.static })),
     };
   }
 }

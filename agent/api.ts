@@ -3,6 +3,7 @@ import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import http from 'node:http';
 import { UserError, type Agent } from './agent.js';
+import { statusOf, type Cluster } from './cluster.js';
 import type { Logger } from './log.js';
 
 type Handler = (params: string[], body: Record<string, unknown>, query: URLSearchParams) => Promise<unknown>;
@@ -13,7 +14,7 @@ interface Route {
   handler: Handler;
 }
 
-export function routes(agent: Agent): Route[] {
+export function routes(agent: Agent, cluster: Cluster): Route[] {
   const r = (method: string, path: string, handler: Handler): Route => ({
     method,
     pattern: new RegExp(`^${path.replace(/:[a-z]+/g, '([^/]+)')}$`),
@@ -40,7 +41,18 @@ export function routes(agent: Agent): Route[] {
       });
       return { Id: net.id };
     }),
-    r('GET', '/v1/networks/:ref', async ([ref]) => agent.inspect(agent.findNetwork(ref))),
+    r('GET', '/v1/networks/:ref', async ([ref], _b, q) => {
+      const net = agent.findNetwork(ref);
+      return q.get('verbose') === '1' ? agent.inspectVerbose(net) : agent.inspect(net);
+    }),
+    r('GET', '/v1/nodes', async () => nodes(cluster)),
+    r('GET', '/v1/nodes/:ref', async ([ref]) => {
+      const all = nodes(cluster);
+      const m = all.find((n) => n.ID === ref || n.Hostname === ref) ?? (all.filter((n) => n.ID.startsWith(ref)).length === 1 ? all.find((n) => n.ID.startsWith(ref)) : undefined);
+      if (!m) throw new UserError(`node ${ref} not found`, 404);
+      return m;
+    }),
+    r('GET', '/v1/join-token', async () => ({ Token: cluster.joinToken, Addr: `${agent.cfg.advertiseAddr}:${cluster.node.transport.localAddr().split(':').pop()}` })),
     r('DELETE', '/v1/networks/:ref', async ([ref]) => ({ Id: (await agent.removeNetwork(ref)).id })),
     r('POST', '/v1/networks/:ref/connect', async ([ref], b) => {
       const aliases = b.aliases;
@@ -53,7 +65,9 @@ export function routes(agent: Agent): Route[] {
     r('DELETE', '/v1/networks/:ref/peers', async ([ref], _b, q) => ({ Removed: await agent.removePeer(ref, { vtep: q.get('vtep') ?? '', mac: q.get('mac') ?? undefined, ip: q.get('ip') ?? undefined }) })),
     r('GET', '/v1/stats', async () => {
       const s = await agent.stats();
+      const g = cluster.node.stats();
       return {
+        gossip: { ...g, suspectEvents: cluster.suspectEvents },
         drops: s.drops,
         networks: agent.state.networks.map((n) => ({ Name: n.name, Id: n.id, VNI: n.vni, ...(s.networks[n.vni] ?? { counters: {}, drops: {} }) })),
       };
@@ -95,8 +109,16 @@ async function clearStaleSocket(path: string): Promise<void> {
   unlinkSync(path);
 }
 
-export async function serveApi(socketPath: string, agent: Agent, log: Logger): Promise<http.Server> {
-  const table = routes(agent);
+function nodes(cluster: Cluster) {
+  const self = cluster.node.id;
+  return cluster.node.members().map((m) => ({
+    ID: m.id, Hostname: m.name, Status: statusOf(m), Addr: m.addr, Self: m.id === self,
+    Incarnation: m.incarnation, Meta: m.meta,
+  }));
+}
+
+export async function serveApi(socketPath: string, agent: Agent, cluster: Cluster, log: Logger): Promise<http.Server> {
+  const table = routes(agent, cluster);
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://tapmesh');
     const send = (status: number, body: unknown) => {

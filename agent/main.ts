@@ -4,6 +4,8 @@ import { ipv4ToNum } from '../native/index.js';
 import { WorkerEngine } from '../router/engine.js';
 import { Agent } from './agent.js';
 import { serveApi } from './api.js';
+import { Cluster, GOSSIP_PORT } from './cluster.js';
+import { hostname } from 'node:os';
 import { jsonLogger } from './log.js';
 import { UsageError, bool, multi, parseArgs, port, str, type FlagSpec } from '../cli/args.js';
 
@@ -18,10 +20,14 @@ export const AGENT_FLAGS: FlagSpec[] = [
   { name: 'netns-prefix', kind: 'string' },
   { name: 'tx-sockets', kind: 'string' },
   { name: 'no-offload', kind: 'bool' },
+  { name: 'secret-file', kind: 'string' },
+  { name: 'node-name', kind: 'string' },
+  { name: 'gossip-profile', kind: 'string' },
 ];
 
 export const DEFAULT_SOCKET = '/run/tapmesh/tapmesh.sock';
 export const DEFAULT_STATE_DIR = '/var/lib/tapmesh';
+export const VERSION = '0.1.0';
 
 function addr(v: string | undefined, flag: string): string | undefined {
   if (v === undefined) return undefined;
@@ -44,7 +50,12 @@ export async function runAgent(argv: string[], socketFromGlobal: string | undefi
   if (!Number.isInteger(txSockets) || txSockets < 1 || txSockets > 64) throw new UsageError('--tx-sockets must be 1-64');
   const socket = str(p, 'socket') ?? socketFromGlobal ?? process.env.TAPMESH_SOCKET ?? DEFAULT_SOCKET;
   const stateDir = str(p, 'state-dir') ?? DEFAULT_STATE_DIR;
-  const listen = str(p, 'listen-addr');
+  const listen = str(p, 'listen-addr') ?? `0.0.0.0:${GOSSIP_PORT}`;
+  const [listenAddr, listenPortText] = listen.includes(':') ? listen.split(':') : [listen, String(GOSSIP_PORT)];
+  addr(listenAddr, '--listen-addr');
+  const listenPort = port(listenPortText, '--listen-addr');
+  const profile = str(p, 'gossip-profile') ?? 'lan';
+  if (profile !== 'lan' && profile !== 'fast') throw new UsageError(`invalid --gossip-profile "${profile}" (lan or fast)`);
   const log = jsonLogger('agent');
 
   const offload = !bool(p, 'no-offload');
@@ -55,7 +66,14 @@ export async function runAgent(argv: string[], socketFromGlobal: string | undefi
   await engine.start();
   const agent = new Agent({ advertiseAddr, dataPathAddr, vxlanPort, stateDir, netnsPrefix: str(p, 'netns-prefix'), offload }, engine, log);
   await agent.restore();
-  const server = await serveApi(path.resolve(socket), agent, log);
+  const cluster = new Cluster({
+    id: agent.nodeId, name: str(p, 'node-name') ?? hostname(), listenAddr, listenPort, advertiseAddr,
+    join: multi(p, 'join'), secretFile: str(p, 'secret-file'), stateDir, profile,
+    meta: { vtep: dataPathAddr, vxlanPort, version: VERSION },
+  }, log);
+  await cluster.start();
+  agent.attachCluster(cluster);
+  const server = await serveApi(path.resolve(socket), agent, cluster, log);
   log.info('agent started', {
     nodeId: agent.nodeId, advertiseAddr, dataPathAddr, vxlanPort, socket, stateDir, listen,
     join: multi(p, 'join'), networks: agent.state.networks.length, offload,
@@ -68,7 +86,7 @@ export async function runAgent(argv: string[], socketFromGlobal: string | undefi
     log.info('agent stopping', { signal: sig });
     // Sandboxes and container interfaces stay: a restarted agent adopts them.
     server.close();
-    engine.close().finally(() => process.exit(0));
+    cluster.stop().finally(() => engine.close().finally(() => process.exit(0)));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

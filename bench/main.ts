@@ -1,4 +1,4 @@
-// Bench entry point: `node dist/bench/main.js [crypto|overlay|gossip|all|profile] [--quick]
+// Bench entry point: `node dist/bench/main.js [crypto|overlay|gossip|all|profile]... [--quick]
 // [--runs N] [--peers] [--out DIR] [--seconds S] [--pings N] [--systems id,id]`. Progress goes to stderr
 // (one line per step with elapsed time); results to bench/results/ (markdown, JSON, SVG, and
 // latest.* copies). Exit status: 0 when everything that was asked for ran, 1 when a system failed
@@ -20,18 +20,20 @@ import type { OverlaySystem } from './systems/system.js';
 import { tapmesh } from './systems/tapmesh.js';
 import { wireguardGo } from './systems/wireguard-go.js';
 
-const USAGE = `usage: node dist/bench/main.js [crypto|overlay|gossip|all|profile] [--quick] [--runs N] [--peers] [--out DIR]
-                                  [--seconds S] [--pings N] [--systems id,id,...]
+const USAGE = `usage: node dist/bench/main.js [crypto|overlay|gossip|all|profile]... [--quick] [--runs N] [--peers] [--out DIR]
+                                  [--seconds S] [--pings N] [--systems id,id,...] [--underlay-offload on|off]
   crypto    AEAD microbench (one packet per call) at 64/512/1400/8900 bytes
   overlay   kernel VXLAN vs tapmesh (and tapmesh encrypted; fastd, wireguard-go with --peers), needs root
   gossip    runs dist/bench/gossip.js when it exists
-  all       all of the above (default)
+  all       all of the above (default); parts can be combined: \`crypto overlay\`
   profile   where the time goes: per-hop latency (tcpdump) and agent CPU by syscall (perf), not in 'all'
   --quick   CI mode: 1 run, 2 s per iperf3 test, 200 pings, tiny crypto time boxes (< 2 minutes)
-  --runs N  repeats per system, medians reported (default 3; quick 1)`;
+  --runs N  repeats per system, medians reported (default 3; quick 1)
+  --underlay-offload on|off   ul0 tx checksum/segmentation offload for every system (default on)`;
 
 export interface Args {
-  part: 'crypto' | 'overlay' | 'gossip' | 'all' | 'profile';
+  /** Parts in order; `all` expands to crypto, overlay, gossip. */
+  parts: ('crypto' | 'overlay' | 'gossip' | 'profile')[];
   quick: boolean;
   runs: number;
   seconds: number;
@@ -39,10 +41,11 @@ export interface Args {
   peers: boolean;
   out: string;
   systems?: string[];
+  underlayOffload: boolean;
 }
 
 export function parseArgs(argv: string[]): Args {
-  let part: Args['part'] = 'all';
+  const parts: Args['parts'] = [];
   let quick = false;
   let peers = false;
   let runs: number | undefined;
@@ -50,6 +53,7 @@ export function parseArgs(argv: string[]): Args {
   let pings: number | undefined;
   let out = path.join(repoRoot, 'bench/results');
   let systems: string[] | undefined;
+  let underlayOffload = true;
   const num = (v: string | undefined, name: string): number => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) throw new Error(`${name} needs a positive integer, got ${v}`);
@@ -57,7 +61,8 @@ export function parseArgs(argv: string[]): Args {
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === 'crypto' || a === 'overlay' || a === 'gossip' || a === 'all' || a === 'profile') part = a;
+    if (a === 'all') parts.push('crypto', 'overlay', 'gossip');
+    else if (a === 'crypto' || a === 'overlay' || a === 'gossip' || a === 'profile') parts.push(a);
     else if (a === '--quick') quick = true;
     else if (a === '--peers') peers = true;
     else if (a === '--runs') runs = num(argv[++i], a);
@@ -65,9 +70,16 @@ export function parseArgs(argv: string[]): Args {
     else if (a === '--pings') pings = num(argv[++i], a);
     else if (a === '--out') out = path.resolve(argv[++i] ?? '.');
     else if (a === '--systems') systems = (argv[++i] ?? '').split(',').filter(Boolean);
+    else if (a === '--underlay-offload') {
+      const v = argv[++i];
+      if (v !== 'on' && v !== 'off') throw new Error(`--underlay-offload needs on or off, got ${v}`);
+      underlayOffload = v === 'on';
+    }
     else throw new Error(`unknown argument: ${a}`);
   }
-  return { part, quick, peers, out, systems, runs: runs ?? (quick ? 1 : 3), seconds: seconds ?? (quick ? 2 : 10), pings: pings ?? (quick ? 200 : 1000) };
+  if (parts.length === 0) parts.push('crypto', 'overlay', 'gossip');
+  if (parts.includes('profile') && parts.length > 1) throw new Error('profile runs on its own');
+  return { parts: [...new Set(parts)], quick, peers, out, systems, underlayOffload, runs: runs ?? (quick ? 1 : 3), seconds: seconds ?? (quick ? 2 : 10), pings: pings ?? (quick ? 200 : 1000) };
 }
 
 const t0 = Date.now();
@@ -122,7 +134,7 @@ function runGossip(a: Args): Promise<number> {
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'gossip.js');
   if (!existsSync(script)) {
     progress(`gossip: ${script} not built yet; skipped`);
-    return Promise.resolve(a.part === 'gossip' ? 1 : 0);
+    return Promise.resolve(a.parts.length === 1 ? 1 : 0); // asked for on its own: that is a failure
   }
   const args = [script, ...(a.quick ? ['--quick'] : []), '--runs', String(a.runs), '--out', a.out];
   progress(`gossip: node ${args.join(' ')}`);
@@ -153,8 +165,8 @@ async function runProfile(a: Args, date: Date): Promise<number> {
   const m = machine();
   const src = await source();
   const lines = [`# tapmesh profile — ${date.toISOString()}`, '', `Machine: ${machineLine(m)}. ` +
-    `Source: ${src ? `${src.commit}${src.dirty ? ' plus uncommitted changes' : ''}` : 'unknown'}. Busy with other work before start: ${(await busyPct()).toFixed(0)}%.`, ''];
-  const opts = { seconds: a.seconds, pings: a.pings, progress, onLab: (lab: Lab, alive: boolean) => (alive ? labs.add(lab) : labs.delete(lab)) };
+    `Source: ${src ? `${src.commit}${src.dirty ? ' plus uncommitted changes' : ''}` : 'unknown'}. Busy with other work before start: ${(await busyPct()).toFixed(0)}%. Underlay tx offloads: ${a.underlayOffload ? 'on' : 'off'} for every system.`, ''];
+  const opts = { seconds: a.seconds, pings: a.pings, underlayOffload: a.underlayOffload, progress, onLab: (lab: Lab, alive: boolean) => (alive ? labs.add(lab) : labs.delete(lab)) };
   for (const sys of systemsFor({ ...a, systems: a.systems ?? ['kernel-vxlan', 'tapmesh'] })) lines.push(...(await profileSystem(sys, opts)));
   const text = `${lines.join('\n')}\n`;
   mkdirSync(a.out, { recursive: true });
@@ -176,14 +188,14 @@ async function main(): Promise<number> {
   }
   process.on('SIGINT', () => void emergencyCleanup('SIGINT'));
   process.on('SIGTERM', () => void emergencyCleanup('SIGTERM'));
-  const parts = a.part === 'all' ? ['crypto', 'overlay', 'gossip'] : [a.part];
+  const parts = a.parts;
   const date = new Date();
   const report: BenchReport = {
     version: 1, date: date.toISOString(), machine: machine(),
-    mode: { quick: a.quick, runs: a.runs, seconds: a.seconds, pings: a.pings, parts: parts.filter((p) => p !== 'gossip') },
+    mode: { quick: a.quick, runs: a.runs, seconds: a.seconds, pings: a.pings, parts: parts.filter((p) => p !== 'gossip'), underlayOffload: a.underlayOffload },
     systems: [],
   };
-  if (a.part === 'profile') return runProfile(a, date);
+  if (parts.includes('profile')) return runProfile(a, date);
   let failed = false;
   report.source = await source();
   report.background = { beforePct: await busyPct() };
@@ -200,7 +212,7 @@ async function main(): Promise<number> {
       failed = true;
     } else {
       report.systems = await benchSystems(systemsFor(a), {
-        runs: a.runs, seconds: a.seconds, pings: a.pings, progress,
+        runs: a.runs, seconds: a.seconds, pings: a.pings, underlayOffload: a.underlayOffload, progress,
         afterRuns: async () => {
           if (report.background) report.background.afterPct = await busyPct();
         },

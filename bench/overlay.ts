@@ -8,13 +8,15 @@ import {
 } from './measure.js';
 import { FIGURE_KEYS, type Figures, type SystemResult } from './report.js';
 import { medianOfRecords } from './stats.js';
-import { NotBuiltError, OVERLAY, type OverlaySystem, type Topology } from './systems/system.js';
+import { NotBuiltError, OVERLAY, setUnderlayOffload, type OverlaySystem, type Topology } from './systems/system.js';
 
 export interface OverlayOpts {
   runs: number;
   /** iperf3 duration per test. */
   seconds: number;
   pings: number;
+  /** Underlay (ul0) transmit offloads for every system: see setUnderlayOffload. */
+  underlayOffload: boolean;
   progress: (msg: string) => void;
   /** Called after the last run, before any topology is removed (teardown itself costs CPU). */
   afterRuns?: () => Promise<void>;
@@ -167,6 +169,7 @@ async function prepare(sys: OverlaySystem, o: OverlayOpts): Promise<Prepared | S
     const h2 = await lab.addHost('h2');
     const t: Topology = { lab, hosts: [h1, h2], containers: [await lab.addContainer(h1, 'c'), await lab.addContainer(h2, 'c')] };
     await sys.setup(t, (m) => o.progress(`${sys.label}: ${m}`));
+    await setUnderlayOffload(t, o.underlayOffload);
     await waitReachable(lab, t.containers[0], OVERLAY.ips[1], 20_000);
     const mtu = await containerMtu(t, 0);
     if (mtu !== OVERLAY.mtu) result.notes.push(`container MTU is ${mtu}, not ${OVERLAY.mtu}${mtu < 1428 ? `; UDP 1400 B test used ${mtu - 28} B payloads` : ''}`);

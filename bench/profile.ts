@@ -2,21 +2,23 @@
 // (1) latency per hop: tcpdump on the container eth0s and the host underlay ul0s while 1000
 // pings run, matched by ICMP sequence number (one clock: all namespaces share this machine);
 // (2) for systems with datapath processes (tapmesh): during an iperf3 TCP stream, CPU per thread
-// from /proc, µs of agent CPU per frame from the agents' counters, and — when `perf` is installed —
-// perf samples of the agents split by syscall (inclusive: the kernel work a syscall does inline,
-// such as delivering a written TAP frame through the bridge into the container's TCP stack).
-import { readdirSync, readFileSync } from 'node:fs';
+// from /proc and CPU seconds per GB, and — when `perf` is installed — perf samples of the agents
+// split by syscall (inclusive: the kernel work a syscall does inline, such as delivering a written
+// TAP frame through the bridge into the container's TCP stack) and their hottest user-space symbols
+// (the agents run with --perf-basic-prof so JIT-compiled JS has names).
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { Lab, run, sleep } from '../test/harness/lab.js';
 import { clockTicks, startIperfServer, waitReachable } from './measure.js';
 import { fmtNum } from './report.js';
 import { percentile } from './stats.js';
 import { which } from './systems/peer-util.js';
-import { OVERLAY, type OverlaySystem, type Topology } from './systems/system.js';
+import { OVERLAY, setUnderlayOffload, type OverlaySystem, type Topology } from './systems/system.js';
 
 export interface ProfileOpts {
   seconds: number;
   pings: number;
+  underlayOffload: boolean;
   progress: (msg: string) => void;
   onLab: (lab: Lab, alive: boolean) => void;
 }
@@ -117,7 +119,6 @@ async function cpuProfile(sys: OverlaySystem, t: Topology, o: ProfileOpts): Prom
   const client = t.lab.exec(t.containers[0], 'iperf3', ['-c', OVERLAY.ips[1], '-t', String(o.seconds), '-J'], (o.seconds + 20) * 1000);
   await sleep(1000);
   const window = Math.max(1, o.seconds - 2);
-  const before = sys.counters ? await sys.counters() : {};
   const s0 = procStat();
   const t0 = new Map(pids.flatMap((p) => [...threadTicks(p)]));
   const perfFile = `${t.lab.dir}/perf.data`;
@@ -127,7 +128,6 @@ async function cpuProfile(sys: OverlaySystem, t: Topology, o: ProfileOpts): Prom
   await sleep(window * 1000);
   const t1 = new Map(pids.flatMap((p) => [...threadTicks(p)]));
   const s1 = procStat();
-  const after = sys.counters ? await sys.counters() : {};
   const r = await client;
   const tck = await clockTicks();
   let gbps = NaN;
@@ -136,12 +136,11 @@ async function cpuProfile(sys: OverlaySystem, t: Topology, o: ProfileOpts): Prom
   } catch {
     /* reported below as — */
   }
-  out.push(`TCP 1 stream for ${o.seconds} s: ${fmtNum(gbps)} Gbit/s. Agent threads busy during a ${window} s window (% of one core):`, '');
-  out.push('| Host | Thread | CPU % | µs of agent CPU per frame handled |', '|:---|:---|---:|---:|');
+  out.push(`TCP 1 stream for ${o.seconds} s: ${fmtNum(gbps)} Gbit/s. Agent threads busy during a ${window} s window:`, '');
+  out.push('| Host | Thread | % of one core | CPU s per GB carried |', '|:---|:---|---:|---:|');
+  const gb = (gbps * window) / 8; // payload GB over the window, at the test's average rate
   pids.forEach((pid, i) => {
     const host = t.hosts[i].name;
-    const frames = ['tapRxFrames', 'vxlanRxPackets'].reduce((a, k) => a + Object.entries(after)
-      .filter(([n]) => n.startsWith(`${host}.`) && n.endsWith(`.${k}`)).reduce((s, [n, v]) => s + v - (before[n] ?? 0), 0), 0);
     let total = 0;
     for (const [tid, v] of t1) {
       if (!tid.startsWith(`${pid}/`)) continue;
@@ -149,9 +148,7 @@ async function cpuProfile(sys: OverlaySystem, t: Topology, o: ProfileOpts): Prom
       total += d;
       if (d / tck / window > 0.02) out.push(`| ${host} | ${tid} | ${fmtNum((100 * d) / tck / window)} | |`);
     }
-    // Frames counted over about the same window as the CPU (the stats call itself takes a moment).
-    const usPerFrame = frames > 0 ? ((total / tck) * 1e6) / frames : NaN;
-    out.push(`| ${host} | all threads | ${fmtNum((100 * total) / tck / window)} | ${fmtNum(usPerFrame)} |`);
+    out.push(`| ${host} | all threads | ${fmtNum((100 * total) / tck / window)} | ${fmtNum(total / tck / gb)} |`);
   });
   const ds = s1.map((v, i) => v - (s0[i] ?? 0));
   const all = ds.reduce((x, y) => x + y, 0) || 1;
@@ -166,9 +163,12 @@ async function cpuProfile(sys: OverlaySystem, t: Topology, o: ProfileOpts): Prom
   // perf's "pid" column is the thread id: fold threads into their agent process.
   const byTid = perfBreakdown(children.stdout, dsos.stdout);
   const b = new Map<number, { total: number; user: number; kernel: number; buckets: Map<string, number> }>();
-  for (const [tid, e] of byTid) {
+  const ownerOf = (tid: number): number => {
     const owner = [...t1.keys()].find((k) => k.endsWith(`/${tid}`));
-    const pid = owner ? Number(owner.split('/')[0]) : tid;
+    return owner ? Number(owner.split('/')[0]) : tid;
+  };
+  for (const [tid, e] of byTid) {
+    const pid = ownerOf(tid);
     const acc = b.get(pid) ?? { total: 0, user: 0, kernel: 0, buckets: new Map<string, number>() };
     acc.total += e.total;
     acc.user += e.user;
@@ -184,12 +184,30 @@ async function cpuProfile(sys: OverlaySystem, t: Topology, o: ProfileOpts): Prom
   for (const [name] of BUCKETS) out.push(`| ${name} | ${cols.map((c) => pct(c?.buckets.get(name) ?? 0, c?.total)).join(' | ')} |`);
   out.push(`| user space (JS, V8, libuv, addon, libc) | ${cols.map((c) => pct(c?.user, c?.total)).join(' | ')} |`);
   out.push(`| kernel, all | ${cols.map((c) => pct(c?.kernel, c?.total)).join(' | ')} |`);
+  // Hottest user-space symbols (JS names resolve through the agents' --perf-basic-prof maps).
+  const syms = await run('perf', ['report', '-i', perfFile, '--no-children', '--sort', 'pid,sym', '-g', 'none', '--stdio'], { timeoutMs: 120_000 });
+  pids.forEach((pid, i) => {
+    const rows = topUserSymbols(syms.stdout, (tid) => ownerOf(tid) === pid, b.get(pid)?.total ?? 0, 10);
+    if (rows.length) out.push('', `Hottest user-space symbols on ${t.hosts[i].name} (% of that agent's samples):`, '', '| % | Symbol |', '|---:|:---|', ...rows);
+  });
   return out;
+}
+
+/** Top `n` user-space ([.]) symbols of the threads `mine` selects, as markdown rows. */
+export function topUserSymbols(report: string, mine: (tid: number) => boolean, total: number, n: number): string[] {
+  const acc = new Map<string, number>();
+  for (const line of report.split('\n')) {
+    const m = /^\s*([\d.]+)%\s+(\d+):\S+\s+\[\.\]\s+(.+?)\s*$/.exec(line);
+    if (m && mine(Number(m[2]))) acc.set(m[3], (acc.get(m[3]) ?? 0) + Number(m[1]));
+  }
+  return [...acc].sort((a, b) => b[1] - a[1]).slice(0, n)
+    .map(([sym, v]) => `| ${total ? fmtNum((100 * v) / total) : '—'} | \`${sym.replace(/\|/g, '\\|').slice(0, 110)}\` |`);
 }
 
 /** Profile one system; returns markdown lines. Cleans up its lab. */
 export async function profileSystem(sys: OverlaySystem, o: ProfileOpts): Promise<string[]> {
   const out = [`## ${sys.label}`, ''];
+  const pidsToUnmap: number[] = [];
   const lab = new Lab();
   o.onLab(lab, true);
   try {
@@ -197,7 +215,11 @@ export async function profileSystem(sys: OverlaySystem, o: ProfileOpts): Promise
     const h1 = await lab.addHost('h1');
     const h2 = await lab.addHost('h2');
     const t: Topology = { lab, hosts: [h1, h2], containers: [await lab.addContainer(h1, 'c'), await lab.addContainer(h2, 'c')] };
+    // Agents write /tmp/perf-<pid>.map so that perf can name JIT-compiled JS functions.
+    if (which('perf') && process.env.TAPMESH_AGENT_NODE_FLAGS === undefined) process.env.TAPMESH_AGENT_NODE_FLAGS = '--perf-basic-prof';
     await sys.setup(t, (m) => o.progress(`${sys.label}: ${m}`));
+    pidsToUnmap.push(...sys.pids());
+    await setUnderlayOffload(t, o.underlayOffload);
     await waitReachable(lab, t.containers[0], OVERLAY.ips[1], 20_000);
     o.progress(`${sys.label}: hop latency, ${o.pings} pings under tcpdump …`);
     out.push(`Per-hop latency (${o.pings} pings at 2 ms, tcpdump timestamps; capturing adds a little to every hop):`, '', ...(await hopLatency(t, o)), '');
@@ -211,6 +233,7 @@ export async function profileSystem(sys: OverlaySystem, o: ProfileOpts): Promise
     return [...out, `FAILED: ${(e as Error).message}`, ''];
   } finally {
     await lab.cleanup();
+    for (const pid of pidsToUnmap) rmSync(`/tmp/perf-${pid}.map`, { force: true });
     o.onLab(lab, false);
   }
 }

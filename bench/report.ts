@@ -59,7 +59,7 @@ export interface BenchReport {
   version: 1;
   date: string; // ISO timestamp of the start of the run
   machine: Machine;
-  mode: { quick: boolean; runs: number; seconds: number; pings: number; parts: string[] };
+  mode: { quick: boolean; runs: number; seconds: number; pings: number; parts: string[]; underlayOffload?: boolean };
   systems: SystemResult[];
   crypto?: CryptoRow[];
   durationSec?: number;
@@ -195,7 +195,8 @@ export function renderMarkdown(r: BenchReport): string {
   out.push(`# tapmesh bench — ${r.date.slice(0, 10)}`, '');
   out.push(`- Date: ${r.date}`);
   out.push(`- Machine: ${machineLine(r.machine)}`);
-  const overlay = r.mode.parts.includes('overlay') ? `; ${r.mode.runs} run(s), medians; iperf3 ${r.mode.seconds} s per test; ${r.mode.pings} pings per run` : '';
+  const overlay = r.mode.parts.includes('overlay') ? `; ${r.mode.runs} run(s), medians; iperf3 ${r.mode.seconds} s per test; ${r.mode.pings} pings per run` +
+    `${r.mode.underlayOffload === undefined ? '' : `; underlay tx offloads ${r.mode.underlayOffload ? 'on (veth default)' : 'off (software checksum and segmentation)'} for every system`}` : '';
   out.push(`- Mode: ${r.mode.quick ? 'quick' : 'full'}; parts: ${r.mode.parts.join(', ')}${overlay}`);
   if (r.source) out.push(`- Source: commit ${r.source.commit}${r.source.dirty ? ' plus uncommitted changes' : ''}`);
   if (r.durationSec !== undefined) out.push(`- Wall time: ${r.durationSec.toFixed(0)} s`);

@@ -18,6 +18,8 @@ Commands:
   network connect       Connect a container (network namespace) to a network
   network disconnect    Disconnect a container from a network
   peer add | rm         Static VXLAN peers (kernel VXLAN hosts, hardware VTEPs)
+  node ls | inspect     Hosts of the cluster (gossip membership)
+  join-token            Print what another host needs to join this cluster
   stats                 Packet, byte and drop counters
   version               Show the version
 
@@ -29,6 +31,7 @@ const HELP: Record<string, string> = {
   agent: `Usage: tapmesh agent --advertise-addr ADDR [--data-path-addr ADDR] [--listen-addr ADDR[:PORT]]
                      [--join ADDR[:PORT]]... [--vxlan-port N] [--state-dir DIR] [--socket PATH]
                      [--netns-prefix PREFIX] [--tx-sockets N] [--no-offload]
+                     [--secret-file FILE] [--node-name NAME] [--gossip-profile lan|fast]
 `,
   'network create': `Usage: tapmesh network create [-d overlay] [--subnet CIDR] [--gateway IP] [--ip-range CIDR]
                               [--opt KEY=VALUE]... [--label KEY=VALUE]... [--attachable] NAME
@@ -36,13 +39,16 @@ Options: com.docker.network.driver.overlay.vxlanid_list=VNI, com.docker.network.
          com.docker.network.driver.mtu=MTU (underlay MTU; 50 bytes of VXLAN are subtracted)
 `,
   'network ls': 'Usage: tapmesh network ls [-q] [--filter KEY=VALUE]... [--format json]\nFilters: name, id, driver, scope\n',
-  'network inspect': 'Usage: tapmesh network inspect NETWORK...\n',
+  'network inspect': 'Usage: tapmesh network inspect [-v|--verbose] NETWORK...\n',
   'network rm': 'Usage: tapmesh network rm NETWORK...\n',
   'network connect': 'Usage: tapmesh network connect [--ip IP] [--alias NAME]... NETWORK CONTAINER\nCONTAINER: a netns name under /run/netns, a PID, or a namespace path\n',
   'network disconnect': 'Usage: tapmesh network disconnect NETWORK CONTAINER\n',
   'peer add': 'Usage: tapmesh peer add NETWORK --vtep ADDR [--mac MAC] [--ip IP]\n(--ip alone derives the MAC 02:42:<ip bytes>, as tapmesh and Docker do)\n',
   'peer rm': 'Usage: tapmesh peer rm NETWORK --vtep ADDR [--mac MAC | --ip IP]\n',
   stats: 'Usage: tapmesh stats [NETWORK] [--format json]\n',
+  'node ls': 'Usage: tapmesh node ls [-q] [--format json]\n',
+  'node inspect': 'Usage: tapmesh node inspect NODE...\n',
+  'join-token': 'Usage: tapmesh join-token [-q]\n',
 };
 
 interface Ctx {
@@ -96,13 +102,14 @@ async function networkLs(ctx: Ctx, argv: string[]): Promise<void> {
 }
 
 async function networkInspect(ctx: Ctx, argv: string[]): Promise<void> {
-  const p = parseArgs(argv, [{ name: 'format', short: 'f', kind: 'string' }], 'network inspect');
+  const p = parseArgs(argv, [{ name: 'format', short: 'f', kind: 'string' }, { name: 'verbose', short: 'v', kind: 'bool' }], 'network inspect');
   if (p.positional.length === 0) throw new UsageError('"tapmesh network inspect" requires at least 1 argument: NETWORK');
   const found: unknown[] = [];
   const missing: string[] = [];
+  const q = bool(p, 'verbose') ? '?verbose=1' : '';
   for (const ref of p.positional) {
     try {
-      found.push(await request(ctx.socket, 'GET', `/v1/networks/${encodeURIComponent(ref)}`));
+      found.push(await request(ctx.socket, 'GET', `/v1/networks/${encodeURIComponent(ref)}${q}`));
     } catch (e) {
       if (e instanceof DaemonError && e.status === 404) missing.push(ref);
       else throw e;
@@ -162,7 +169,40 @@ async function peer(ctx: Ctx, sub: string, argv: string[]): Promise<void> {
   }
 }
 
+type NodeReply = { ID: string; Hostname: string; Status: string; Addr: string; Self: boolean };
+
+async function nodeCmd(ctx: Ctx, sub: string | undefined, argv: string[]): Promise<void> {
+  if (sub === 'ls' || sub === 'list') {
+    const p = parseArgs(argv, [{ name: 'quiet', short: 'q', kind: 'bool' }, { name: 'format', kind: 'string' }], 'node ls');
+    if (p.positional.length > 0) throw new UsageError('"tapmesh node ls" accepts no arguments');
+    const format = str(p, 'format');
+    if (format !== undefined && format !== 'json' && format !== 'table') throw new UsageError(`unsupported --format "${format}" (use json or table)`);
+    const nodes = ((await request(ctx.socket, 'GET', '/v1/nodes')) as NodeReply[]).sort((a, b) => a.Hostname.localeCompare(b.Hostname));
+    if (bool(p, 'quiet')) return ctx.out(nodes.map((n) => `${n.ID}\n`).join(''));
+    if (format === 'json') return ctx.out(jsonLines(nodes.map((n) => ({ ID: n.ID, Hostname: n.Hostname, Status: n.Status, Addr: n.Addr, Self: n.Self }))));
+    return ctx.out(table(['ID', 'HOSTNAME', 'STATUS', 'ADDR'], nodes.map((n) => [`${n.ID}${n.Self ? ' *' : ''}`, n.Hostname, n.Status, n.Addr])));
+  }
+  if (sub === 'inspect') {
+    const p = parseArgs(argv, [], 'node inspect');
+    if (p.positional.length === 0) throw new UsageError('"tapmesh node inspect" requires at least 1 argument: NODE');
+    const out: unknown[] = [];
+    for (const ref of p.positional) out.push(await request(ctx.socket, 'GET', `/v1/nodes/${encodeURIComponent(ref)}`));
+    return ctx.out(`${JSON.stringify(out, null, 4)}\n`);
+  }
+  throw new UsageError('"tapmesh node" requires a subcommand: ls, inspect');
+}
+
+async function joinToken(ctx: Ctx, argv: string[]): Promise<void> {
+  const p = parseArgs(argv, [{ name: 'quiet', short: 'q', kind: 'bool' }], 'join-token');
+  if (p.positional.length > 0) throw new UsageError('"tapmesh join-token" accepts no arguments');
+  const r = (await request(ctx.socket, 'GET', '/v1/join-token')) as { Token: string; Addr: string };
+  if (bool(p, 'quiet')) return ctx.out(`${r.Token}\n`);
+  ctx.out(`To add a host to this cluster, put this token in a file (mode 0600) on it and run:\n\n` +
+    `    tapmesh agent --advertise-addr <its address> --join ${r.Addr} --secret-file <that file>\n\n${r.Token}\n`);
+}
+
 type StatsReply = {
+  gossip: { members: Record<string, number>; dropped: Record<string, number>; suspectEvents: number; health: number };
   drops: Record<string, number>;
   networks: { Name: string; Id: string; VNI: number; counters: Record<string, number>; drops: Record<string, number> }[];
 };
@@ -182,7 +222,7 @@ async function stats(ctx: Ctx, argv: string[]): Promise<void> {
   const sum = (d: Record<string, number>) => Object.values(d).reduce((a, b) => a + b, 0);
   if (format === 'json') {
     const lines: unknown[] = nets.map((n) => ({ Network: n.Name, ID: n.Id, VNI: n.VNI, ...n.counters, Drops: n.drops }));
-    if (ref === undefined) lines.push({ Network: '', ID: '', VNI: 0, Drops: s.drops });
+    if (ref === undefined) lines.push({ Network: '', ID: '', VNI: 0, Drops: s.drops, Gossip: s.gossip });
     return ctx.out(jsonLines(lines));
   }
   ctx.out(table(['NETWORK', 'VNI', 'TX PKTS', 'TX BYTES', 'RX PKTS', 'RX BYTES', 'ARP REPLIED', 'DROPS'], nets.map((n) => [
@@ -193,6 +233,11 @@ async function stats(ctx: Ctx, argv: string[]): Promise<void> {
   for (const n of nets) for (const [k, v] of Object.entries(n.drops)) if (v > 0) reasons.push([n.Name, k, String(v)]);
   if (ref === undefined) for (const [k, v] of Object.entries(s.drops)) if (v > 0) reasons.push(['(before network lookup)', k, String(v)]);
   if (reasons.length) ctx.out(`\n${table(['NETWORK', 'DROP REASON', 'COUNT'], reasons)}`);
+  if (ref === undefined) {
+    const g = s.gossip;
+    const dropped = Object.entries(g.dropped).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+    ctx.out(`\ngossip: ${g.members.alive ?? 0} ready, ${g.members.suspect ?? 0} suspect, ${g.members.dead ?? 0} down; health ${g.health}; suspect events ${g.suspectEvents}; dropped: ${dropped}\n`);
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -238,6 +283,14 @@ export async function main(argv: string[]): Promise<number> {
   if (cmd === 'peer') {
     if (sub !== 'add' && sub !== 'rm') throw new UsageError('"tapmesh peer" requires a subcommand: add, rm');
     await peer(ctx, sub, args);
+    return 0;
+  }
+  if (cmd === 'node') {
+    await nodeCmd(ctx, sub, args);
+    return 0;
+  }
+  if (cmd === 'join-token') {
+    await joinToken(ctx, sub === undefined ? [] : [sub, ...args]);
     return 0;
   }
   if (cmd === 'stats') {

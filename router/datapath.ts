@@ -11,6 +11,8 @@
 import { C, COUNTER_NAMES, D, DROP_NAMES, snapshot, type CounterSnapshot } from './counters.js';
 import { ETH_HDR, HEADROOM, Network, TxQueue, VXLAN_HDR, writeMac, writeVxlan } from './network.js';
 import { GSO_MAX_BYTES, GSO_MAX_SEGS, VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, VNET_HDR_LEN, completeChecksum, segmentTcp4, tcp4HeaderLen, writeVnetNone } from './offload.js';
+import { numToIpv4 } from '../native/index.js';
+import { macFromParts } from './numtable.js';
 import type { DatagramPort, FramePort } from './ports.js';
 import { flowHash } from './wire/index.js';
 
@@ -165,6 +167,16 @@ export class Datapath {
       if (at === (vtep | 0) && flags & FLAG_STATIC) this.deleteRemote(vni, hi, lo);
     }
     this.rebuildStatic(net);
+  }
+
+  /** Control path: the forwarding table of a network (remote MAC → VTEP). */
+  forwarding(vni: number): { mac: string; vtep: string; static: boolean }[] {
+    const net = this.need(vni);
+    const out: { mac: string; vtep: string; static: boolean }[] = [];
+    for (const [hi, lo, vtep, flags] of net.remote.entries()) {
+      out.push({ mac: macFromParts(hi, lo), vtep: numToIpv4(vtep >>> 0), static: (flags & FLAG_STATIC) !== 0 });
+    }
+    return out;
   }
 
   stats(): { drops: CounterSnapshot; networks: Record<number, { counters: CounterSnapshot; drops: CounterSnapshot }> } {

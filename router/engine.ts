@@ -15,6 +15,7 @@ export type DpCommand =
   | { op: 'deleteRemote'; vni: number; mac: string }
   | { op: 'addStaticVtep'; vni: number; vtep: number }
   | { op: 'deleteStaticVtep'; vni: number; vtep: number }
+  | { op: 'forwarding'; vni: number }
   | { op: 'stats' };
 
 export type DpStats = ReturnType<Datapath['stats']>;
@@ -66,6 +67,8 @@ export async function applyCommand(dp: Datapath, cmd: DpCommand, openTap: (fd: n
     case 'deleteStaticVtep':
       dp.deleteStaticVtep(cmd.vni, cmd.vtep);
       return undefined;
+    case 'forwarding':
+      return dp.forwarding(cmd.vni);
     case 'stats':
       return dp.stats();
   }

@@ -66,14 +66,22 @@ describe.skipIf(!root)('tapmesh CLI', () => {
     await lab.mustCli(h, ['network', 'connect', '--ip', '10.0.9.42', '--alias', 'web', 'overnet', ctr[1]]);
     await lab.mustCli(h, ['network', 'connect', 'small', ctr[2]]);
     const [net] = JSON.parse(await lab.mustCli(h, ['network', 'inspect', 'overnet']));
-    const eps = Object.values(net.Containers) as { Name: string; MacAddress: string; IPv4Address: string }[];
-    expect(eps.map((e) => [e.Name, e.MacAddress, e.IPv4Address]).sort()).toEqual([
-      [ctr[0], '02:42:0a:00:09:01', '10.0.9.1/24'],
-      [ctr[1], '02:42:0a:00:09:2a', '10.0.9.42/24'],
-    ]);
+    const eps = (Object.values(net.Containers) as { Name: string; MacAddress: string; IPv4Address: string }[]).sort((a, b) => a.Name.localeCompare(b.Name));
+    expect(eps.map((e) => e.Name)).toEqual([ctr[0], ctr[1]]);
+    expect(eps[1]).toMatchObject({ MacAddress: '02:42:0a:00:09:2a', IPv4Address: '10.0.9.42/24' });
+    // The allocated address: a host address of the subnet other than the gateway and .42; the MAC follows it.
+    const m = /^10\.0\.9\.(\d+)\/24$/.exec(eps[0].IPv4Address);
+    expect(m).not.toBeNull();
+    const last = Number(m![1]);
+    expect(last).toBeGreaterThan(0);
+    expect(last).toBeLessThan(255);
+    expect([99, 42]).not.toContain(last);
+    const mac = `02:42:0a:00:09:${last.toString(16).padStart(2, '0')}`;
+    expect(eps[0].MacAddress).toBe(mac);
     const link = await lab.mustExec(ctr[0], 'ip', ['-o', 'link', 'show', 'eth0']);
     expect(link).toContain('mtu 1450');
-    expect(link).toContain('02:42:0a:00:09:01');
+    expect(link).toContain(mac);
+    expect(await lab.mustExec(ctr[0], 'ip', ['-o', 'addr', 'show', 'eth0'])).toContain(`10.0.9.${last}/24`);
     expect(await lab.mustExec(ctr[2], 'ip', ['-o', 'link', 'show', 'eth0'])).toContain('mtu 1400');
   });
 

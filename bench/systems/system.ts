@@ -1,7 +1,7 @@
 // What every benched overlay system provides. The runner builds the same topology for each
 // (two hosts on a veth underlay, one empty container namespace per host); the system's setup()
 // gives each container an eth0 on the overlay (MTU 1450, 10.0.9.2 and 10.0.9.3) and connects them.
-import type { Host, Lab } from '../../test/harness/lab.js';
+import { must, type Host, type Lab } from '../../test/harness/lab.js';
 
 export const OVERLAY = {
   subnet: '10.0.9.0/24',
@@ -40,4 +40,14 @@ export interface OverlaySystem {
   pids(): number[];
   /** Counters to diff around the measurements (e.g. per-reason drops); flat name → number. */
   counters?(): Promise<Record<string, number>>;
+}
+
+/**
+ * Put every host's underlay veth (ul0) in the same transmit-offload state, whatever a system's
+ * setup did to it: "on" is the veth default (checksum + TSO/GSO pass through, like a NIC with
+ * tunnel offloads), "off" makes the kernel finish checksums and segment in software, like a NIC
+ * without offloads. The runner applies it after setup so that every system sees the same wire.
+ */
+export async function setUnderlayOffload(t: Topology, on: boolean): Promise<void> {
+  for (const h of t.hosts) await must('ip', ['netns', 'exec', h.ns, 'ethtool', '-K', 'ul0', 'tx', on ? 'on' : 'off']);
 }

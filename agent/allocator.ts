@@ -1,0 +1,140 @@
+// Where addresses and VNIs come from. Alone, an agent allocates locally; in a cluster, through
+// the gossip layer's quorum-block IPAM, so no two endpoints ever share an address and no two
+// networks a VNI, even when hosts allocate at the same moment or are partitioned.
+import { IpamError as GossipIpamError, type GossipNode } from '../gossip/index.js';
+import { numToIpv4, ipv4ToNum } from '../native/index.js';
+import { IpamError, LocalIpam, makePool, type Pool } from './ipam.js';
+import type { NetworkRecord } from './state.js';
+
+export const VNI_FIRST = 4096;
+export const VNI_MAX = 0xffffff;
+
+export class AllocationError extends Error {
+  constructor(message: string, readonly status: number) {
+    super(message);
+  }
+}
+
+export interface Allocator {
+  /** An address for an endpoint: `want` if given (and free), else any free one. */
+  ip(net: NetworkRecord, want: number | undefined, endpointId: string): Promise<number>;
+  releaseIp(net: NetworkRecord, ip: number): void;
+  /** A VNI: `want` if given (and free), else a free one from 4096 up. */
+  vni(want: number | undefined, inUse: Set<number>): Promise<number>;
+}
+
+function poolOf(net: NetworkRecord): Pool {
+  return makePool({ subnet: net.subnet, gateway: net.gateway, ipRange: net.ipRange });
+}
+
+export class LocalAllocator implements Allocator {
+  private readonly ipams = new Map<string, LocalIpam>();
+
+  private ipam(net: NetworkRecord): LocalIpam {
+    let i = this.ipams.get(net.id);
+    if (!i) {
+      i = new LocalIpam(poolOf(net), net.endpoints.map((e) => ipv4ToNum(e.ip)));
+      this.ipams.set(net.id, i);
+    }
+    return i;
+  }
+
+  async ip(net: NetworkRecord, want: number | undefined, _endpointId: string): Promise<number> {
+    try {
+      if (want === undefined) return this.ipam(net).allocate();
+      this.ipam(net).reserve(want);
+      return want;
+    } catch (e) {
+      throw new AllocationError((e as Error).message, e instanceof IpamError ? 409 : 400);
+    }
+  }
+
+  releaseIp(net: NetworkRecord, ip: number): void {
+    this.ipam(net).release(ip);
+  }
+
+  async vni(want: number | undefined, inUse: Set<number>): Promise<number> {
+    if (want !== undefined) {
+      if (inUse.has(want)) throw new AllocationError(`VXLAN ID ${want} is already used by another network`, 409);
+      return want;
+    }
+    for (let v = VNI_FIRST; v <= VNI_MAX; v++) if (!inUse.has(v)) return v;
+    throw new AllocationError('no free VXLAN ID', 409);
+  }
+}
+
+/** VNIs 4096..65534 are handed out by the same quorum IPAM, over a pseudo-network. */
+const VNI_POOL_NET = '__vni';
+const VNI_POOL: Pool = { subnet: { base: 0, prefixLen: 16 }, gateway: 1, first: VNI_FIRST, last: 0xfffe };
+
+const STATUS: Record<string, number> = {
+  IP_IN_USE: 409, IP_OUT_OF_RANGE: 400, POOL_EXHAUSTED: 409, NO_QUORUM: 503, CONTENDED: 503,
+  OWNER_UNREACHABLE: 503, NOT_SYNCED: 503, BAD_POOL: 400, STOPPED: 503,
+};
+
+function translate(e: unknown, what: string): never {
+  if (e instanceof GossipIpamError) {
+    const msg = e.code === 'POOL_EXHAUSTED' ? `no available IPv4 addresses on ${what}` : e.message;
+    throw new AllocationError(`${msg} (${e.code})`, STATUS[e.code] ?? 500);
+  }
+  throw e;
+}
+
+export class ClusterAllocator implements Allocator {
+  constructor(private readonly node: GossipNode) {}
+
+  async ip(net: NetworkRecord, want: number | undefined, endpointId: string): Promise<number> {
+    const pool = poolOf(net);
+    if (want !== undefined) {
+      // Reject what the local pool rules reject, with the same words as the local allocator.
+      try {
+        new LocalIpam(pool).reserve(want);
+      } catch (e) {
+        throw new AllocationError((e as Error).message, 400);
+      }
+    }
+    try {
+      const ip = await this.node.ipam.allocate(net.id, pool, { ip: want === undefined ? undefined : numToIpv4(want), endpoint: endpointId });
+      return ipv4ToNum(ip);
+    } catch (e) {
+      if (e instanceof GossipIpamError && e.code === 'IP_IN_USE') throw new AllocationError(`address ${numToIpv4(want ?? 0)} is already in use`, 409);
+      return translate(e, `network ${net.name}`);
+    }
+  }
+
+  releaseIp(net: NetworkRecord, ip: number): void {
+    this.node.ipam.release(net.id, numToIpv4(ip));
+  }
+
+  async vni(want: number | undefined, inUse: Set<number>): Promise<number> {
+    if (want !== undefined) {
+      if (inUse.has(want)) throw new AllocationError(`VXLAN ID ${want} is already used by another network`, 409);
+      if (want < VNI_FIRST || want > VNI_POOL.last) return want; // outside the arbitrated range
+      if (!(await this.claimVni(want))) throw new AllocationError(`VXLAN ID ${want} is already used by another network`, 409);
+      return want;
+    }
+    // Serial from 4096 like Docker, each candidate claimed through the quorum IPAM: two hosts
+    // creating networks at once get different VNIs.
+    for (let v = VNI_FIRST, tries = 0; v <= VNI_POOL.last && tries < 256; v++) {
+      if (inUse.has(v)) continue;
+      tries++;
+      if (await this.claimVni(v)) return v;
+    }
+    throw new AllocationError('no free VXLAN ID found', 503);
+  }
+
+  /** True if this VNI is now ours; false if someone holds it. Other failures throw. */
+  private async claimVni(v: number): Promise<boolean> {
+    try {
+      await this.node.ipam.allocate(VNI_POOL_NET, VNI_POOL, { ip: numToIpv4(v), endpoint: 'vni' });
+      return true;
+    } catch (e) {
+      if (e instanceof GossipIpamError && e.code === 'IP_IN_USE') return false;
+      return translate(e, 'the VXLAN ID space');
+    }
+  }
+
+  releaseVni(vni: number): void {
+    if (vni >= VNI_FIRST && vni <= VNI_POOL.last) this.node.ipam.release(VNI_POOL_NET, numToIpv4(vni));
+  }
+}
