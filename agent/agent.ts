@@ -99,6 +99,40 @@ export class Agent {
     this.alloc = new ClusterAllocator(cluster.node);
     this.repl = new Replication(this, cluster);
     this.repl.start();
+    void this.reclaim();
+  }
+
+  /**
+   * After a restart the cluster may have forgotten (whole-cluster restart) or still hold (this
+   * host alone restarted) the addresses and VNIs in use here: claim them again, politely
+   * retrying while the cluster is not reachable. A claim lost to someone else is logged loudly.
+   */
+  private async reclaim(): Promise<void> {
+    const alloc = this.alloc;
+    if (!(alloc instanceof ClusterAllocator)) return;
+    const node = this.cluster!.node;
+    for (let attempt = 0; attempt < 60; attempt++) {
+      let pending = 0;
+      for (const net of this.state.networks) {
+        const mine = new Set(node.ipam.allocations(net.id).filter((a) => a.holder === node.id).map((a) => a.ip));
+        for (const ep of net.endpoints) {
+          if (mine.has(ep.ip)) continue;
+          try {
+            await alloc.ip(net, ipv4ToNum(ep.ip), ep.id);
+          } catch (e) {
+            if (e instanceof AllocationError && e.status === 503) pending++;
+            else this.log.error('address of a local endpoint is claimed elsewhere', { network: net.name, ip: ep.ip, error: (e as Error).message });
+          }
+        }
+        try {
+          await alloc.vni(net.vni, new Set());
+        } catch (e) {
+          if (e instanceof AllocationError && e.status === 503) pending++;
+        }
+      }
+      if (pending === 0) return;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
   }
 
   /** Serialize mutations: concurrent API calls see each other's results. */

@@ -1,7 +1,7 @@
 // Parsers of tool output (iperf3 JSON, ping, tcpdump, perf report, tapmesh stats) on fixed text.
 import { describe, expect, it } from 'vitest';
 import { parseIperfTcp, parseIperfUdp, parsePingTimes } from './measure.js';
-import { parseTcpdump, perfBreakdown } from './profile.js';
+import { parseTcpdump, perfBreakdown, topUserSymbols } from './profile.js';
 import { flattenNumbers } from './systems/tapmesh.js';
 import { macFor } from './systems/system.js';
 
@@ -51,6 +51,15 @@ describe('perf report', () => {
     expect(b.get(11)).toMatchObject({ total: 50, kernel: 40, user: 10 });
     expect(b.get(11)?.buckets.get('write() to TAP (incl. bridge + container stack inline)')).toBe(30);
     expect(b.get(12)).toMatchObject({ total: 5, user: 5, kernel: 0 });
+  });
+});
+
+describe('top user-space symbols', () => {
+  it('keeps the selected threads, user-space only, sorted, as % of the given total', () => {
+    const rep = ['    20.00%    11:node     [.] JS:*wordSum file:///x.js:1:1', '    30.00%    11:node     [k] ksys_write',
+      '     5.00%    12:node     [.] Builtins_LoadIC', '    10.00%    13:node     [.] other|thing'].join('\n');
+    const rows = topUserSymbols(rep, (tid) => tid !== 12, 50, 5);
+    expect(rows).toEqual(['| 40.0 | `JS:*wordSum file:///x.js:1:1` |', '| 20.0 | `other\\|thing` |']);
   });
 });
 

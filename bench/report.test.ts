@@ -96,6 +96,16 @@ describe('markdown', () => {
     expect(md).toContain('| node:crypto aes-128-gcm | 200 k · 0.102 | 1.50 M · 16.8 |');
     expect(md).toContain('| batched native AEAD (tapmesh addon) | not built yet | not built yet |');
   });
+  it('header names the underlay offload state, the source and the background load', () => {
+    const r = sample();
+    r.mode.underlayOffload = false;
+    r.source = { commit: 'abc1234', dirty: true };
+    r.background = { beforePct: 55, afterPct: 3 };
+    const text = renderMarkdown(r);
+    expect(text).toContain('underlay tx offloads off (software checksum and segmentation) for every system');
+    expect(text).toContain('- Source: commit abc1234 plus uncommitted changes');
+    expect(text).toContain('55% before the run, 3% after the last measurement — figures are disturbed by that load');
+  });
   it('a partial run still shows its figures', () => {
     const r = sample();
     r.systems[1].status = 'failed';

@@ -201,8 +201,8 @@ export function renderMarkdown(r: BenchReport): string {
   if (r.source) out.push(`- Source: commit ${r.source.commit}${r.source.dirty ? ' plus uncommitted changes' : ''}`);
   if (r.durationSec !== undefined) out.push(`- Wall time: ${r.durationSec.toFixed(0)} s`);
   if (r.background) {
-    out.push(`- Machine busy with other work (1 s samples, all cores): ${fmtNum(r.background.beforePct)}% before the run` +
-      `${r.background.afterPct !== undefined ? `, ${fmtNum(r.background.afterPct)}% after` : ''}` +
+    out.push(`- Machine busy with other work (1 s samples, all cores): ${r.background.beforePct.toFixed(0)}% before the run` +
+      `${r.background.afterPct !== undefined ? `, ${r.background.afterPct.toFixed(0)}% after the last measurement` : ''}` +
       `${Math.max(r.background.beforePct, r.background.afterPct ?? 0) > 10 ? ' — figures are disturbed by that load' : ''}`);
   }
   out.push('');
