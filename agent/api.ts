@@ -52,6 +52,15 @@ export function routes(agent: Agent, cluster: Cluster): Route[] {
       if (!m) throw new UserError(`node ${ref} not found`, 404);
       return m;
     }),
+    r('GET', '/v1/keys', async () => cluster.keys('ls')),
+    r('POST', '/v1/keys/:op', async ([op], b) => {
+      if (op !== 'add' && op !== 'use' && op !== 'rm') throw new UserError(`unknown key operation ${op}`, 404);
+      try {
+        return cluster.keys(op, str(b.key, 'key') ?? '');
+      } catch (e) {
+        throw new UserError((e as Error).message);
+      }
+    }),
     r('GET', '/v1/join-token', async () => ({ Token: cluster.joinToken, Addr: `${agent.cfg.advertiseAddr}:${cluster.node.transport.localAddr().split(':').pop()}` })),
     r('DELETE', '/v1/networks/:ref', async ([ref]) => ({ Id: (await agent.removeNetwork(ref)).id })),
     r('POST', '/v1/networks/:ref/connect', async ([ref], b) => {

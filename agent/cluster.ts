@@ -1,8 +1,8 @@
 // The agent's side of the gossip layer: one GossipNode per agent (UDP+TCP 7946), its cluster
 // key, joining (with retries), and the shapes of what the agent keeps in the replicated tables.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { GossipNode, Keyring, loadSecretFile, newSecretFileText, parseSecretFile, type MemberInfo, type ProfileName } from '../gossip/index.js';
+import { GossipNode, Keyring, formatJoinToken, keyId, newSecretFileText, parseJoinToken, parseSecretFile, type MemberInfo, type ProfileName } from '../gossip/index.js';
 import type { Logger } from './log.js';
 
 export const GOSSIP_PORT = 7946;
@@ -50,25 +50,38 @@ export function statusOf(m: MemberInfo): 'Ready' | 'Suspect' | 'Down' | 'Left' {
   return m.state === 'alive' ? 'Ready' : m.state === 'suspect' ? 'Suspect' : m.state === 'dead' ? 'Down' : 'Left';
 }
 
-/** The cluster key: --secret-file, else the one this agent generated earlier, else a new one. */
-export function loadKeyring(stateDir: string, secretFile: string | undefined): { keyring: Keyring; text: string } {
-  if (secretFile) return { keyring: loadSecretFile(secretFile), text: readFileSync(secretFile, 'utf8') };
+/**
+ * The cluster keyring. The agent keeps it in its state dir (cluster.secret, one join token per
+ * line, primary first), so key rotations survive restarts; --secret-file seeds it on first start;
+ * without either, a new key is generated (the first agent of a cluster).
+ */
+export function loadKeyring(stateDir: string, secretFile: string | undefined): Keyring {
   const own = path.join(stateDir, 'cluster.secret');
-  if (!existsSync(own)) writeFileSync(own, newSecretFileText(), { mode: 0o600 });
-  const text = readFileSync(own, 'utf8');
-  return { keyring: parseSecretFile(text), text };
+  if (!existsSync(own)) {
+    const seed = secretFile ? readFileSync(secretFile, 'utf8') : newSecretFileText();
+    parseSecretFile(seed); // a bad --secret-file fails here, before anything is written
+    writeFileSync(own, seed, { mode: 0o600 });
+  }
+  return parseSecretFile(readFileSync(own, 'utf8'));
+}
+
+export function saveKeyring(stateDir: string, keyring: Keyring): void {
+  const text = keyring.exportKeys().map((k) => formatJoinToken(k)).join('\n') + '\n';
+  const file = path.join(stateDir, 'cluster.secret');
+  writeFileSync(`${file}.tmp`, text, { mode: 0o600 });
+  renameSync(`${file}.tmp`, file);
 }
 
 export class Cluster {
   readonly node: GossipNode;
-  readonly joinToken: string;
+  readonly keyring: Keyring;
   /** Suspect events seen for any member since start (a flood must not cause any). */
   suspectEvents = 0;
   private retry: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: ClusterOptions, private readonly log: Logger) {
-    const { keyring, text } = loadKeyring(opts.stateDir, opts.secretFile);
-    this.joinToken = text.split(/\r?\n/).map((l) => l.trim()).find((l) => l && !l.startsWith('#')) ?? '';
+    const keyring = loadKeyring(opts.stateDir, opts.secretFile);
+    this.keyring = keyring;
     this.node = new GossipNode({
       id: opts.id, name: opts.name, bindAddr: opts.listenAddr, bindPort: opts.listenPort,
       advertiseAddr: opts.advertiseAddr, advertisePort: opts.listenPort, keyring, profile: opts.profile,
@@ -78,6 +91,27 @@ export class Cluster {
       if (e.kind === 'suspect') this.suspectEvents++;
       this.log.info('member event', { kind: e.kind, node: e.member.name, id: e.member.id, addr: e.member.addr });
     });
+  }
+
+  /** What another host needs to join: the primary key as a join token. */
+  get joinToken(): string {
+    return formatJoinToken(this.keyring.exportKeys()[0]);
+  }
+
+  /**
+   * Key rotation without a partition, one step per command and every step on every host
+   * before the next: add (receive with it too), use (send with it), remove (the old one).
+   */
+  keys(op: 'ls' | 'add' | 'use' | 'rm', arg?: string): { Primary: string; Keys: string[] } {
+    const id = (a: string) => (a.startsWith('TMJ1-') ? keyId(parseJoinToken(a)) : a);
+    if (op === 'add') this.keyring.addKey(parseJoinToken(arg ?? ''));
+    if (op === 'use') this.keyring.useKey(id(arg ?? ''));
+    if (op === 'rm') this.keyring.removeKey(id(arg ?? ''));
+    if (op !== 'ls') {
+      saveKeyring(this.opts.stateDir, this.keyring);
+      this.log.info('keyring changed', { op, keys: this.keyring.list() });
+    }
+    return { Primary: this.keyring.primaryId(), Keys: this.keyring.list() };
   }
 
   async start(): Promise<void> {

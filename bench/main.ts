@@ -233,10 +233,11 @@ async function main(): Promise<number> {
     for (const [ext, text] of files) {
       const f = path.join(a.out, `${base}.${ext}`);
       writeFileSync(f, text);
-      copyFileSync(f, path.join(a.out, `latest.${ext}`));
+      // latest.* stays the latest full run: a --quick smoke run must not replace committed results.
+      if (!a.quick) copyFileSync(f, path.join(a.out, `latest.${ext}`));
     }
     process.stdout.write(`${files[0][1]}\n`);
-    progress(`wrote ${path.join(a.out, base)}.{md,json,svg} and latest.*`);
+    progress(`wrote ${path.join(a.out, base)}.{md,json,svg}${a.quick ? '' : ' and latest.*'}`);
   }
   if (parts.includes('gossip') && (await runGossip(a)) !== 0) failed = true;
   progress(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s${failed ? ' — with failures' : ''}`);

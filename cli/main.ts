@@ -4,6 +4,7 @@ import { DEFAULT_SOCKET, runAgent } from '../agent/main.js';
 import { UsageError, bool, keyValues, multi, parseArgs, str, type FlagSpec } from './args.js';
 import { DaemonError, NotRunningError, request } from './client.js';
 import { humanBytes, jsonLines, table } from './format.js';
+import { newSecretFileText } from '../gossip/index.js';
 
 const USAGE = `Usage: tapmesh [--socket PATH] COMMAND
 
@@ -20,6 +21,7 @@ Commands:
   peer add | rm         Static VXLAN peers (kernel VXLAN hosts, hardware VTEPs)
   node ls | inspect     Hosts of the cluster (gossip membership)
   join-token            Print what another host needs to join this cluster
+  key ls|new|add|use|rm Cluster key rotation (each step on every host before the next)
   stats                 Packet, byte and drop counters
   version               Show the version
 
@@ -49,6 +51,7 @@ Options: com.docker.network.driver.overlay.vxlanid_list=VNI, com.docker.network.
   'node ls': 'Usage: tapmesh node ls [-q] [--format json]\n',
   'node inspect': 'Usage: tapmesh node inspect NODE...\n',
   'join-token': 'Usage: tapmesh join-token [-q]\n',
+  key: 'Usage: tapmesh key ls | key new | key add TOKEN | key use ID|TOKEN | key rm ID|TOKEN\nRotate without a partition: `key add` on every host, then `key use` on every host, then `key rm` of the old key on every host.\n',
 };
 
 interface Ctx {
@@ -192,6 +195,23 @@ async function nodeCmd(ctx: Ctx, sub: string | undefined, argv: string[]): Promi
   throw new UsageError('"tapmesh node" requires a subcommand: ls, inspect');
 }
 
+async function keyCmd(ctx: Ctx, sub: string | undefined, argv: string[]): Promise<void> {
+  if (sub === 'new') {
+    ctx.out(newSecretFileText());
+    return;
+  }
+  if (sub === 'ls') {
+    const r = (await request(ctx.socket, 'GET', '/v1/keys')) as { Primary: string; Keys: string[] };
+    return ctx.out(table(['KEY ID', 'PRIMARY'], r.Keys.map((k) => [k, k === r.Primary ? '*' : ''])));
+  }
+  if (sub === 'add' || sub === 'use' || sub === 'rm') {
+    if (argv.length !== 1) throw new UsageError(`"tapmesh key ${sub}" requires exactly 1 argument`);
+    await request(ctx.socket, 'POST', `/v1/keys/${sub}`, { key: argv[0] });
+    return;
+  }
+  throw new UsageError('"tapmesh key" requires a subcommand: ls, new, add, use, rm');
+}
+
 async function joinToken(ctx: Ctx, argv: string[]): Promise<void> {
   const p = parseArgs(argv, [{ name: 'quiet', short: 'q', kind: 'bool' }], 'join-token');
   if (p.positional.length > 0) throw new UsageError('"tapmesh join-token" accepts no arguments');
@@ -287,6 +307,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (cmd === 'node') {
     await nodeCmd(ctx, sub, args);
+    return 0;
+  }
+  if (cmd === 'key') {
+    await keyCmd(ctx, sub, args);
     return 0;
   }
   if (cmd === 'join-token') {

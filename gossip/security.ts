@@ -94,6 +94,11 @@ export class Keyring {
     this.keys = this.keys.filter((k) => k !== e);
   }
 
+  /** The installed keys, primary first (for persisting the keyring). */
+  exportKeys(): Uint8Array[] {
+    return [this.primary.key, ...this.keys.filter((k) => k !== this.primary).map((k) => k.key)].map((k) => new Uint8Array(k));
+  }
+
   /** Key ids, primary first. */
   list(): string[] {
     return [this.primary.idHex, ...this.keys.filter((k) => k !== this.primary).map((k) => k.idHex)];

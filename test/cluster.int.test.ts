@@ -146,4 +146,46 @@ describe.skipIf(!root)('a five-host cluster by gossip', () => {
     expect(after).toEqual(before);
     for (const h of hosts) expect((await nodes(h)).filter((n) => n.Hostname !== 'h6').every((n) => n.Status === 'Ready')).toBe(true);
   });
+
+  it('network rm is refused while endpoints exist on any host, then removes it everywhere', async () => {
+    const [h1, h2] = hosts;
+    await lab.mustCli(h1, ['network', 'create', '--subnet', '10.0.50.0/24', 'other']);
+    await waitFor('other on h2', async () => (await lab.cli(h2, ['network', 'ls', '-q', '--filter', 'name=other'])).stdout.trim() !== '', 3000, 100);
+    const ctr = await lab.addContainer(h2, 'x1');
+    await lab.mustCli(h2, ['network', 'connect', 'other', ctr]);
+    await waitFor('endpoint seen on h1', async () => (JSON.parse(await lab.mustCli(h1, ['network', 'inspect', '-v', 'other']))[0].Endpoints as unknown[]).length === 1, 3000, 100);
+    const refused = await lab.cli(h1, ['network', 'rm', 'other']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/has active endpoints/);
+    await lab.mustCli(h2, ['network', 'disconnect', 'other', ctr]);
+    await waitFor('rm accepted once the endpoint is gone', async () => (await lab.cli(h1, ['network', 'rm', 'other'])).code === 0, 3000, 200);
+    for (const h of hosts) {
+      await waitFor(`other gone on ${h.name}`, async () => (await lab.mustCli(h, ['network', 'ls', '-q', '--filter', 'name=other'])).trim() === '', 3000, 100);
+    }
+  });
+
+  it('rolls the cluster key without a partition; the old key no longer gets in', async () => {
+    const oldToken = (await lab.mustCli(hosts[0], ['join-token', '-q'])).trim();
+    const fresh = (await lab.mustCli(hosts[0], ['key', 'new'])).trim();
+    const before = await Promise.all(hosts.map(suspectEvents));
+    for (const h of hosts) await lab.mustCli(h, ['key', 'add', fresh]);
+    for (const h of hosts) await lab.mustCli(h, ['key', 'use', fresh]);
+    await sleep(1500);
+    for (const h of hosts) await lab.mustCli(h, ['key', 'rm', oldToken]);
+    await sleep(2000);
+    for (const h of hosts) {
+      const n = (await nodes(h)).filter((x) => x.Hostname !== 'h6');
+      expect(n.map((x) => x.Status)).toEqual(Array(5).fill('Ready'));
+      expect((await lab.mustCli(h, ['key', 'ls'])).trim().split('\n')).toHaveLength(2); // header + the new key
+    }
+    expect(await Promise.all(hosts.map(suspectEvents))).toEqual(before);
+    expect((await lab.mustCli(hosts[3], ['join-token', '-q'])).trim()).toBe(fresh);
+    // A host still holding only the old key is refused now.
+    const late = await lab.addHost('h7');
+    const oldFile = path.join(lab.dir, 'old.token');
+    writeFileSync(oldFile, `${oldToken}\n`, { mode: 0o600 });
+    await lab.startAgent(late, ['--node-name', 'h7', '--join', hosts[0].addr, '--secret-file', oldFile]);
+    await sleep(3000);
+    expect((await nodes(hosts[0])).map((n) => n.Hostname)).not.toContain('h7');
+  });
 });
