@@ -28,7 +28,9 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void cleanup(143));
   try {
     step(`run tag ${lab.tag}: building underlay and 3 hosts`);
-    const ov = await buildOverlay(lab, { hosts: 3, containersPerHost: 2, network: 'overnet', subnet: '10.0.9.0/24', gateway: '10.0.9.99', onStep: step });
+    const ov = await buildOverlay(lab, { hosts: 3, containersPerHost: 2, network: 'overnet', subnet: '10.0.9.0/24', gateway: '10.0.9.99', mode: 'gossip', onStep: step });
+    process.stdout.write(`\n$ tapmesh node ls   (on ${ov.hosts[0].name})\n${await lab.mustCli(ov.hosts[0], ['node', 'ls'])}`);
+    process.stdout.write(`\n$ tapmesh network ls   (on ${ov.hosts[2].name})\n${await lab.mustCli(ov.hosts[2], ['network', 'ls'])}\n`);
     step('ping matrix (average RTT in ms, container → container):');
     const names = ov.containers.map((c) => `${c.host.name}/${c.name}`);
     const rows: string[] = [`${''.padEnd(10)}${names.map((n) => n.padStart(10)).join('')}`];
