@@ -23,11 +23,14 @@ export const AGENT_FLAGS: FlagSpec[] = [
   { name: 'secret-file', kind: 'string' },
   { name: 'node-name', kind: 'string' },
   { name: 'gossip-profile', kind: 'string' },
+  { name: 'busy-poll', kind: 'string' },
 ];
 
 export const DEFAULT_SOCKET = '/run/tapmesh/tapmesh.sock';
 export const DEFAULT_STATE_DIR = '/var/lib/tapmesh';
 export const VERSION = '0.1.0';
+/** Long enough to catch the reply of a request/response exchange without sleeping. */
+export const DEFAULT_BUSY_POLL_US = 200;
 
 function addr(v: string | undefined, flag: string): string | undefined {
   if (v === undefined) return undefined;
@@ -59,7 +62,9 @@ export async function runAgent(argv: string[], socketFromGlobal: string | undefi
   const log = jsonLogger('agent');
 
   const offload = !bool(p, 'no-offload');
-  const engine = new WorkerEngine({ bindAddr: 0, vxlanPort, txSockets, srcAddr: ipv4ToNum(dataPathAddr), offload }, (e) => {
+  const busyPollUs = Number(str(p, 'busy-poll') ?? String(DEFAULT_BUSY_POLL_US));
+  if (!Number.isInteger(busyPollUs) || busyPollUs < 0 || busyPollUs > 1_000_000) throw new UsageError('--busy-poll takes microseconds, 0-1000000');
+  const engine = new WorkerEngine({ bindAddr: 0, vxlanPort, txSockets, srcAddr: ipv4ToNum(dataPathAddr), offload, busyPollUs }, (e) => {
     log.error('datapath failed', { error: e.message });
     process.exit(1);
   });

@@ -34,6 +34,7 @@ const HELP: Record<string, string> = {
                      [--join ADDR[:PORT]]... [--vxlan-port N] [--state-dir DIR] [--socket PATH]
                      [--netns-prefix PREFIX] [--tx-sockets N] [--no-offload]
                      [--secret-file FILE] [--node-name NAME] [--gossip-profile lan|fast]
+                     [--busy-poll USEC]
 `,
   'network create': `Usage: tapmesh network create [-d overlay] [--subnet CIDR] [--gateway IP] [--ip-range CIDR]
                               [--opt KEY=VALUE]... [--label KEY=VALUE]... [--attachable] NAME

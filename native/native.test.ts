@@ -94,9 +94,22 @@ describe('argument validation (in-process, no syscalls reached)', () => {
 
   it('exports exactly the documented functions', () => {
     expect(Object.keys(n).sort()).toEqual(
-      ['close', 'pollReadable', 'readFrames', 'tapOpen', 'tapSetOffload', 'tapSetVnetHdrSize', 'udpOpen', 'udpRecv',
+      ['close', 'keepAwake', 'pollReadable', 'readFrames', 'tapOpen', 'tapSetOffload', 'tapSetVnetHdrSize', 'udpOpen', 'udpRecv',
         'udpSend', 'udpSendGso', 'udpSendGsoBatch', 'udpSetGro', 'writeFrames'].sort(),
     );
+  });
+
+  it('keepAwake never keeps a process alive, and validates its argument', async () => {
+    expect(() => n.keepAwake(-1)).toThrow(RangeError);
+    const { spawnSync } = await import('node:child_process');
+    const addon = fileURLToPath(new URL('../build/Release/tapmesh_native.node', import.meta.url));
+    // A 5 s window, but the idle handle is unref'd: the process must exit on its own
+    // (spawnSync kills it after 4 s, which would leave status null).
+    const script = `const n = require(${JSON.stringify(addon)}); n.keepAwake(5000000); console.log('done');`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 4000 });
+    expect(r.stdout.trim()).toBe('done');
+    expect(r.status).toBe(0);
+    n.keepAwake(0);
   });
 
   it('rejects slabs too small for slotSize*max and bad headroom', () => {

@@ -9,6 +9,7 @@
 // - No shared mutable globals: per-thread scratch is thread_local, per-environment state
 //   (poll handles) is owned by the handle itself, so the addon works in worker_threads.
 #include <napi.h>
+#include <sched.h>
 #include <uv.h>
 
 #include <arpa/inet.h>
@@ -582,6 +583,7 @@ struct Poll {
   napi_async_context async = nullptr;
   napi_async_cleanup_hook_handle hook = nullptr;
   bool closing = false;
+  bool raw = false;  // plain call: no async context, no microtask checkpoint (hot datapath)
   int owners = 2;
 
   void Release() {
@@ -613,7 +615,8 @@ void OnReadable(uv_poll_t* h, int /*status*/, int /*events*/) {
   Napi::HandleScope scope(env);
   // MakeCallback opens a callback scope: async hooks see it and microtasks / nextTicks run
   // when it returns.
-  p->cb.MakeCallback(env.Global(), {}, p->async);
+  if (p->raw) p->cb.Call(env.Global(), {});
+  else p->cb.MakeCallback(env.Global(), {}, p->async);
   if (env.IsExceptionPending()) {
     Napi::Error err = env.GetAndClearPendingException();
     napi_fatal_exception(env, err.Value());  // 'uncaughtException' on this thread
@@ -635,6 +638,7 @@ Napi::Value PollReadable(const Napi::CallbackInfo& info) {
   Napi::Function cb;
   if (!a.Int(0, "fd", 0, INT32_MAX, fd) || !a.Func(1, "cb", cb)) return {};
   Napi::Env env = a.Env();
+  bool raw = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
 
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr)
@@ -642,6 +646,7 @@ Napi::Value PollReadable(const Napi::CallbackInfo& info) {
 
   Poll* p = new Poll();
   p->env = env;
+  p->raw = raw;
   // Register the fd with this thread's epoll set (EEXIST if already polled on this loop).
   int r = uv_poll_init(loop, &p->handle, static_cast<int>(fd));
   if (r < 0) {
@@ -670,6 +675,74 @@ Napi::Value PollReadable(const Napi::CallbackInfo& info) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Busy polling: keep this thread's loop from sleeping until a deadline. An active uv_idle
+// handle makes libuv poll with timeout 0, so a packet arriving during the window is seen
+// without the wake-up of a sleeping thread (costly on VMs: an IPI and a VM entry). The handle
+// is unref'd (it never keeps the loop alive) and its callback is C only: no JS runs, nothing
+// is allocated while spinning.
+
+struct Awake {
+  uv_idle_t idle;
+  uint64_t deadline = 0;
+  bool active = false;
+  napi_async_cleanup_hook_handle hook = nullptr;
+};
+thread_local Awake* tls_awake = nullptr;
+
+void OnIdle(uv_idle_t* h) {
+  Awake* w = static_cast<Awake*>(h->data);
+  if (uv_hrtime() >= w->deadline) {
+    uv_idle_stop(h);
+    w->active = false;
+    return;
+  }
+  // Spin only on otherwise idle CPU: any runnable task here (the container's process waiting
+  // for the packet we just delivered, a softirq thread) goes first.
+  sched_yield();
+}
+
+void OnAwakeTeardown(napi_async_cleanup_hook_handle, void* arg) {
+  Awake* w = static_cast<Awake*>(arg);
+  if (tls_awake == w) tls_awake = nullptr;
+  uv_idle_stop(&w->idle);
+  uv_close(reinterpret_cast<uv_handle_t*>(&w->idle), [](uv_handle_t* h) {
+    Awake* a = static_cast<Awake*>(h->data);
+    napi_remove_async_cleanup_hook(a->hook);
+    delete a;
+  });
+}
+
+// keepAwake(usec): spin this thread's loop for at least usec more microseconds (0 = stop).
+Napi::Value KeepAwake(const Napi::CallbackInfo& info) {
+  Args a(info, "keepAwake");
+  int64_t us;
+  if (!a.Int(0, "usec", 0, 10000000, us)) return {};
+  Napi::Env env = a.Env();
+  if (tls_awake == nullptr) {
+    if (us == 0) return env.Undefined();
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr)
+      return ThrowErrno(env, a.Fn(), "napi_get_uv_event_loop", EINVAL);
+    Awake* w = new Awake();
+    uv_idle_init(loop, &w->idle);
+    w->idle.data = w;
+    uv_unref(reinterpret_cast<uv_handle_t*>(&w->idle));
+    napi_add_async_cleanup_hook(env, OnAwakeTeardown, w, &w->hook);
+    tls_awake = w;
+  }
+  Awake* w = tls_awake;
+  w->deadline = uv_hrtime() + static_cast<uint64_t>(us) * 1000;
+  if (us == 0) {
+    if (w->active) uv_idle_stop(&w->idle);
+    w->active = false;
+  } else if (!w->active) {
+    uv_idle_start(&w->idle, OnIdle);
+    w->active = true;
+  }
+  return env.Undefined();
+}
+
+// ---------------------------------------------------------------------------------------
 
 Napi::Value Close(const Napi::CallbackInfo& info) {
   Args a(info, "close");
@@ -693,6 +766,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("udpSendGso", Napi::Function::New(env, UdpSendGso, "udpSendGso"));
   exports.Set("udpSendGsoBatch", Napi::Function::New(env, UdpSendGsoBatch, "udpSendGsoBatch"));
   exports.Set("pollReadable", Napi::Function::New(env, PollReadable, "pollReadable"));
+  exports.Set("keepAwake", Napi::Function::New(env, KeepAwake, "keepAwake"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
   return exports;
 }

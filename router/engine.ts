@@ -30,6 +30,8 @@ export interface DatapathConfig {
   txSockets: number;
   /** UDP GSO on send and GRO on receive (TAP offloads are chosen per network by the agent). */
   offload: boolean;
+  /** Busy-poll window after traffic, in microseconds (0 = sleep at once). */
+  busyPollUs: number;
 }
 
 /** Apply one command to a datapath. `openTap` turns an fd into a FramePort. */

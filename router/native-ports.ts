@@ -21,7 +21,7 @@ export class TapPort implements FramePort {
 
   onReadable(cb: () => void): void {
     this.poll?.close();
-    this.poll = this.n.pollReadable(this.fd, cb);
+    this.poll = this.n.pollReadable(this.fd, cb, true); // the datapath starts no promises
   }
 
   close(): void {
@@ -69,7 +69,7 @@ export class UdpPort implements DatagramPort {
 
   onReadable(cb: () => void): void {
     this.poll?.close();
-    this.poll = this.n.pollReadable(this.fd, cb);
+    this.poll = this.n.pollReadable(this.fd, cb, true); // the datapath starts no promises
   }
 
   close(): void {

@@ -3,6 +3,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Datapath } from './datapath.js';
 import { applyCommand, type DatapathConfig, type DpCommand } from './engine.js';
 import { TapPort, UdpPort } from './native-ports.js';
+import { native } from '../native/index.js';
 
 const cfg = workerData as DatapathConfig;
 const port = parentPort!;
@@ -11,7 +12,8 @@ function start(): Datapath {
   const rx = new UdpPort(cfg.bindAddr, cfg.vxlanPort, false, cfg.offload);
   const tx: UdpPort[] = [];
   for (let i = 0; i < cfg.txSockets; i++) tx.push(new UdpPort(cfg.srcAddr, 0, cfg.offload, false));
-  return new Datapath(rx, tx, { vxlanPort: cfg.vxlanPort });
+  const n = native();
+  return new Datapath(rx, tx, { vxlanPort: cfg.vxlanPort, busyPollUs: cfg.busyPollUs, keepAwake: (us) => n.keepAwake(us) });
 }
 
 const dp = start();

@@ -45,7 +45,8 @@ export function tapmesh(encrypted: boolean): OverlaySystem {
       hosts = t.hosts;
       if (!existsSync(tapmeshBin)) throw new Error(`${tapmeshBin} does not exist (tapmesh not built)`);
       for (const h of t.hosts) {
-        const child = await t.lab.startAgent(h);
+        // TAPMESH_AGENT_ARGS (e.g. "--busy-poll 0") measures another agent configuration.
+        const child = await t.lab.startAgent(h, (process.env.TAPMESH_AGENT_ARGS ?? '').split(' ').filter(Boolean));
         if (child.pid === undefined) throw new Error(`agent on ${h.name} has no PID`);
         pids.push(child.pid);
         log(`${h.name}: agent PID ${child.pid} (${h.socket})`);
