@@ -30,7 +30,7 @@ export const DEFAULT_SOCKET = '/run/tapmesh/tapmesh.sock';
 export const DEFAULT_STATE_DIR = '/var/lib/tapmesh';
 export const VERSION = '0.1.0';
 /** Long enough to catch the reply of a request/response exchange without sleeping. */
-export const DEFAULT_BUSY_POLL_US = 200;
+export const DEFAULT_BUSY_POLL_US = 2500;
 
 function addr(v: string | undefined, flag: string): string | undefined {
   if (v === undefined) return undefined;

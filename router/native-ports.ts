@@ -3,25 +3,17 @@
 import { native, type NativeAddon, type PollHandle } from '../native/index.js';
 import type { DatagramPort, FramePort } from './ports.js';
 
-export class TapPort implements FramePort {
-  private readonly n: NativeAddon = native();
+/** A descriptor watched for readability on this thread's loop, closed once. */
+class PolledFd {
+  protected readonly n: NativeAddon = native();
   private poll: PollHandle | undefined;
   private closed = false;
 
-  /** Wrap an already open TAP fd (the agent opens it and moves the device into the sandbox). */
-  constructor(readonly fd: number, readonly vnet: boolean, private readonly ownsFd = true) {}
-
-  readBatch(slab: Buffer, slotSize: number, headroom: number, max: number, lens: Int32Array): number {
-    return this.n.readFrames(this.fd, slab, slotSize, headroom, max, lens);
-  }
-
-  writeBatch(buf: Buffer, offs: Int32Array, lens: Int32Array, start: number, count: number): number {
-    return this.n.writeFrames(this.fd, buf, offs, lens, start, count);
-  }
+  constructor(readonly fd: number, private readonly ownsFd: boolean) {}
 
   onReadable(cb: () => void): void {
     this.poll?.close();
-    this.poll = this.n.pollReadable(this.fd, cb, true); // the datapath starts no promises
+    this.poll = this.n.pollReadable(this.fd, cb, true); // raw call: the datapath starts no promises
   }
 
   close(): void {
@@ -32,18 +24,29 @@ export class TapPort implements FramePort {
   }
 }
 
-export class UdpPort implements DatagramPort {
-  private readonly n: NativeAddon = native();
-  private poll: PollHandle | undefined;
-  readonly fd: number;
+export class TapPort extends PolledFd implements FramePort {
+  /** Wrap an already open TAP fd (the agent opens it and moves the device into the sandbox). */
+  constructor(fd: number, readonly vnet: boolean, ownsFd = true) {
+    super(fd, ownsFd);
+  }
+
+  readBatch(slab: Buffer, slotSize: number, headroom: number, max: number, lens: Int32Array): number {
+    return this.n.readFrames(this.fd, slab, slotSize, headroom, max, lens);
+  }
+
+  writeBatch(buf: Buffer, offs: Int32Array, lens: Int32Array, start: number, count: number): number {
+    return this.n.writeFrames(this.fd, buf, offs, lens, start, count);
+  }
+}
+
+export class UdpPort extends PolledFd implements DatagramPort {
   readonly port: number;
   readonly gro: boolean;
-  private closed = false;
 
-  /** `offload`: send with UDP GSO and, on a receiving socket, coalesce with UDP GRO. */
+  /** `gso`: send runs with UDP_SEGMENT; `gro`: a receiving socket coalesces with UDP_GRO. */
   constructor(addr: number, port: number, readonly gso: boolean, gro: boolean, bufBytes = 8 << 20) {
-    const s = this.n.udpOpen(addr, port, bufBytes, bufBytes);
-    this.fd = s.fd;
+    const s = native().udpOpen(addr, port, bufBytes, bufBytes);
+    super(s.fd, true);
     this.port = s.port;
     let on = false;
     if (gro) {
@@ -65,17 +68,5 @@ export class UdpPort implements DatagramPort {
     return this.gso
       ? this.n.udpSendGsoBatch(this.fd, buf, offs, lens, addrs, ports, segs, start, count)
       : this.n.udpSend(this.fd, buf, offs, lens, addrs, ports, start, count);
-  }
-
-  onReadable(cb: () => void): void {
-    this.poll?.close();
-    this.poll = this.n.pollReadable(this.fd, cb, true); // the datapath starts no promises
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.poll?.close();
-    this.n.close(this.fd);
   }
 }

@@ -24,6 +24,14 @@ export class NumTable {
     let cap = 16;
     while (cap < capacity * 2) cap <<= 1;
     this.mask = cap - 1;
+    this.hi = this.lo = this.a = this.b = new Int32Array(0);
+    this.state = new Uint8Array(0);
+    this.allocate(cap);
+  }
+
+  /** Fresh arrays of `cap` slots (control path). */
+  private allocate(cap: number): void {
+    this.mask = cap - 1;
     this.hi = new Int32Array(cap);
     this.lo = new Int32Array(cap);
     this.state = new Uint8Array(cap);
@@ -108,12 +116,7 @@ export class NumTable {
     let cap = this.mask + 1;
     while ((this.used + 1) * 4 > cap) cap <<= 1;
     if (cap === this.mask + 1 && this.tombstones === 0) cap <<= 1;
-    this.mask = cap - 1;
-    this.hi = new Int32Array(cap);
-    this.lo = new Int32Array(cap);
-    this.state = new Uint8Array(cap);
-    this.a = new Int32Array(cap);
-    this.b = new Int32Array(cap);
+    this.allocate(cap);
     this.used = 0;
     this.tombstones = 0;
     for (let i = 0; i < old.state.length; i++) {

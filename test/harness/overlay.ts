@@ -4,6 +4,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { macFromIp } from '../../agent/agent.js';
+import { ipv4ToNum } from '../../native/index.js';
 import { waitFor, type Host, type Lab } from './lab.js';
 
 export interface Container {
@@ -42,8 +44,9 @@ export interface OverlayOptions {
   onStep?: (msg: string) => void;
 }
 
+/** Docker's MAC for an overlay address (the agent's own rule). */
 export function macOf(ip: string): string {
-  return ['02', '42', ...ip.split('.').map((x) => Number(x).toString(16).padStart(2, '0'))].join(':');
+  return macFromIp(ipv4ToNum(ip));
 }
 
 export async function buildOverlay(lab: Lab, o: OverlayOptions): Promise<Overlay> {
