@@ -4,7 +4,7 @@
 // the demo and the bench.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -118,6 +118,7 @@ export class Lab {
   spawn(cmd: string, args: string[], logName: string, env?: NodeJS.ProcessEnv): ChildProcess {
     const log = openSync(path.join(this.dir, logName), 'a');
     const child = spawn(cmd, args, { stdio: ['ignore', log, log], env: env ?? process.env });
+    closeSync(log); // the child has its own copy
     this.track(child);
     return child;
   }
