@@ -1,6 +1,6 @@
 // Gossip bench: failure detection and gossip traffic of simulated clusters (LAN profile,
 // AES-GCM on, deterministic seeds). `node dist/bench/gossip.js [--quick] [--runs N] [--out DIR]`
-// (`npm run bench -- gossip` runs it). Writes bench/gossip-results.md (and DIR/gossip-results.md).
+// (`npm run bench -- gossip` runs it). Writes DIR/gossip-results.md, or bench/gossip-results.md without --out.
 //
 // Per cluster size n and run (seed):
 // 1. bring the cluster up: n <= 100 by real joins (node i joins node 0 at 10*i ms; the time
@@ -151,8 +151,8 @@ ${rows.join('\n')}
 
 Machine: ${os.cpus()[0]?.model.trim() ?? 'unknown'} (${os.cpus().length} cores), Node ${process.version}. Total run time ${((Date.now() - started) / 1000).toFixed(0)} s.
 `;
-  const targets = [path.join(repoRoot(), 'bench', 'gossip-results.md')];
-  if (args.out) targets.push(path.join(args.out, 'gossip-results.md'));
+  // With --out the results go there only, so a quick smoke run never replaces committed ones.
+  const targets = [args.out ? path.join(args.out, 'gossip-results.md') : path.join(repoRoot(), 'bench', 'gossip-results.md')];
   for (const t of targets) {
     mkdirSync(path.dirname(t), { recursive: true });
     writeFileSync(t, md);
