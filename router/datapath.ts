@@ -9,21 +9,17 @@
 // With offloads (TAP virtio headers, UDP GSO/GRO) a TAP read may be a 64 KB TCP super-frame,
 // cut here into VXLAN datagrams sent as one GSO run; received runs are merged back (offload.ts).
 import { C, COUNTER_NAMES, D, DROP_NAMES, snapshot, type CounterSnapshot } from './counters.js';
-import { ETH_HDR, HEADROOM, Network, TxQueue, VXLAN_HDR, writeMac, writeVxlan } from './network.js';
-import { GSO_MAX_BYTES, GSO_MAX_SEGS, VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, VNET_HDR_LEN, completeChecksum, segmentTcp4, tcp4HeaderLen, writeVnetNone } from './offload.js';
-import { numToIpv4 } from '../native/index.js';
-import { macFromParts } from './numtable.js';
+import { answerArp, flushArpReplies } from './arp.js';
+import { ETH_HDR, HEADROOM, Network, TxQueue, VXLAN_HDR, writeVxlan } from './network.js';
+import { GSO_MAX_BYTES, GSO_MAX_SEGS, VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, VNET_HDR_LEN, completeChecksum, segmentTcp4, tcp4HeaderLen } from './offload.js';
 import type { DatagramPort, FramePort } from './ports.js';
 import { flowHash } from './wire/index.js';
 
 export { HEADROOM, Network, VXLAN_HDR } from './network.js';
 
-const ETHERTYPE_IPV4 = 0x0800;
 const ETHERTYPE_ARP = 0x0806;
-const ARP_LEN = 28;
 const UDP_SLOT = 9344; // fits a VXLAN datagram carrying a 9000-byte inner MTU
 const GRO_SLOT = HEADROOM + 65536; // a GRO run of datagrams
-const FLAG_STATIC = 1; // remote entry configured by `peer add` or learned from a static VTEP
 
 export interface DatapathOptions {
   vxlanPort: number;
@@ -120,74 +116,32 @@ export class Datapath {
   }
 
   setLocal(vni: number, macHi: number, macLo: number, ip: number): void {
-    const net = this.need(vni);
-    net.local.set(macHi, macLo, ip | 0);
-    net.localIps.set(0, ip | 0, macHi, macLo);
+    this.need(vni).setLocal(macHi, macLo, ip);
   }
 
   deleteLocal(vni: number, macHi: number, macLo: number): void {
-    const net = this.need(vni);
-    const i = net.local.find(macHi, macLo);
-    if (i < 0) return;
-    net.localIps.delete(0, net.local.a[i]);
-    net.local.delete(macHi, macLo);
+    this.need(vni).deleteLocal(macHi, macLo);
   }
 
   /** A remote endpoint: MAC (and IP, 0 for none) behind a VTEP. */
   setRemote(vni: number, macHi: number, macLo: number, ip: number, vtep: number, isStatic: boolean): void {
-    const net = this.need(vni);
-    this.deleteRemote(vni, macHi, macLo);
-    net.remote.set(macHi, macLo, vtep | 0, isStatic ? FLAG_STATIC : 0);
-    if (ip !== 0) net.neigh.set(0, ip | 0, macHi, macLo);
-    const v = net.vteps.find(0, vtep);
-    if (v >= 0) net.vteps.a[v]++;
-    else net.vteps.set(0, vtep | 0, 1, 0);
+    this.need(vni).setRemote(macHi, macLo, ip, vtep, isStatic);
   }
 
   deleteRemote(vni: number, macHi: number, macLo: number): void {
-    const net = this.need(vni);
-    const i = net.remote.find(macHi, macLo);
-    if (i < 0) return;
-    const vtep = net.remote.a[i];
-    net.remote.delete(macHi, macLo);
-    for (const [, ip, hi, lo] of net.neigh.entries()) {
-      if (hi === macHi && lo === (macLo | 0)) net.neigh.delete(0, ip);
-    }
-    const v = net.vteps.find(0, vtep);
-    if (v >= 0 && --net.vteps.a[v] <= 0 && net.vteps.b[v] === 0) net.vteps.delete(0, vtep);
+    this.need(vni).deleteRemote(macHi, macLo);
   }
 
-  /** A static VTEP (kernel VXLAN host, hardware VTEP): accepted sender, broadcast target, learning source. */
   addStaticVtep(vni: number, vtep: number): void {
-    const net = this.need(vni);
-    const v = net.vteps.find(0, vtep);
-    if (v >= 0) net.vteps.b[v] = 1;
-    else net.vteps.set(0, vtep | 0, 0, 1);
-    this.rebuildStatic(net);
+    this.need(vni).addStaticVtep(vtep);
   }
 
   deleteStaticVtep(vni: number, vtep: number): void {
-    const net = this.need(vni);
-    const v = net.vteps.find(0, vtep);
-    if (v >= 0) {
-      net.vteps.b[v] = 0;
-      if (net.vteps.a[v] <= 0) net.vteps.delete(0, vtep);
-    }
-    // Entries learned from (or configured for) that VTEP go with it.
-    for (const [hi, lo, at, flags] of net.remote.entries()) {
-      if (at === (vtep | 0) && flags & FLAG_STATIC) this.deleteRemote(vni, hi, lo);
-    }
-    this.rebuildStatic(net);
+    this.need(vni).deleteStaticVtep(vtep);
   }
 
-  /** Control path: the forwarding table of a network (remote MAC → VTEP). */
   forwarding(vni: number): { mac: string; vtep: string; static: boolean }[] {
-    const net = this.need(vni);
-    const out: { mac: string; vtep: string; static: boolean }[] = [];
-    for (const [hi, lo, vtep, flags] of net.remote.entries()) {
-      out.push({ mac: macFromParts(hi, lo), vtep: numToIpv4(vtep >>> 0), static: (flags & FLAG_STATIC) !== 0 });
-    }
-    return out;
+    return this.need(vni).forwarding();
   }
 
   stats(): { drops: CounterSnapshot; networks: Record<number, { counters: CounterSnapshot; drops: CounterSnapshot }> } {
@@ -211,12 +165,6 @@ export class Datapath {
     const net = this.nets.get(vni);
     if (!net) throw new Error(`no network with VNI ${vni}`);
     return net;
-  }
-
-  private rebuildStatic(net: Network): void {
-    const list: number[] = [];
-    for (const [, vtep, , isStatic] of net.vteps.entries()) if (isStatic) list.push(vtep);
-    net.staticVteps = Int32Array.from(list);
   }
 
   // ---- hot path: container → wire -----------------------------------------------------------
@@ -280,7 +228,7 @@ export class Datapath {
       if (dstHi & 0x100) {
         // Group bit: broadcast or multicast. ARP for a known endpoint is answered here; anything
         // else crosses only to static VTEPs (head-end replication), never to tapmesh peers.
-        if (((buf[off + 12] << 8) | buf[off + 13]) === ETHERTYPE_ARP && this.handleArp(net, buf, off, len)) continue;
+        if (((buf[off + 12] << 8) | buf[off + 13]) === ETHERTYPE_ARP && answerArp(net, buf, off, len)) continue;
         const statics = net.staticVteps;
         if (statics.length === 0 || mss !== 0) {
           drops[D.broadcastNoFlood]++;
@@ -310,7 +258,7 @@ export class Datapath {
       this.queueTx(net, q, off - VXLAN_HDR, len + VXLAN_HDR, net.remote.a[r], 0, 1);
     }
     this.flushTx(net);
-    if (net.replyCount > 0) this.flushReplies(net);
+    if (net.replyCount > 0) flushArpReplies(net);
   }
 
   /** Cut a TCP super-frame into VXLAN datagrams in the segmentation area; queue them as GSO runs. */
@@ -386,68 +334,6 @@ export class Datapath {
     net.counters[C.vxlanTxPackets] += pkts;
     net.counters[C.vxlanTxBytes] += bytes;
     q.count = 0;
-  }
-
-  /** Returns false when the target is unknown and the request may still be replicated to static VTEPs. */
-  private handleArp(net: Network, buf: Buffer, off: number, len: number): boolean {
-    const drops = net.drops;
-    const a = off + ETH_HDR;
-    if (len < ETH_HDR + ARP_LEN || buf[a] !== 0 || buf[a + 1] !== 1 || buf[a + 2] !== 8 || buf[a + 3] !== 0 ||
-      buf[a + 4] !== 6 || buf[a + 5] !== 4) {
-      drops[D.arpMalformed]++;
-      return true;
-    }
-    const op = (buf[a + 6] << 8) | buf[a + 7];
-    const spa = (buf[a + 14] << 24) | (buf[a + 15] << 16) | (buf[a + 16] << 8) | buf[a + 17];
-    const tpa = (buf[a + 24] << 24) | (buf[a + 25] << 16) | (buf[a + 26] << 8) | buf[a + 27];
-    if (op !== 1 || spa === tpa) {
-      drops[D.arpOther]++;
-      return true;
-    }
-    const r = net.neigh.find(0, tpa);
-    if (r < 0) {
-      if (net.localIps.find(0, tpa) >= 0) {
-        drops[D.arpLocal]++;
-        return true;
-      }
-      if (net.staticVteps.length > 0) return false;
-      drops[D.arpUnknown]++;
-      return true;
-    }
-    if (net.replyCount === net.replyOffs.length) this.flushReplies(net);
-    const pre = net.tap.vnet ? VNET_HDR_LEN : 0;
-    const out = buf; // reply slots live in the same slab
-    const v = net.replyOffs[net.replyCount];
-    if (pre) writeVnetNone(out, v);
-    const o = v + pre;
-    const macHi = net.neigh.a[r];
-    const macLo = net.neigh.b[r];
-    // Ethernet: to the requester, from the answered MAC.
-    out.copyWithin(o, off + 6, off + 12);
-    writeMac(out, o + 6, macHi, macLo);
-    out[o + 12] = 0x08;
-    out[o + 13] = 0x06;
-    const p = o + ETH_HDR;
-    out[p] = 0; out[p + 1] = 1; out[p + 2] = 8; out[p + 3] = 0; out[p + 4] = 6; out[p + 5] = 4;
-    out[p + 6] = 0; out[p + 7] = 2; // reply
-    writeMac(out, p + 8, macHi, macLo); // sender hardware = answered MAC
-    out.copyWithin(p + 14, a + 24, a + 28); // sender protocol = asked IP
-    out.copyWithin(p + 18, a + 8, a + 18); // target hw + protocol = requester's
-    out.fill(0, p + ARP_LEN, o + 60); // pad to the Ethernet minimum
-    net.replyLens[net.replyCount++] = pre + 60;
-    net.counters[C.arpReplied]++;
-    return true;
-  }
-
-  private flushReplies(net: Network): void {
-    const used = net.tap.writeBatch(net.rxSlab, net.replyOffs, net.replyLens, 0, net.replyCount);
-    for (let k = 0; k < net.replyCount; k++) {
-      if (k < used && net.replyLens[k] >= 0) {
-        net.counters[C.tapTxFrames]++;
-        net.counters[C.tapTxBytes] += 60;
-      } else net.drops[D.tapTxFull]++;
-    }
-    net.replyCount = 0;
   }
 
   // ---- hot path: wire → container -----------------------------------------------------------
@@ -526,10 +412,10 @@ export class Datapath {
       return;
     } else {
       // Flood-and-learn only for static VTEPs (a kernel VXLAN host or hardware VTEP).
-      this.setRemote(vni, srcHi, srcLo, 0, vtep, true);
+      net.setRemote(srcHi, srcLo, 0, vtep, true);
       net.counters[C.learned]++;
     }
-    if (!this.srcIpMatches(net, buf, f, flen, srcHi, srcLo, fromStatic)) {
+    if (!net.srcIpMatches(buf, f, flen, srcHi, srcLo, fromStatic)) {
       drops[D.spoofedSrcIp]++;
       return;
     }
@@ -570,29 +456,5 @@ export class Datapath {
     net.counters[C.groMerged] += c.merged;
     c.merged = 0;
     c.reset();
-  }
-
-  /**
-   * Anti-spoofing on the inner IPv4 / ARP sender address: a known IP must belong to the frame's
-   * source MAC; an unknown IP is accepted only from a static VTEP (whose hosts we do not know).
-   */
-  private srcIpMatches(net: Network, buf: Buffer, f: number, flen: number, srcHi: number, srcLo: number, fromStatic: boolean): boolean {
-    const type = (buf[f + 12] << 8) | buf[f + 13];
-    let ipOff: number;
-    if (type === ETHERTYPE_IPV4) {
-      if (flen < ETH_HDR + 20) return fromStatic;
-      ipOff = f + ETH_HDR + 12;
-    } else if (type === ETHERTYPE_ARP) {
-      if (flen < ETH_HDR + ARP_LEN) return fromStatic;
-      ipOff = f + ETH_HDR + 14;
-    } else {
-      return fromStatic;
-    }
-    const ip = (buf[ipOff] << 24) | (buf[ipOff + 1] << 16) | (buf[ipOff + 2] << 8) | buf[ipOff + 3];
-    if (ip === 0) return type === ETHERTYPE_ARP; // ARP probes carry 0.0.0.0
-    if (net.localIps.find(0, ip) >= 0) return false; // claims one of our own addresses
-    const n = net.neigh.find(0, ip);
-    if (n < 0) return fromStatic;
-    return net.neigh.a[n] === srcHi && net.neigh.b[n] === (srcLo | 0);
   }
 }

@@ -1,13 +1,16 @@
 // Per-network datapath state: tables, counters and the preallocated buffers one network's
 // frames live in. Plus the send queues and the small byte helpers the hot path shares.
 import { COUNTER_NAMES, DROP_NAMES } from './counters.js';
-import { NumTable } from './numtable.js';
+import { numToIpv4 } from '../native/index.js';
+import { NumTable, macFromParts } from './numtable.js';
 import { TapCoalescer, VNET_HDR_LEN } from './offload.js';
 import type { DatagramPort, FramePort } from './ports.js';
 
 export const HEADROOM = 64;
 export const VXLAN_HDR = 8;
 export const ETH_HDR = 14;
+/** Remote entry configured by `peer add` or learned from a static VTEP. */
+export const FLAG_STATIC = 1;
 /** Largest frame a TSO TAP hands over (virtio header + 64 KB super-frame). */
 const TSO_FRAME = VNET_HDR_LEN + 65536 + 64;
 /** Room for the segments of a few super-frames between two sends. */
@@ -64,6 +67,102 @@ export class Network {
     for (let i = 0; i < replies; i++) this.replyOffs[i] = replyStart + i * REPLY_SLOT;
     this.toTap = new TapCoalescer(tap.vnet, 256);
     this.toTapBytes = tap.vnet ? 1 << 20 : 256 * 1024;
+  }
+  // ---- tables (control path) -----------------------------------------------------------------
+
+  setLocal(macHi: number, macLo: number, ip: number): void {
+    this.local.set(macHi, macLo, ip | 0);
+    this.localIps.set(0, ip | 0, macHi, macLo);
+  }
+
+  deleteLocal(macHi: number, macLo: number): void {
+    const i = this.local.find(macHi, macLo);
+    if (i < 0) return;
+    this.localIps.delete(0, this.local.a[i]);
+    this.local.delete(macHi, macLo);
+  }
+
+  /** A remote endpoint: MAC (and IP, 0 for none) behind a VTEP. */
+  setRemote(macHi: number, macLo: number, ip: number, vtep: number, isStatic: boolean): void {
+    this.deleteRemote(macHi, macLo);
+    this.remote.set(macHi, macLo, vtep | 0, isStatic ? FLAG_STATIC : 0);
+    if (ip !== 0) this.neigh.set(0, ip | 0, macHi, macLo);
+    const v = this.vteps.find(0, vtep);
+    if (v >= 0) this.vteps.a[v]++;
+    else this.vteps.set(0, vtep | 0, 1, 0);
+  }
+
+  deleteRemote(macHi: number, macLo: number): void {
+    const i = this.remote.find(macHi, macLo);
+    if (i < 0) return;
+    const vtep = this.remote.a[i];
+    this.remote.delete(macHi, macLo);
+    for (const [, ip, hi, lo] of this.neigh.entries()) {
+      if (hi === macHi && lo === (macLo | 0)) this.neigh.delete(0, ip);
+    }
+    const v = this.vteps.find(0, vtep);
+    if (v >= 0 && --this.vteps.a[v] <= 0 && this.vteps.b[v] === 0) this.vteps.delete(0, vtep);
+  }
+
+  /** A static VTEP (kernel VXLAN host, hardware VTEP): accepted sender, broadcast target, learning source. */
+  addStaticVtep(vtep: number): void {
+    const v = this.vteps.find(0, vtep);
+    if (v >= 0) this.vteps.b[v] = 1;
+    else this.vteps.set(0, vtep | 0, 0, 1);
+    this.rebuildStatic();
+  }
+
+  deleteStaticVtep(vtep: number): void {
+    const v = this.vteps.find(0, vtep);
+    if (v >= 0) {
+      this.vteps.b[v] = 0;
+      if (this.vteps.a[v] <= 0) this.vteps.delete(0, vtep);
+    }
+    // Entries learned from (or configured for) that VTEP go with it.
+    for (const [hi, lo, at, flags] of this.remote.entries()) {
+      if (at === (vtep | 0) && flags & FLAG_STATIC) this.deleteRemote(hi, lo);
+    }
+    this.rebuildStatic();
+  }
+
+  /** The forwarding table (remote MAC → VTEP). */
+  forwarding(): { mac: string; vtep: string; static: boolean }[] {
+    const out: { mac: string; vtep: string; static: boolean }[] = [];
+    for (const [hi, lo, vtep, flags] of this.remote.entries()) {
+      out.push({ mac: macFromParts(hi, lo), vtep: numToIpv4(vtep >>> 0), static: (flags & FLAG_STATIC) !== 0 });
+    }
+    return out;
+  }
+
+  private rebuildStatic(): void {
+    const list: number[] = [];
+    for (const [, vtep, , isStatic] of this.vteps.entries()) if (isStatic) list.push(vtep);
+    this.staticVteps = Int32Array.from(list);
+  }
+
+  /**
+   * Anti-spoofing on the inner IPv4 / ARP sender address (hot path): a known IP must belong to
+   * the frame's source MAC; an unknown IP is accepted only from a static VTEP (whose hosts we do
+   * not know).
+   */
+  srcIpMatches(buf: Buffer, f: number, flen: number, srcHi: number, srcLo: number, fromStatic: boolean): boolean {
+    const type = (buf[f + 12] << 8) | buf[f + 13];
+    let ipOff: number;
+    if (type === 0x0800) {
+      if (flen < ETH_HDR + 20) return fromStatic;
+      ipOff = f + ETH_HDR + 12;
+    } else if (type === 0x0806) {
+      if (flen < ETH_HDR + 28) return fromStatic;
+      ipOff = f + ETH_HDR + 14;
+    } else {
+      return fromStatic;
+    }
+    const ip = (buf[ipOff] << 24) | (buf[ipOff + 1] << 16) | (buf[ipOff + 2] << 8) | buf[ipOff + 3];
+    if (ip === 0) return type === 0x0806; // ARP probes carry 0.0.0.0
+    if (this.localIps.find(0, ip) >= 0) return false; // claims one of our own addresses
+    const n = this.neigh.find(0, ip);
+    if (n < 0) return fromStatic;
+    return this.neigh.a[n] === srcHi && this.neigh.b[n] === (srcLo | 0);
   }
 }
 
