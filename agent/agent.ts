@@ -1,23 +1,20 @@
 // The agent's core: networks, endpoints and static peers of one host, their sandboxes, and the
 // datapath programmed from them. Every mutation runs under one lock and is persisted, so the
 // API can be hit concurrently and a restart finds everything again.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { ipv4ToNum, numToIpv4 } from '../native/index.js';
 import type { DatapathEngine } from '../router/engine.js';
-import { macParts } from '../router/numtable.js';
 import { Sandbox, resolveContainer } from '../router/sandbox.js';
 import { AllocationError, ClusterAllocator, LocalAllocator, VNI_MAX, type Allocator } from './allocator.js';
 import type { Cluster, EndpointEntry, NetworkEntry } from './cluster.js';
 import { contains, makePool, overlaps, parseCidr, type Pool } from './ipam.js';
 import { Replication } from './replication.js';
+import { UserError, containerName, macFromIp, normalizePeer, parseIp, parseMtu } from './input.js';
+import { dockerInspect } from './inspect.js';
 import type { Logger } from './log.js';
 import { StateStore, type AgentState, type EndpointRecord, type NetworkRecord, type StaticPeerRecord } from './state.js';
 
-export class UserError extends Error {
-  constructor(message: string, readonly status = 400) {
-    super(message);
-  }
-}
+export { UserError, macFromIp } from './input.js';
 
 export const OPT_VNI = 'com.docker.network.driver.overlay.vxlanid_list';
 export const OPT_MTU = 'com.docker.network.mtu';
@@ -56,11 +53,6 @@ export interface PeerRequest {
   vtep: string;
   mac?: string;
   ip?: string;
-}
-
-/** Docker's MAC scheme: 02:42 followed by the IPv4 address bytes. */
-export function macFromIp(ip: number): string {
-  return ['02', '42', ...[24, 16, 8, 0].map((s) => ((ip >>> s) & 255).toString(16).padStart(2, '0'))].join(':');
 }
 
 function base36Id(len: number): string {
@@ -465,23 +457,7 @@ export class Agent {
 
   /** Docker-shaped `network inspect` object. */
   inspect(net: NetworkRecord): Record<string, unknown> {
-    const prefixLen = parseCidr(net.subnet).prefixLen;
-    const containers: Record<string, unknown> = {};
-    for (const ep of net.endpoints) {
-      containers[createHash('sha256').update(ep.container).digest('hex')] = {
-        Name: ep.name, EndpointID: ep.id, MacAddress: ep.mac, IPv4Address: `${ep.ip}/${prefixLen}`, IPv6Address: '',
-        Interface: ep.ifname, Aliases: ep.aliases,
-      };
-    }
-    const ipamCfg: Record<string, string> = { Subnet: net.subnet, Gateway: net.gateway };
-    if (net.ipRange) ipamCfg.IPRange = net.ipRange;
-    return {
-      Name: net.name, Id: net.id, Created: net.created, Scope: 'swarm', Driver: 'overlay', EnableIPv6: false,
-      IPAM: { Driver: 'default', Options: null, Config: [ipamCfg] },
-      Internal: false, Attachable: net.attachable, Ingress: false, ConfigFrom: { Network: '' }, ConfigOnly: false,
-      Containers: containers, Options: net.options, Labels: net.labels,
-      StaticPeers: net.peers.map((p) => ({ VTEP: p.vtep, MacAddress: p.mac ?? '', IPv4Address: p.ip ?? '' })),
-    };
+    return dockerInspect(net);
   }
 
   /** `network inspect --verbose`: adds the hosts on the network, every endpoint cluster-wide, and this host's forwarding table. */
@@ -499,40 +475,4 @@ export class Agent {
       Forwarding: forwarding.map((f) => ({ MacAddress: f.mac, VTEP: f.vtep, Static: f.static })),
     };
   }
-}
-
-function parseIp(s: string): number {
-  try {
-    return ipv4ToNum(s);
-  } catch {
-    throw new UserError(`invalid IPv4 address: ${s}`);
-  }
-}
-
-function parseMtu(v: string, key: string): number {
-  if (!/^\d+$/.test(v)) throw new UserError(`invalid ${key} "${v}": expected a number`);
-  return Number(v);
-}
-
-function normalizePeer(req: PeerRequest): StaticPeerRecord {
-  if (!req.vtep) throw new UserError('--vtep is required');
-  const vtep = numToIpv4(parseIp(req.vtep));
-  let mac = req.mac?.toLowerCase();
-  const ip = req.ip !== undefined ? numToIpv4(parseIp(req.ip)) : undefined;
-  if (mac !== undefined) {
-    try {
-      macParts(mac);
-    } catch {
-      throw new UserError(`invalid MAC address: ${req.mac}`);
-    }
-  } else if (ip !== undefined) {
-    mac = macFromIp(ipv4ToNum(ip)); // tapmesh and Docker hosts derive MACs from IPs
-  }
-  return { vtep, ...(mac ? { mac } : {}), ...(ip ? { ip } : {}) };
-}
-
-function containerName(spec: string): string {
-  if (/^\d+$/.test(spec)) return `pid-${spec}`;
-  const base = spec.split('/').filter(Boolean).pop() ?? spec;
-  return base;
 }
