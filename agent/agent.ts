@@ -6,7 +6,7 @@ import { ipv4ToNum, numToIpv4 } from '../native/index.js';
 import type { DatapathEngine } from '../router/engine.js';
 import { Sandbox, resolveContainer } from '../router/sandbox.js';
 import { AllocationError, ClusterAllocator, LocalAllocator, VNI_MAX, type Allocator } from './allocator.js';
-import type { Cluster, EndpointEntry, NetworkEntry } from './cluster.js';
+import type { Cluster, NetworkEntry } from './cluster.js';
 import { contains, makePool, overlaps, parseCidr, type Pool } from './ipam.js';
 import { Replication } from './replication.js';
 import { UserError, containerName, macFromIp, normalizePeer, parseIp, parseMtu } from './input.js';
@@ -69,8 +69,6 @@ export class Agent {
   private alloc: Allocator = new LocalAllocator();
   private repl: Replication | undefined;
   private cluster: Cluster | undefined;
-  /** Remote endpoints programmed into the datapath, by table key. */
-  private readonly remotes = new Map<string, { vni: number; mac: string; vtep: string; network: string }>();
   private lock: Promise<unknown> = Promise.resolve();
   readonly netnsPrefix: string;
 
@@ -88,43 +86,10 @@ export class Agent {
   /** Join the cluster's tables and IPAM (call after restore()). */
   attachCluster(cluster: Cluster): void {
     this.cluster = cluster;
-    this.alloc = new ClusterAllocator(cluster.node);
-    this.repl = new Replication(this, cluster);
+    const alloc = new ClusterAllocator(cluster.node);
+    this.alloc = alloc;
+    this.repl = new Replication(this, cluster, this.engine, alloc, this.log);
     this.repl.start();
-    void this.reclaim();
-  }
-
-  /**
-   * After a restart the cluster may have forgotten (whole-cluster restart) or still hold (this
-   * host alone restarted) the addresses and VNIs in use here: claim them again, politely
-   * retrying while the cluster is not reachable. A claim lost to someone else is logged loudly.
-   */
-  private async reclaim(): Promise<void> {
-    const alloc = this.alloc;
-    if (!(alloc instanceof ClusterAllocator)) return;
-    const node = this.cluster!.node;
-    for (let attempt = 0; attempt < 60; attempt++) {
-      let pending = 0;
-      for (const net of this.state.networks) {
-        const mine = new Set(node.ipam.allocations(net.id).filter((a) => a.holder === node.id).map((a) => a.ip));
-        for (const ep of net.endpoints) {
-          if (mine.has(ep.ip)) continue;
-          try {
-            await alloc.ip(net, ipv4ToNum(ep.ip), ep.id);
-          } catch (e) {
-            if (e instanceof AllocationError && e.status === 503) pending++;
-            else this.log.error('address of a local endpoint is claimed elsewhere', { network: net.name, ip: ep.ip, error: (e as Error).message });
-          }
-        }
-        try {
-          await alloc.vni(net.vni, new Set());
-        } catch (e) {
-          if (e instanceof AllocationError && e.status === 503) pending++;
-        }
-      }
-      if (pending === 0) return;
-      await new Promise((r) => setTimeout(r, 2000));
-    }
   }
 
   /** Serialize mutations: concurrent API calls see each other's results. */
@@ -303,10 +268,17 @@ export class Agent {
         id, name: v.name, created: v.created, driver: 'overlay', subnet: v.subnet, gateway: v.gateway, ipRange: v.ipRange,
         vni: v.vni, mtu: v.mtu, encrypted: false, attachable: v.attachable, options: v.options, labels: v.labels, endpoints: [], peers: [],
       };
-      await this.bringUp(net);
+      // Listed at once (as Docker lists swarm networks before any local sandbox exists), then
+      // brought up; a failed bring-up takes it off the list again.
       this.state.networks.push(net);
+      try {
+        await this.bringUp(net);
+      } catch (e) {
+        this.state.networks = this.state.networks.filter((n) => n !== net);
+        this.log.error('could not bring up a replicated network', { network: net.name, id, error: (e as Error).message });
+        return;
+      }
       this.store.save(this.state);
-      for (const [key, r] of this.pendingRemotes) if (r.network === id) this.programRemote(key, r);
       this.log.info('network adopted from the cluster', { network: net.name, id, vni: net.vni });
     });
   }
@@ -323,31 +295,6 @@ export class Agent {
       await this.tearDown(net);
       this.log.info('network removed by the cluster', { network: net.name, id });
     });
-  }
-
-  private readonly pendingRemotes = new Map<string, EndpointEntry>();
-
-  /** A remote endpoint: its MAC lives behind its host's VTEP. */
-  programRemote(key: string, e: EndpointEntry): void {
-    if (e.host === this.repl?.selfId) return;
-    const net = this.state.networks.find((n) => n.id === e.network);
-    if (!net) {
-      this.pendingRemotes.set(key, e); // its network has not reached us yet
-      return;
-    }
-    this.pendingRemotes.delete(key);
-    this.unprogramRemote(key);
-    this.remotes.set(key, { vni: net.vni, mac: e.mac, vtep: e.vtep, network: net.id });
-    void this.engine.call({ op: 'setRemote', vni: net.vni, mac: e.mac, ip: ipv4ToNum(e.ip), vtep: ipv4ToNum(e.vtep), static: false })
-      .catch((err: Error) => this.log.error('programming remote endpoint failed', { key, error: err.message }));
-  }
-
-  unprogramRemote(key: string): void {
-    this.pendingRemotes.delete(key);
-    const r = this.remotes.get(key);
-    if (!r) return;
-    this.remotes.delete(key);
-    void this.engine.call({ op: 'deleteRemote', vni: r.vni, mac: r.mac }).catch(() => undefined);
   }
 
   // ---- endpoints ------------------------------------------------------------------------------

@@ -4,14 +4,28 @@
 // suspended by the table layer (a delete event) and leaves every forwarding table; if the host
 // comes back in time it returns (a create event).
 import type { TableEvent } from '../gossip/index.js';
+import { ipv4ToNum } from '../native/index.js';
+import type { DatapathEngine } from '../router/engine.js';
 import type { Agent } from './agent.js';
+import { AllocationError, type ClusterAllocator } from './allocator.js';
 import type { Cluster, EndpointEntry, NetworkEntry } from './cluster.js';
+import type { Logger } from './log.js';
 import type { EndpointRecord, NetworkRecord } from './state.js';
 
 export class Replication {
   private unsubscribe: (() => void)[] = [];
+  /** Remote endpoints programmed into the datapath, by table key. */
+  private readonly remotes = new Map<string, { vni: number; mac: string }>();
+  /** Remote endpoints whose network has not reached this host yet. */
+  private readonly pending = new Map<string, EndpointEntry>();
 
-  constructor(private readonly agent: Agent, private readonly cluster: Cluster) {}
+  constructor(
+    private readonly agent: Agent,
+    private readonly cluster: Cluster,
+    private readonly engine: DatapathEngine,
+    private readonly alloc: ClusterAllocator,
+    private readonly log: Logger,
+  ) {}
 
   private get tables() {
     return this.cluster.node.tables;
@@ -29,8 +43,68 @@ export class Replication {
     }
     this.unsubscribe.push(this.tables.subscribe((e) => this.onNetwork(e), 'networks'));
     this.unsubscribe.push(this.tables.subscribe((e) => this.onEndpoint(e), 'endpoints'));
-    for (const [key, value] of this.tables.entries('networks')) void this.agent.adoptNetwork(key, value as unknown as NetworkEntry);
-    for (const [key, value] of this.tables.entries('endpoints')) this.agent.programRemote(key, value as unknown as EndpointEntry);
+    for (const [key, value] of this.tables.entries('networks')) void this.adopt(key, value as unknown as NetworkEntry);
+    for (const [key, value] of this.tables.entries('endpoints')) this.programRemote(key, value as unknown as EndpointEntry);
+    void this.reclaim();
+  }
+
+  private async adopt(id: string, v: NetworkEntry): Promise<void> {
+    await this.agent.adoptNetwork(id, v);
+    for (const [key, e] of this.pending) if (e.network === id) this.programRemote(key, e);
+  }
+
+  /** A remote endpoint: its MAC lives behind its host's VTEP. */
+  private programRemote(key: string, e: EndpointEntry): void {
+    if (e.host === this.selfId) return;
+    const net = this.agent.state.networks.find((n) => n.id === e.network);
+    if (!net) {
+      this.pending.set(key, e);
+      return;
+    }
+    this.pending.delete(key);
+    this.unprogramRemote(key);
+    this.remotes.set(key, { vni: net.vni, mac: e.mac });
+    void this.engine.call({ op: 'setRemote', vni: net.vni, mac: e.mac, ip: ipv4ToNum(e.ip), vtep: ipv4ToNum(e.vtep), static: false })
+      .catch((err: Error) => this.log.error('programming remote endpoint failed', { key, error: err.message }));
+  }
+
+  private unprogramRemote(key: string): void {
+    this.pending.delete(key);
+    const r = this.remotes.get(key);
+    if (!r) return;
+    this.remotes.delete(key);
+    void this.engine.call({ op: 'deleteRemote', vni: r.vni, mac: r.mac }).catch(() => undefined);
+  }
+
+  /**
+   * After a restart the cluster may have forgotten (whole-cluster restart) or still hold (this
+   * host alone restarted) the addresses and VNIs in use here: claim them again, retrying while
+   * the cluster is not reachable. A claim lost to someone else is logged loudly.
+   */
+  private async reclaim(): Promise<void> {
+    const node = this.cluster.node;
+    for (let attempt = 0; attempt < 60; attempt++) {
+      let pending = 0;
+      for (const net of this.agent.state.networks) {
+        const mine = new Set(node.ipam.allocations(net.id).filter((a) => a.holder === node.id).map((a) => a.ip));
+        for (const ep of net.endpoints) {
+          if (mine.has(ep.ip)) continue;
+          try {
+            await this.alloc.ip(net, ipv4ToNum(ep.ip), ep.id);
+          } catch (e) {
+            if (e instanceof AllocationError && e.status === 503) pending++;
+            else this.log.error('address of a local endpoint is claimed elsewhere', { network: net.name, ip: ep.ip, error: (e as Error).message });
+          }
+        }
+        try {
+          await this.alloc.vni(net.vni, new Set());
+        } catch (e) {
+          if (e instanceof AllocationError && e.status === 503) pending++;
+        }
+      }
+      if (pending === 0) return;
+      await new Promise((res) => setTimeout(res, 2000));
+    }
   }
 
   stop(): void {
@@ -44,12 +118,12 @@ export class Replication {
       if (e.cause === 'write') void this.agent.forgetNetwork(e.key);
       return;
     }
-    void this.agent.adoptNetwork(e.key, e.value as unknown as NetworkEntry);
+    void this.adopt(e.key, e.value as unknown as NetworkEntry);
   }
 
   private onEndpoint(e: TableEvent): void {
-    if (e.kind === 'delete') this.agent.unprogramRemote(e.key);
-    else this.agent.programRemote(e.key, e.value as unknown as EndpointEntry);
+    if (e.kind === 'delete') this.unprogramRemote(e.key);
+    else this.programRemote(e.key, e.value as unknown as EndpointEntry);
   }
 
   publishNetwork(net: NetworkRecord): void {

@@ -70,10 +70,12 @@ describe.skipIf(!root)('a five-host cluster by gossip', () => {
     const made = await Promise.all(hosts.flatMap((h) => [1, 2, 3, 4, 5, 6].map(async (i) => ({ host: h, ns: await lab.addContainer(h, `c${i}`) }))));
     await Promise.all(made.map((c) => lab.mustCli(c.host, ['network', 'connect', 'clusternet', c.ns], 60_000)));
     const eps = (await inspect(hosts[0])).Endpoints;
+    // Broadcasts usually converge in seconds; anti-entropy (push-pull, every 30 s on the LAN
+    // profile) repairs any entry a lost or crowded-out broadcast missed.
     await waitFor('30 endpoints everywhere', async () => {
       for (const h of hosts) if ((await inspect(h)).Endpoints.length !== 30) return false;
       return true;
-    }, 10_000, 200);
+    }, 45_000, 250);
     const all = (await inspect(hosts[0])).Endpoints;
     expect(new Set(all.map((e) => e.IPv4Address)).size).toBe(30);
     for (const c of made) {
