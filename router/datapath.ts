@@ -10,8 +10,9 @@
 // cut here into VXLAN datagrams sent as one GSO run; received runs are merged back (offload.ts).
 import { C, COUNTER_NAMES, D, DROP_NAMES, snapshot, type CounterSnapshot } from './counters.js';
 import { answerArp, flushArpReplies } from './arp.js';
-import { ETH_HDR, HEADROOM, Network, TxQueue, VXLAN_HDR, writeVxlan } from './network.js';
-import { GSO_MAX_BYTES, GSO_MAX_SEGS, VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, VNET_HDR_LEN, completeChecksum, segmentTcp4, tcp4HeaderLen } from './offload.js';
+import { ETH_HDR, HEADROOM, Network, VXLAN_HDR, writeVxlan } from './network.js';
+import { Sender } from './sender.js';
+import { VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, VNET_HDR_LEN, completeChecksum } from './offload.js';
 import type { DatagramPort, FramePort } from './ports.js';
 import { flowHash } from './wire/index.js';
 
@@ -41,7 +42,6 @@ export class Datapath {
   private readonly nets = new Map<number, Network>();
   private readonly batch: number;
   private readonly budget: number;
-  private readonly vxlanPort: number;
   private readonly udpSlot: number;
   private readonly udpBatch: number;
   /** The receive arena: UDP slots, then each network's TAP output area (see layoutArena). */
@@ -50,10 +50,8 @@ export class Datapath {
   private readonly udpAddrs: Uint32Array;
   private readonly udpPorts: Uint16Array;
   private readonly udpSegs: Uint16Array;
-  private readonly txq: TxQueue[];
+  private readonly tx: Sender;
   private readonly dirtyNets: Network[] = [];
-  /** Set when the kernel refused a GSO send (no checksum offload, MTU): plain sends from then on. */
-  private gsoBroken = false;
   private closed = false;
   private readonly busyPollUs: number;
   private readonly keepAwake: ((us: number) => void) | undefined;
@@ -62,7 +60,6 @@ export class Datapath {
     if (tx.length === 0) throw new Error('datapath needs at least one send socket');
     this.batch = opts.batch ?? 64;
     this.budget = opts.budget ?? 8;
-    this.vxlanPort = opts.vxlanPort;
     this.busyPollUs = opts.busyPollUs ?? 0;
     this.keepAwake = this.busyPollUs > 0 ? opts.keepAwake : undefined;
     this.udpSlot = rx.gro ? GRO_SLOT : UDP_SLOT;
@@ -73,7 +70,7 @@ export class Datapath {
     this.udpPorts = new Uint16Array(this.udpBatch);
     this.udpSegs = new Uint16Array(this.udpBatch);
     // Room for a whole batch plus head-end replication copies; flushed early when full.
-    this.txq = tx.map((p) => new TxQueue(p, this.batch * 2));
+    this.tx = new Sender(tx, this.batch * 2, opts.vxlanPort);
     rx.onReadable(() => this.pumpUdp());
   }
 
@@ -158,7 +155,7 @@ export class Datapath {
     for (const n of this.nets.values()) n.tap.close();
     this.nets.clear();
     this.rx.close();
-    for (const q of this.txq) if (q.port !== this.rx) q.port.close();
+    this.tx.close(this.rx);
   }
 
   private need(vni: number): Network {
@@ -235,9 +232,9 @@ export class Datapath {
           continue;
         }
         writeVxlan(buf, off - VXLAN_HDR, net.vni);
-        const q = this.txq[0];
+        const q = this.tx.queues[0];
         for (let s = 0; s < statics.length; s++) {
-          this.queueTx(net, q, off - VXLAN_HDR, len + VXLAN_HDR, statics[s], 0, 1);
+          this.tx.queue(net, q, off - VXLAN_HDR, len + VXLAN_HDR, statics[s], 0, 1);
           cnt[C.broadcastReplicated]++;
         }
         continue;
@@ -249,91 +246,16 @@ export class Datapath {
         else drops[D.unknownDst]++;
         continue;
       }
-      const q = this.txq[flowHash(buf, off, len) % this.txq.length];
+      const q = this.tx.pick(flowHash(buf, off, len));
       if (mss !== 0) {
-        this.sendSegments(net, q, off, len, mss, net.remote.a[r]);
+        this.tx.segments(net, q, off, len, mss, net.remote.a[r]);
         continue;
       }
       writeVxlan(buf, off - VXLAN_HDR, net.vni);
-      this.queueTx(net, q, off - VXLAN_HDR, len + VXLAN_HDR, net.remote.a[r], 0, 1);
+      this.tx.queue(net, q, off - VXLAN_HDR, len + VXLAN_HDR, net.remote.a[r], 0, 1);
     }
-    this.flushTx(net);
+    this.tx.flush(net);
     if (net.replyCount > 0) flushArpReplies(net);
-  }
-
-  /** Cut a TCP super-frame into VXLAN datagrams in the segmentation area; queue them as GSO runs. */
-  private sendSegments(net: Network, q: TxQueue, off: number, len: number, mss: number, vtep: number): void {
-    const buf = net.rxSlab;
-    const segEnd = net.replyOffs[0];
-    let n = segmentTcp4(buf, off, len, mss, VXLAN_HDR, net.segFill, segEnd);
-    if (n === -2) {
-      this.flushTx(net);
-      n = segmentTcp4(buf, off, len, mss, VXLAN_HDR, net.segFill, segEnd);
-    }
-    if (n < 0) {
-      net.drops[D.badOffload]++;
-      return;
-    }
-    const hdr = tcp4HeaderLen(buf, off, len);
-    const stride = VXLAN_HDR + hdr + mss;
-    const last = VXLAN_HDR + len - (n - 1) * mss;
-    const start = net.segFill;
-    for (let k = 0; k < n; k++) writeVxlan(buf, start + k * stride, net.vni);
-    net.segFill = start + (n - 1) * stride + last;
-    net.counters[C.tsoFrames]++;
-    net.counters[C.tsoSegments] += n;
-    if (this.gsoBroken || !q.port.gso) {
-      for (let k = 0; k < n; k++) this.queueTx(net, q, start + k * stride, k === n - 1 ? last : stride, vtep, 0, 1);
-      return;
-    }
-    const per = Math.min(GSO_MAX_SEGS, Math.floor(GSO_MAX_BYTES / stride));
-    for (let k = 0; k < n; k += per) {
-      const m = Math.min(per, n - k);
-      const bytes = (m - 1) * stride + (k + m === n ? last : stride);
-      this.queueTx(net, q, start + k * stride, bytes, vtep, m > 1 ? stride : 0, m);
-    }
-  }
-
-  private queueTx(net: Network, q: TxQueue, off: number, len: number, vtep: number, seg: number, dgrams: number): void {
-    if (q.count === q.cap) this.sendQueue(net, q);
-    const k = q.count++;
-    q.offs[k] = off;
-    q.lens[k] = len;
-    q.addrs[k] = vtep;
-    q.ports[k] = this.vxlanPort;
-    q.segs[k] = seg;
-    q.dgrams[k] = dgrams;
-  }
-
-  /** Send every queued datagram (they all point into this network's slab); free the segment area. */
-  private flushTx(net: Network): void {
-    for (let k = 0; k < this.txq.length; k++) {
-      const q = this.txq[k];
-      if (q.count > 0) this.sendQueue(net, q);
-    }
-    net.segFill = net.segStart;
-  }
-
-  private sendQueue(net: Network, q: TxQueue): void {
-    // A port returns how many entries it used up; one the kernel refused has its length
-    // replaced by -errno. What is left after the count met EAGAIN (buffer full).
-    const used = q.port.sendBatch(net.rxSlab, q.offs, q.lens, q.addrs, q.ports, q.segs, 0, q.count);
-    let pkts = 0;
-    let bytes = 0;
-    for (let k = 0; k < q.count; k++) {
-      const l = q.lens[k];
-      if (k >= used) net.drops[D.udpTxFull] += q.dgrams[k];
-      else if (l >= 0) {
-        pkts += q.dgrams[k];
-        bytes += l;
-      } else {
-        net.drops[D.udpTxError] += q.dgrams[k];
-        if (q.segs[k] !== 0) this.gsoBroken = true; // EIO/EMSGSIZE on a GSO run: send plainly from now on
-      }
-    }
-    net.counters[C.vxlanTxPackets] += pkts;
-    net.counters[C.vxlanTxBytes] += bytes;
-    q.count = 0;
   }
 
   // ---- hot path: wire → container -----------------------------------------------------------

@@ -4,7 +4,7 @@ import { COUNTER_NAMES, DROP_NAMES } from './counters.js';
 import { numToIpv4 } from '../native/index.js';
 import { NumTable, macFromParts } from './numtable.js';
 import { TapCoalescer, VNET_HDR_LEN } from './offload.js';
-import type { DatagramPort, FramePort } from './ports.js';
+import type { FramePort } from './ports.js';
 
 export const HEADROOM = 64;
 export const VXLAN_HDR = 8;
@@ -168,27 +168,6 @@ export class Network {
 
 /** An ARP reply: virtio header + minimum Ethernet frame, rounded up. */
 const REPLY_SLOT = 80;
-
-/** One send socket's queue of datagrams (or GSO runs of datagrams) for the next sendmmsg. */
-export class TxQueue {
-  readonly offs: Int32Array;
-  readonly lens: Int32Array;
-  readonly addrs: Uint32Array;
-  readonly ports: Uint16Array;
-  /** UDP_SEGMENT size per entry; 0 = one plain datagram. */
-  readonly segs: Uint16Array;
-  /** Datagrams each entry carries (for counting). */
-  readonly dgrams: Uint16Array;
-  count = 0;
-  constructor(readonly port: DatagramPort, readonly cap: number) {
-    this.offs = new Int32Array(cap);
-    this.lens = new Int32Array(cap);
-    this.addrs = new Uint32Array(cap);
-    this.ports = new Uint16Array(cap);
-    this.segs = new Uint16Array(cap);
-    this.dgrams = new Uint16Array(cap);
-  }
-}
 
 export function writeVxlan(buf: Buffer, off: number, vni: number): void {
   buf[off] = 0x08;
