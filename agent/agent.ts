@@ -4,17 +4,16 @@
 import { randomBytes } from 'node:crypto';
 import { ipv4ToNum, numToIpv4 } from '../native/index.js';
 import type { DatapathEngine } from '../router/engine.js';
-import { Sandbox, resolveContainer } from '../router/sandbox.js';
+import { Sandbox, resolveContainer } from './sandbox.js';
 import { AllocationError, ClusterAllocator, LocalAllocator, VNI_MAX, type Allocator } from './allocator.js';
-import type { Cluster, NetworkEntry } from './cluster.js';
+import type { Cluster } from './cluster.js';
 import { contains, makePool, overlaps, parseCidr, type Pool } from './ipam.js';
-import { Replication } from './replication.js';
-import { UserError, containerName, macFromIp, normalizePeer, parseIp, parseMtu } from './input.js';
+import { containerName, macFromIp, normalizePeer, parseIp, parseMtu } from './input.js';
+import { UserError, type ConnectRequest, type CreateNetworkRequest, type PeerRequest } from './requests.js';
 import { dockerInspect } from './inspect.js';
 import type { Logger } from './log.js';
+import type { EndpointEntry, NetworkEntry } from './tables.js';
 import { StateStore, type AgentState, type EndpointRecord, type NetworkRecord, type StaticPeerRecord } from './state.js';
-
-export { UserError, macFromIp } from './input.js';
 
 export const OPT_VNI = 'com.docker.network.driver.overlay.vxlanid_list';
 export const OPT_MTU = 'com.docker.network.mtu';
@@ -32,27 +31,14 @@ export interface AgentConfig {
   offload: boolean;
 }
 
-export interface CreateNetworkRequest {
-  name: string;
-  driver?: string;
-  subnet?: string;
-  gateway?: string;
-  ipRange?: string;
-  options?: Record<string, string>;
-  labels?: Record<string, string>;
-  attachable?: boolean;
-}
-
-export interface ConnectRequest {
-  container: string;
-  ip?: string;
-  aliases?: string[];
-}
-
-export interface PeerRequest {
-  vtep: string;
-  mac?: string;
-  ip?: string;
+/** What the agent asks of cluster replication (agent/replication.ts; wired in agent/main.ts). */
+export interface Publisher {
+  publishNetwork(net: NetworkRecord): void;
+  unpublishNetwork(net: NetworkRecord): void;
+  publishEndpoint(net: NetworkRecord, ep: EndpointRecord): void;
+  unpublishEndpoint(ep: EndpointRecord): void;
+  /** Every live endpoint of a network, on any host. */
+  endpointsOf(networkId: string): (EndpointEntry & { id: string })[];
 }
 
 function base36Id(len: number): string {
@@ -67,7 +53,7 @@ export class Agent {
   readonly state: AgentState;
   private readonly sandboxes = new Map<string, Sandbox>();
   private alloc: Allocator = new LocalAllocator();
-  private repl: Replication | undefined;
+  private repl: Publisher | undefined;
   private cluster: Cluster | undefined;
   private lock: Promise<unknown> = Promise.resolve();
   readonly netnsPrefix: string;
@@ -83,13 +69,11 @@ export class Agent {
     return this.state.nodeId;
   }
 
-  /** Join the cluster's tables and IPAM (call after restore()). */
-  attachCluster(cluster: Cluster): void {
+  /** Allocate through the cluster's IPAM and publish through `repl` (call after restore()). */
+  attachCluster(cluster: Cluster, alloc: ClusterAllocator, repl: Publisher): void {
     this.cluster = cluster;
-    const alloc = new ClusterAllocator(cluster.node);
     this.alloc = alloc;
-    this.repl = new Replication(this, cluster, this.engine, alloc, this.log);
-    this.repl.start();
+    this.repl = repl;
   }
 
   /** Serialize mutations: concurrent API calls see each other's results. */

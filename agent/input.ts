@@ -2,14 +2,8 @@
 // UserError, which the API turns into a one-line message and a 4xx status.
 import { ipv4ToNum, numToIpv4 } from '../native/index.js';
 import { macParts } from '../router/numtable.js';
-import type { PeerRequest } from './agent.js';
+import { UserError, type PeerRequest } from './requests.js';
 import type { StaticPeerRecord } from './state.js';
-
-export class UserError extends Error {
-  constructor(message: string, readonly status = 400) {
-    super(message);
-  }
-}
 
 /** Docker's MAC scheme: 02:42 followed by the IPv4 address bytes. */
 export function macFromIp(ip: number): string {

@@ -3,10 +3,12 @@ import path from 'node:path';
 import { ipv4ToNum } from '../native/index.js';
 import { WorkerEngine } from '../router/engine.js';
 import { Agent } from './agent.js';
+import { ClusterAllocator } from './allocator.js';
 import { serveApi } from './api.js';
 import { Cluster, GOSSIP_PORT } from './cluster.js';
 import { hostname } from 'node:os';
 import { jsonLogger } from './log.js';
+import { Replication } from './replication.js';
 import { UsageError, bool, multi, parseArgs, port, str, type FlagSpec } from '../cli/args.js';
 
 export const AGENT_FLAGS: FlagSpec[] = [
@@ -77,7 +79,10 @@ export async function runAgent(argv: string[], socketFromGlobal: string | undefi
     meta: { vtep: dataPathAddr, vxlanPort, version: VERSION },
   }, log);
   await cluster.start();
-  agent.attachCluster(cluster);
+  const alloc = new ClusterAllocator(cluster.ipam);
+  const repl = new Replication(agent, cluster, engine, alloc, log);
+  agent.attachCluster(cluster, alloc, repl);
+  repl.start();
   const server = await serveApi(path.resolve(socket), agent, cluster, log);
   log.info('agent started', {
     nodeId: agent.nodeId, advertiseAddr, dataPathAddr, vxlanPort, socket, stateDir, listen,

@@ -16,8 +16,9 @@
 import type { Message, MessageOf } from './codec.js';
 import type { GossipConfig } from './config.js';
 import { formatIp, Layout, parseIp, type IpPool } from './ipam-layout.js';
-import type { Membership } from './membership.js';
-import type { Tables } from './tables.js';
+import type { MemberState } from './membership.js';
+import type { GossipNode } from './node.js';
+import type { TableDef, Tables } from './tables.js';
 import type { Clock, Random } from './transport.js';
 
 export type IpamErrorCode =
@@ -56,9 +57,16 @@ export interface IpamDeps {
   random: Random;
   clock: Clock;
   tables: Tables;
-  membership: Membership;
+  /** The node's member list (itself included). */
+  members: { get(id: string): MemberView | undefined; all(): Iterable<MemberView> };
   request(addr: string, m: Message, timeoutMs: number, cb: (err: Error | undefined, reply?: Message) => void): void;
   synced(): boolean;
+}
+
+export interface MemberView {
+  id: string;
+  addr: string;
+  state: MemberState;
 }
 
 type Done = (err: IpamError | undefined, ip?: number) => void;
@@ -68,6 +76,30 @@ const MAX_CLAIM_ROUNDS = 6;
 
 const BLOCKS = 'ipam.blocks';
 const ADDRS = 'ipam.addrs';
+/** IPAM records outlive the node that wrote them (a holder is gone only once reaped). */
+export const IPAM_TABLES: Record<string, TableDef> = { [BLOCKS]: { scope: 'cluster' }, [ADDRS]: { scope: 'cluster' } };
+
+/**
+ * Plug an IPAM into a node (before it starts): its tables, its two requests (a block claim
+ * to a voter, an allocation to a block holder), and its stop.
+ */
+export function attachIpam(node: GossipNode): Ipam {
+  for (const [name, def] of Object.entries(IPAM_TABLES)) node.tables.define(name, def);
+  const ipam = new Ipam({
+    selfId: node.id,
+    config: node.config,
+    random: node.transport.random,
+    clock: node.transport.clock,
+    tables: node.tables,
+    members: { get: (id) => node.member(id), all: () => node.members() },
+    request: (addr, m, t, cb) => node.request(addr, m, t, cb),
+    synced: () => node.synced,
+  });
+  node.handle('claim', (_from, m, reply) => ipam.onClaim(m, reply));
+  node.handle('alloc', (_from, m, reply) => ipam.onAlloc(m, reply));
+  node.onStop(() => ipam.stop());
+  return ipam;
+}
 
 export class Ipam {
   /** "<net>/<block>" -> claimant this node (as a voter) granted the block to. */
@@ -145,7 +177,7 @@ export class Ipam {
   }
 
   private gone(id: string): boolean {
-    return id !== this.d.selfId && this.d.membership.get(id) === undefined;
+    return id !== this.d.selfId && this.d.members.get(id) === undefined;
   }
 
   /** Committed live holder of a block, if any. */
@@ -236,7 +268,7 @@ export class Ipam {
   }
 
   private askHolder(h: string, network: string, layout: Layout, ip: number, holder: string, endpoint: string, done: Done): void {
-    const m = this.d.membership.get(h);
+    const m = this.d.members.get(h);
     if (!m || (m.state !== 'alive' && m.state !== 'suspect')) {
       return done(new IpamError('OWNER_UNREACHABLE', `the block of ${formatIp(ip || layout.pool.first)} is held by ${h}, which is ${m?.state ?? 'unknown'}`));
     }
@@ -278,7 +310,7 @@ export class Ipam {
   /** The voter rule. */
   vote(network: string, block: number, claimant: string): { granted: boolean; holder: string } {
     if (!this.d.synced()) return { granted: false, holder: '' };
-    const c = this.d.membership.get(claimant);
+    const c = this.d.members.get(claimant);
     if (!c || c.state === 'left') return { granted: false, holder: '' };
     const committed = this.holderOf(network, block);
     if (committed && committed !== claimant) return { granted: false, holder: committed };
@@ -301,7 +333,7 @@ export class Ipam {
   }
 
   private voters(): Array<{ id: string; addr: string; state: string }> {
-    return [...this.d.membership.all()].filter((m) => m.state !== 'left' || m.id === this.d.selfId);
+    return [...this.d.members.all()].filter((m) => m.state !== 'left' || m.id === this.d.selfId);
   }
 
   /** Try candidate blocks in order until one is won; CONTENDED when another claimant had each. */

@@ -4,7 +4,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { macFromIp } from '../../agent/agent.js';
+import { macFromIp } from '../../agent/input.js';
 import { ipv4ToNum } from '../../native/index.js';
 import { waitFor, type Host, type Lab } from './lab.js';
 
