@@ -398,7 +398,7 @@ export class Agent {
     const eps = this.repl?.endpointsOf(net.id) ?? net.endpoints.map((e) => ({ id: e.id, name: e.name, mac: e.mac, ip: e.ip, host: this.nodeId, vtep: this.cfg.dataPathAddr }));
     const hosts = new Map<string, { Name: string; IP: string }>();
     for (const e of eps) hosts.set(e.host, { Name: members.get(e.host)?.name ?? e.host, IP: e.vtep });
-    const forwarding = (await this.engine.call({ op: 'forwarding', vni: net.vni })) as { mac: string; vtep: string; static: boolean }[];
+    const forwarding = await this.engine.call({ op: 'forwarding', vni: net.vni });
     return {
       ...this.inspect(net),
       Peers: [...hosts.values()],
