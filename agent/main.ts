@@ -6,6 +6,7 @@ import { Agent } from './agent.js';
 import { ClusterAllocator } from './allocator.js';
 import { serveApi } from './api.js';
 import { Cluster, GOSSIP_PORT } from './cluster.js';
+import { PROFILE_NAMES, isProfileName } from '../gossip/index.js';
 import { hostname } from 'node:os';
 import { jsonLogger } from './log.js';
 import { Replication } from './replication.js';
@@ -60,7 +61,7 @@ export async function runAgent(argv: string[], socketFromGlobal: string | undefi
   addr(listenAddr, '--listen-addr');
   const listenPort = port(listenPortText, '--listen-addr');
   const profile = str(p, 'gossip-profile') ?? 'lan';
-  if (profile !== 'lan' && profile !== 'fast') throw new UsageError(`invalid --gossip-profile "${profile}" (lan or fast)`);
+  if (!isProfileName(profile)) throw new UsageError(`invalid --gossip-profile "${profile}" (${PROFILE_NAMES.join(', ')})`);
   const log = jsonLogger('agent');
 
   const offload = !bool(p, 'no-offload');

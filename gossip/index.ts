@@ -1,6 +1,6 @@
 // Public surface of the gossip layer (see docs/gossip.md).
 export { GossipNode, type GossipNodeOptions, type RequestHandler, type MemberInfo, type MemberEventInfo, type NodeStats } from './node.js';
-export { PROFILES, resolveConfig, type GossipConfig, type ProfileName } from './config.js';
+export { PROFILES, PROFILE_NAMES, isProfileName, resolveConfig, type GossipConfig, type ProfileName } from './config.js';
 export { Keyring, formatJoinToken, parseJoinToken, parseSecretFile, loadSecretFile, newSecretFileText, generateKey, keyId } from './security.js';
 export { Tables, type TableEvent, type TableDef, type ChangeKind, type ChangeCause, type EntryInfo } from './tables.js';
 export { Ipam, IpamError, attachIpam, type IpamErrorCode, type AllocateOptions } from './ipam.js';
