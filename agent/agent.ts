@@ -2,13 +2,13 @@
 // datapath programmed from them. Every mutation runs under one lock and is persisted, so the
 // API can be hit concurrently and a restart finds everything again.
 import { randomBytes } from 'node:crypto';
-import { ipv4ToNum, numToIpv4 } from '../native/index.js';
+import { ipv4ToString, macFromIp, parseIpv4 } from '../router/wire/addr.js';
 import type { DatapathEngine } from '../router/engine.js';
 import { Sandbox, resolveContainer } from './sandbox.js';
 import { AllocationError, ClusterAllocator, LocalAllocator, VNI_MAX, type Allocator } from './allocator.js';
 import type { Cluster } from './cluster.js';
 import { contains, makePool, overlaps, parseCidr, type Pool } from './ipam.js';
-import { containerName, macFromIp, normalizePeer, parseIp, parseMtu } from './input.js';
+import { containerName, normalizePeer, parseIp, parseMtu } from './input.js';
 import { UserError, type ConnectRequest, type CreateNetworkRequest, type PeerRequest } from './requests.js';
 import { dockerInspect } from './inspect.js';
 import type { Logger } from './log.js';
@@ -91,17 +91,17 @@ export class Agent {
       for (const ep of net.endpoints) {
         const sb = this.sandbox(net);
         if (await sb.hasLink(ep.veth)) {
-          await this.engine.call({ op: 'setLocal', vni: net.vni, mac: ep.mac, ip: ipv4ToNum(ep.ip) });
+          await this.engine.call({ op: 'setLocal', vni: net.vni, mac: ep.mac, ip: parseIpv4(ep.ip) });
           kept.push(ep);
           continue;
         }
         try {
           ep.ifname = await sb.connect(ep.container, { vethName: ep.veth, mac: ep.mac, ip: ep.ip, prefixLen: parseCidr(net.subnet).prefixLen, mtu: net.mtu });
-          await this.engine.call({ op: 'setLocal', vni: net.vni, mac: ep.mac, ip: ipv4ToNum(ep.ip) });
+          await this.engine.call({ op: 'setLocal', vni: net.vni, mac: ep.mac, ip: parseIpv4(ep.ip) });
           kept.push(ep);
         } catch (e) {
           this.log.warn('endpoint dropped at restore: container is gone', { network: net.name, container: ep.container, error: String(e) });
-          this.alloc.releaseIp(net, ipv4ToNum(ep.ip));
+          this.alloc.releaseIp(net, parseIpv4(ep.ip));
         }
       }
       net.endpoints = kept;
@@ -185,10 +185,10 @@ export class Agent {
     if (mtu < 576 || mtu > 9000) throw new UserError(`MTU ${mtu} out of range (576-9000)`);
     options[OPT_VNI] = String(vni);
     options[OPT_MTU] = String(mtu);
-    const canonical = `${numToIpv4(pool.subnet.base)}/${pool.subnet.prefixLen}`;
+    const canonical = `${ipv4ToString(pool.subnet.base)}/${pool.subnet.prefixLen}`;
     return {
       id: base36Id(25), name, created: new Date().toISOString(), driver: 'overlay',
-      subnet: canonical, gateway: numToIpv4(pool.gateway), ipRange: req.ipRange, vni, mtu,
+      subnet: canonical, gateway: ipv4ToString(pool.gateway), ipRange: req.ipRange, vni, mtu,
       encrypted: false, attachable: req.attachable ?? false, options, labels: req.labels ?? {},
       endpoints: [], peers: [],
     };
@@ -306,7 +306,7 @@ export class Agent {
         throw e;
       }
       const mac = macFromIp(ip);
-      const ep: EndpointRecord = { id, container: req.container, name, ifname: '', veth: `ve${id.slice(0, 10)}`, mac, ip: numToIpv4(ip), aliases: req.aliases ?? [] };
+      const ep: EndpointRecord = { id, container: req.container, name, ifname: '', veth: `ve${id.slice(0, 10)}`, mac, ip: ipv4ToString(ip), aliases: req.aliases ?? [] };
       try {
         ep.ifname = await this.sandbox(net).connect(req.container, { vethName: ep.veth, mac, ip: ep.ip, prefixLen: parseCidr(net.subnet).prefixLen, mtu: net.mtu });
         await this.engine.call({ op: 'setLocal', vni: net.vni, mac, ip });
@@ -330,7 +330,7 @@ export class Agent {
       this.repl?.unpublishEndpoint(ep);
       await this.engine.call({ op: 'deleteLocal', vni: net.vni, mac: ep.mac });
       await this.sandbox(net).disconnect(ep.veth);
-      this.alloc.releaseIp(net, ipv4ToNum(ep.ip));
+      this.alloc.releaseIp(net, parseIpv4(ep.ip));
       net.endpoints = net.endpoints.filter((e) => e !== ep);
       this.store.save(this.state);
       this.log.info('container disconnected', { network: net.name, container: ep.name });
@@ -345,7 +345,7 @@ export class Agent {
       const net = this.findNetwork(ref);
       const peer = normalizePeer(req);
       if (peer.ip !== undefined) {
-        const ipn = ipv4ToNum(peer.ip);
+        const ipn = parseIpv4(peer.ip);
         if (net.endpoints.some((e) => e.ip === peer.ip)) throw new UserError(`address ${peer.ip} belongs to a local endpoint of ${net.name}`, 409);
         if (!contains(parseCidr(net.subnet), ipn)) throw new UserError(`address ${peer.ip} is not in subnet ${net.subnet}`);
       }
@@ -368,7 +368,7 @@ export class Agent {
       net.peers = net.peers.filter((p) => !match(p));
       for (const p of gone) if (p.mac) await this.engine.call({ op: 'deleteRemote', vni: net.vni, mac: p.mac });
       if (!net.peers.some((p) => p.vtep === peer.vtep)) {
-        await this.engine.call({ op: 'deleteStaticVtep', vni: net.vni, vtep: ipv4ToNum(peer.vtep) });
+        await this.engine.call({ op: 'deleteStaticVtep', vni: net.vni, vtep: parseIpv4(peer.vtep) });
       }
       this.store.save(this.state);
       this.log.info('static peer removed', { network: net.name, vtep: peer.vtep, entries: gone.length });
@@ -377,9 +377,9 @@ export class Agent {
   }
 
   private async programPeer(net: NetworkRecord, p: StaticPeerRecord): Promise<void> {
-    const vtep = ipv4ToNum(p.vtep);
+    const vtep = parseIpv4(p.vtep);
     await this.engine.call({ op: 'addStaticVtep', vni: net.vni, vtep });
-    if (p.mac) await this.engine.call({ op: 'setRemote', vni: net.vni, mac: p.mac, ip: p.ip ? ipv4ToNum(p.ip) : 0, vtep, static: true });
+    if (p.mac) await this.engine.call({ op: 'setRemote', vni: net.vni, mac: p.mac, ip: p.ip ? parseIpv4(p.ip) : 0, vtep, static: true });
   }
 
   async stats(): Promise<Awaited<ReturnType<DatapathEngine['stats']>>> {

@@ -1,6 +1,6 @@
 // `tapmesh agent`: runs in the foreground, logs JSON lines to stderr, serves the API.
 import path from 'node:path';
-import { ipv4ToNum } from '../native/index.js';
+import { parseIpv4 as ipv4ToNum } from '../router/wire/addr.js';
 import { WorkerEngine } from '../router/engine.js';
 import { Agent } from './agent.js';
 import { ClusterAllocator } from './allocator.js';

@@ -5,7 +5,7 @@
 // comes back in time it returns (a create event). It knows the agent only through ReplicaHost;
 // agent/main.ts wires the two together.
 import type { TableEvent } from '../gossip/index.js';
-import { ipv4ToNum } from '../native/index.js';
+import { parseIpv4 } from '../router/wire/addr.js';
 import type { DatapathEngine } from '../router/engine.js';
 import { AllocationError, type ClusterAllocator } from './allocator.js';
 import type { Cluster } from './cluster.js';
@@ -75,7 +75,7 @@ export class Replication {
     this.pending.delete(key);
     this.unprogramRemote(key);
     this.remotes.set(key, { vni: net.vni, mac: e.mac });
-    void this.engine.call({ op: 'setRemote', vni: net.vni, mac: e.mac, ip: ipv4ToNum(e.ip), vtep: ipv4ToNum(e.vtep), static: false })
+    void this.engine.call({ op: 'setRemote', vni: net.vni, mac: e.mac, ip: parseIpv4(e.ip), vtep: parseIpv4(e.vtep), static: false })
       .catch((err: Error) => this.log.error('programming remote endpoint failed', { key, error: err.message }));
   }
 
@@ -102,7 +102,7 @@ export class Replication {
         for (const ep of net.endpoints) {
           if (mine.has(ep.ip)) continue;
           try {
-            await this.alloc.ip(net, ipv4ToNum(ep.ip), ep.id);
+            await this.alloc.ip(net, parseIpv4(ep.ip), ep.id);
           } catch (e) {
             if (e instanceof AllocationError && e.status === 503) pending++;
             else this.log.error('address of a local endpoint is claimed elsewhere', { network: net.name, ip: ep.ip, error: (e as Error).message });

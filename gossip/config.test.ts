@@ -1,11 +1,10 @@
 import { describe, expect, test } from 'vitest';
-import { PROFILES, PROFILE_NAMES, isProfileName, resolveConfig, suspicionMin } from './config.js';
+import { PROFILES, type GossipConfig, PROFILE_NAMES, isProfileName, resolveConfig, suspicionMin } from './config.js';
 
 /** The keys on which a profile differs from lan. */
-function delta(name: keyof typeof PROFILES): Record<string, unknown> {
-  const p: Record<string, unknown> = PROFILES[name];
-  const base: Record<string, unknown> = PROFILES.lan;
-  return Object.fromEntries(Object.keys(p).filter((k) => p[k] !== base[k]).map((k) => [k, p[k]]));
+function delta(name: keyof typeof PROFILES): Partial<GossipConfig> {
+  const base = PROFILES.lan;
+  return Object.fromEntries(Object.entries(PROFILES[name]).filter(([k, v]) => v !== base[k as keyof GossipConfig]));
 }
 
 describe('gossip profiles', () => {

@@ -1,14 +1,14 @@
 import { describe, expect, test } from 'vitest';
-import { ipv4ToNum } from '../native/index.js';
+import { ipv4ToString, parseIpv4 } from '../router/wire/addr.js';
 import { IpamError } from './ipam.js';
-import { Layout, formatIp, type IpPool } from './ipam-layout.js';
+import { Layout, type IpPool } from './ipam-layout.js';
 import { SimCluster, simAddr } from './sim-cluster.js';
 
 function poolOf(cidr: string, gateway: string): IpPool {
   const [net, len] = cidr.split('/');
-  const base = ipv4ToNum(net);
+  const base = parseIpv4(net);
   const size = 2 ** (32 - Number(len));
-  return { subnet: { base, prefixLen: Number(len) }, gateway: ipv4ToNum(gateway), first: base + 1, last: base + size - 2 };
+  return { subnet: { base, prefixLen: Number(len) }, gateway: parseIpv4(gateway), first: base + 1, last: base + size - 2 };
 }
 
 const POOL = poolOf('10.0.9.0/24', '10.0.9.99');
@@ -29,7 +29,7 @@ async function settleAll(c: SimCluster, ps: Promise<string>[], maxMs = 30_000): 
 function expectDistinct(ips: string[]): void {
   expect(new Set(ips).size).toBe(ips.length);
   for (const ip of ips) {
-    const n = ipv4ToNum(ip);
+    const n = parseIpv4(ip);
     expect(n).toBeGreaterThan(POOL.subnet.base);
     expect(n).toBeLessThan(POOL.subnet.base + 255);
     expect(n).not.toBe(POOL.gateway);
@@ -40,11 +40,11 @@ describe('pool layout', () => {
   test('blocks are aligned on the subnet and never hand out network, broadcast or gateway', () => {
     const l = Layout.of(POOL, 16);
     expect(l.blocks).toBe(16);
-    expect([...l.addresses(0)].map(formatIp)).toEqual(Array.from({ length: 15 }, (_, i) => `10.0.9.${i + 1}`));
+    expect([...l.addresses(0)].map(ipv4ToString)).toEqual(Array.from({ length: 15 }, (_, i) => `10.0.9.${i + 1}`));
     expect([...l.addresses(6)]).not.toContain(POOL.gateway); // 10.0.9.96-111 holds .99
     expect([...l.addresses(6)]).toHaveLength(15);
-    expect([...l.addresses(15)].map(formatIp).at(-1)).toBe('10.0.9.254');
-    expect(l.blockOf(ipv4ToNum('10.0.9.99'))).toBe(6);
+    expect([...l.addresses(15)].map(ipv4ToString).at(-1)).toBe('10.0.9.254');
+    expect(l.blockOf(parseIpv4('10.0.9.99'))).toBe(6);
     expect(Layout.of(poolOf('10.1.0.0/29', '10.1.0.1'), 16).blocks).toBe(1);
     expect(() => Layout.of({ ...POOL, first: POOL.subnet.base + 300 })).toThrow(RangeError);
   });
@@ -66,7 +66,7 @@ describe('conflict-free IPAM on the simulator', () => {
   });
 
   test('heavy contention (8 blocks for 5 nodes, 5 % loss, many seeds): never a duplicate', async () => {
-    const base = ipv4ToNum('10.3.0.0');
+    const base = parseIpv4('10.3.0.0');
     const tight: IpPool = { subnet: { base, prefixLen: 27 }, gateway: base + 1, first: base + 1, last: base + 30 };
     for (let seed = 1; seed <= 6; seed++) {
       const c = new SimCluster(5, { seed, profile: 'fast', loss: 0.05 });
@@ -185,7 +185,7 @@ describe('conflict-free IPAM on the simulator', () => {
     expect(c.nodes[0].member(c.nodes[2].id)).toBeUndefined();
     const [reclaimed] = await settleAll(c, [c.ipamOf(c.nodes[1]).allocate('net1', POOL, { blockSize: 128 })]);
     expect(typeof reclaimed).toBe('string');
-    expect(ipv4ToNum(reclaimed as string) >= ipv4ToNum('10.0.9.128')).toBe(ipv4ToNum(ip) >= ipv4ToNum('10.0.9.128'));
+    expect(parseIpv4(reclaimed as string) >= parseIpv4('10.0.9.128')).toBe(parseIpv4(ip) >= parseIpv4('10.0.9.128'));
   });
 
   test('a single-node cluster is its own majority', async () => {

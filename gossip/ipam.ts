@@ -15,7 +15,8 @@
 
 import type { Message, MessageOf } from './codec.js';
 import type { GossipConfig } from './config.js';
-import { formatIp, Layout, parseIp, type IpPool } from './ipam-layout.js';
+import { ipv4ToString, parseIpv4 } from '../router/wire/addr.js';
+import { Layout, type IpPool } from './ipam-layout.js';
 import type { MemberState } from './membership.js';
 import type { GossipNode } from './node.js';
 import type { TableDef, Tables } from './tables.js';
@@ -124,7 +125,7 @@ export class Ipam {
       }
       if (opts.ip !== undefined) {
         try {
-          want = parseIp(opts.ip);
+          want = parseIpv4(opts.ip);
         } catch {
           want = -1;
         }
@@ -134,7 +135,7 @@ export class Ipam {
         this.allocateNow(network, layout, want, this.d.selfId, opts.endpoint ?? '', 0, (err, ip) => {
           next();
           if (err) reject(err);
-          else resolve(formatIp(ip as number));
+          else resolve(ipv4ToString(ip as number));
         }),
       );
     });
@@ -189,13 +190,13 @@ export class Ipam {
   private used(network: string): Set<number> {
     const out = new Set<number>();
     for (const [k, v] of this.d.tables.entries(ADDRS, `${network}/`)) {
-      if (!this.gone((v as { holder: string }).holder)) out.add(parseIp(k.slice(network.length + 1)));
+      if (!this.gone((v as { holder: string }).holder)) out.add(parseIpv4(k.slice(network.length + 1)));
     }
     return out;
   }
 
   private record(network: string, ip: number, holder: string, endpoint: string): void {
-    this.d.tables.set(ADDRS, `${network}/${formatIp(ip)}`, { holder, endpoint });
+    this.d.tables.set(ADDRS, `${network}/${ipv4ToString(ip)}`, { holder, endpoint });
   }
 
   private firstFree(layout: Layout, block: number, used: Set<number>): number | undefined {
@@ -222,7 +223,7 @@ export class Ipam {
     if (want !== 0) {
       const b = layout.blockOf(want);
       const h = this.holderOf(network, b);
-      if (h === self) return used.has(want) ? done(new IpamError('IP_IN_USE', `address ${formatIp(want)} is already in use`)) : take(want);
+      if (h === self) return used.has(want) ? done(new IpamError('IP_IN_USE', `address ${ipv4ToString(want)} is already in use`)) : take(want);
       if (h !== undefined) return this.askHolder(h, network, layout, want, holder, endpoint, done);
       const again = (r: number): void => this.allocateNow(network, layout, want, holder, endpoint, r, done);
       return this.claim(network, layout, [b], (err) => {
@@ -270,7 +271,7 @@ export class Ipam {
   private askHolder(h: string, network: string, layout: Layout, ip: number, holder: string, endpoint: string, done: Done): void {
     const m = this.d.members.get(h);
     if (!m || (m.state !== 'alive' && m.state !== 'suspect')) {
-      return done(new IpamError('OWNER_UNREACHABLE', `the block of ${formatIp(ip || layout.pool.first)} is held by ${h}, which is ${m?.state ?? 'unknown'}`));
+      return done(new IpamError('OWNER_UNREACHABLE', `the block of ${ipv4ToString(ip || layout.pool.first)} is held by ${h}, which is ${m?.state ?? 'unknown'}`));
     }
     this.d.request(m.addr, { t: 'alloc', network, pool: layout.pool, ip, holder, endpoint }, this.d.config.tcpTimeout, (err, r) => {
       if (err || r?.t !== 'allocReply') return done(new IpamError('OWNER_UNREACHABLE', `block holder ${h} did not answer: ${err?.message ?? 'bad reply'}`));

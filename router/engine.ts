@@ -2,7 +2,7 @@
 // that a saturated datapath never delays the control plane (API, gossip acks) and vice versa;
 // `inline` runs it on the caller's thread (tests, debugging). Both speak the same commands.
 import { Worker } from 'node:worker_threads';
-import { macParts } from './numtable.js';
+import { macParts } from './wire/addr.js';
 import type { Datapath } from './datapath.js';
 import type { FramePort } from './ports.js';
 
