@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { ipv4ToString, parseIpv4 } from '../router/wire/addr.js';
-import { IpamError } from './ipam.js';
+import { IpamError, attachIpam } from './ipam.js';
 import { Layout, type IpPool } from './ipam-layout.js';
 import { SimCluster, simAddr } from './sim-cluster.js';
 
@@ -194,5 +194,17 @@ describe('conflict-free IPAM on the simulator', () => {
     expect(got.every((x) => typeof x === 'string')).toBe(true);
     expectDistinct(got as string[]);
     expect(c.ipamOf(c.nodes[0]).blocks('n')).toEqual([{ block: expect.any(Number), holder: c.nodes[0].id }]);
+  });
+});
+
+describe('IPAM plugged into the node from outside', () => {
+  test('its request types take one handler each, and it stops with the node', async () => {
+    const c = new SimCluster(3, { seed: 4, profile: 'fast' });
+    await c.startAll(5);
+    expect(() => attachIpam(c.nodes[1])).toThrow(/claim requests/);
+    const [ok] = await c.settle([c.ipamOf(c.nodes[1]).allocate('n', POOL)]);
+    expect(ok).toMatch(/^10\.0\.9\.\d+$/);
+    await c.nodes[1].stop();
+    await expect(c.ipamOf(c.nodes[1]).allocate('n', POOL)).rejects.toMatchObject({ code: 'STOPPED' });
   });
 });
