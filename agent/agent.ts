@@ -2,19 +2,18 @@
 // datapath programmed from them. Every mutation runs under one lock and is persisted, so the
 // API can be hit concurrently and a restart finds everything again.
 import { randomBytes } from 'node:crypto';
-import { ipv4ToNum, numToIpv4 } from '../native/index.js';
+import { ipv4ToString, macFromIp, parseIpv4 } from '../router/wire/addr.js';
 import type { DatapathEngine } from '../router/engine.js';
-import { Sandbox, resolveContainer } from '../router/sandbox.js';
+import { Sandbox, resolveContainer } from './sandbox.js';
 import { AllocationError, ClusterAllocator, LocalAllocator, VNI_MAX, type Allocator } from './allocator.js';
-import type { Cluster, NetworkEntry } from './cluster.js';
+import type { Cluster } from './cluster.js';
 import { contains, makePool, overlaps, parseCidr, type Pool } from './ipam.js';
-import { Replication } from './replication.js';
-import { UserError, containerName, macFromIp, normalizePeer, parseIp, parseMtu } from './input.js';
+import { containerName, normalizePeer, parseIp, parseMtu } from './input.js';
+import { UserError, type ConnectRequest, type CreateNetworkRequest, type PeerRequest } from './requests.js';
 import { dockerInspect } from './inspect.js';
 import type { Logger } from './log.js';
+import type { EndpointEntry, NetworkEntry } from './tables.js';
 import { StateStore, type AgentState, type EndpointRecord, type NetworkRecord, type StaticPeerRecord } from './state.js';
-
-export { UserError, macFromIp } from './input.js';
 
 export const OPT_VNI = 'com.docker.network.driver.overlay.vxlanid_list';
 export const OPT_MTU = 'com.docker.network.mtu';
@@ -32,27 +31,14 @@ export interface AgentConfig {
   offload: boolean;
 }
 
-export interface CreateNetworkRequest {
-  name: string;
-  driver?: string;
-  subnet?: string;
-  gateway?: string;
-  ipRange?: string;
-  options?: Record<string, string>;
-  labels?: Record<string, string>;
-  attachable?: boolean;
-}
-
-export interface ConnectRequest {
-  container: string;
-  ip?: string;
-  aliases?: string[];
-}
-
-export interface PeerRequest {
-  vtep: string;
-  mac?: string;
-  ip?: string;
+/** What the agent asks of cluster replication (agent/replication.ts; wired in agent/main.ts). */
+export interface Publisher {
+  publishNetwork(net: NetworkRecord): void;
+  unpublishNetwork(net: NetworkRecord): void;
+  publishEndpoint(net: NetworkRecord, ep: EndpointRecord): void;
+  unpublishEndpoint(ep: EndpointRecord): void;
+  /** Every live endpoint of a network, on any host. */
+  endpointsOf(networkId: string): (EndpointEntry & { id: string })[];
 }
 
 function base36Id(len: number): string {
@@ -67,7 +53,7 @@ export class Agent {
   readonly state: AgentState;
   private readonly sandboxes = new Map<string, Sandbox>();
   private alloc: Allocator = new LocalAllocator();
-  private repl: Replication | undefined;
+  private repl: Publisher | undefined;
   private cluster: Cluster | undefined;
   private lock: Promise<unknown> = Promise.resolve();
   readonly netnsPrefix: string;
@@ -83,13 +69,11 @@ export class Agent {
     return this.state.nodeId;
   }
 
-  /** Join the cluster's tables and IPAM (call after restore()). */
-  attachCluster(cluster: Cluster): void {
+  /** Allocate through the cluster's IPAM and publish through `repl` (call after restore()). */
+  attachCluster(cluster: Cluster, alloc: ClusterAllocator, repl: Publisher): void {
     this.cluster = cluster;
-    const alloc = new ClusterAllocator(cluster.node);
     this.alloc = alloc;
-    this.repl = new Replication(this, cluster, this.engine, alloc, this.log);
-    this.repl.start();
+    this.repl = repl;
   }
 
   /** Serialize mutations: concurrent API calls see each other's results. */
@@ -107,17 +91,17 @@ export class Agent {
       for (const ep of net.endpoints) {
         const sb = this.sandbox(net);
         if (await sb.hasLink(ep.veth)) {
-          await this.engine.call({ op: 'setLocal', vni: net.vni, mac: ep.mac, ip: ipv4ToNum(ep.ip) });
+          await this.engine.call({ op: 'setLocal', vni: net.vni, mac: ep.mac, ip: parseIpv4(ep.ip) });
           kept.push(ep);
           continue;
         }
         try {
           ep.ifname = await sb.connect(ep.container, { vethName: ep.veth, mac: ep.mac, ip: ep.ip, prefixLen: parseCidr(net.subnet).prefixLen, mtu: net.mtu });
-          await this.engine.call({ op: 'setLocal', vni: net.vni, mac: ep.mac, ip: ipv4ToNum(ep.ip) });
+          await this.engine.call({ op: 'setLocal', vni: net.vni, mac: ep.mac, ip: parseIpv4(ep.ip) });
           kept.push(ep);
         } catch (e) {
           this.log.warn('endpoint dropped at restore: container is gone', { network: net.name, container: ep.container, error: String(e) });
-          this.alloc.releaseIp(net, ipv4ToNum(ep.ip));
+          this.alloc.releaseIp(net, parseIpv4(ep.ip));
         }
       }
       net.endpoints = kept;
@@ -201,10 +185,10 @@ export class Agent {
     if (mtu < 576 || mtu > 9000) throw new UserError(`MTU ${mtu} out of range (576-9000)`);
     options[OPT_VNI] = String(vni);
     options[OPT_MTU] = String(mtu);
-    const canonical = `${numToIpv4(pool.subnet.base)}/${pool.subnet.prefixLen}`;
+    const canonical = `${ipv4ToString(pool.subnet.base)}/${pool.subnet.prefixLen}`;
     return {
       id: base36Id(25), name, created: new Date().toISOString(), driver: 'overlay',
-      subnet: canonical, gateway: numToIpv4(pool.gateway), ipRange: req.ipRange, vni, mtu,
+      subnet: canonical, gateway: ipv4ToString(pool.gateway), ipRange: req.ipRange, vni, mtu,
       encrypted: false, attachable: req.attachable ?? false, options, labels: req.labels ?? {},
       endpoints: [], peers: [],
     };
@@ -322,7 +306,7 @@ export class Agent {
         throw e;
       }
       const mac = macFromIp(ip);
-      const ep: EndpointRecord = { id, container: req.container, name, ifname: '', veth: `ve${id.slice(0, 10)}`, mac, ip: numToIpv4(ip), aliases: req.aliases ?? [] };
+      const ep: EndpointRecord = { id, container: req.container, name, ifname: '', veth: `ve${id.slice(0, 10)}`, mac, ip: ipv4ToString(ip), aliases: req.aliases ?? [] };
       try {
         ep.ifname = await this.sandbox(net).connect(req.container, { vethName: ep.veth, mac, ip: ep.ip, prefixLen: parseCidr(net.subnet).prefixLen, mtu: net.mtu });
         await this.engine.call({ op: 'setLocal', vni: net.vni, mac, ip });
@@ -346,7 +330,7 @@ export class Agent {
       this.repl?.unpublishEndpoint(ep);
       await this.engine.call({ op: 'deleteLocal', vni: net.vni, mac: ep.mac });
       await this.sandbox(net).disconnect(ep.veth);
-      this.alloc.releaseIp(net, ipv4ToNum(ep.ip));
+      this.alloc.releaseIp(net, parseIpv4(ep.ip));
       net.endpoints = net.endpoints.filter((e) => e !== ep);
       this.store.save(this.state);
       this.log.info('container disconnected', { network: net.name, container: ep.name });
@@ -361,7 +345,7 @@ export class Agent {
       const net = this.findNetwork(ref);
       const peer = normalizePeer(req);
       if (peer.ip !== undefined) {
-        const ipn = ipv4ToNum(peer.ip);
+        const ipn = parseIpv4(peer.ip);
         if (net.endpoints.some((e) => e.ip === peer.ip)) throw new UserError(`address ${peer.ip} belongs to a local endpoint of ${net.name}`, 409);
         if (!contains(parseCidr(net.subnet), ipn)) throw new UserError(`address ${peer.ip} is not in subnet ${net.subnet}`);
       }
@@ -384,7 +368,7 @@ export class Agent {
       net.peers = net.peers.filter((p) => !match(p));
       for (const p of gone) if (p.mac) await this.engine.call({ op: 'deleteRemote', vni: net.vni, mac: p.mac });
       if (!net.peers.some((p) => p.vtep === peer.vtep)) {
-        await this.engine.call({ op: 'deleteStaticVtep', vni: net.vni, vtep: ipv4ToNum(peer.vtep) });
+        await this.engine.call({ op: 'deleteStaticVtep', vni: net.vni, vtep: parseIpv4(peer.vtep) });
       }
       this.store.save(this.state);
       this.log.info('static peer removed', { network: net.name, vtep: peer.vtep, entries: gone.length });
@@ -393,9 +377,9 @@ export class Agent {
   }
 
   private async programPeer(net: NetworkRecord, p: StaticPeerRecord): Promise<void> {
-    const vtep = ipv4ToNum(p.vtep);
+    const vtep = parseIpv4(p.vtep);
     await this.engine.call({ op: 'addStaticVtep', vni: net.vni, vtep });
-    if (p.mac) await this.engine.call({ op: 'setRemote', vni: net.vni, mac: p.mac, ip: p.ip ? ipv4ToNum(p.ip) : 0, vtep, static: true });
+    if (p.mac) await this.engine.call({ op: 'setRemote', vni: net.vni, mac: p.mac, ip: p.ip ? parseIpv4(p.ip) : 0, vtep, static: true });
   }
 
   async stats(): Promise<Awaited<ReturnType<DatapathEngine['stats']>>> {
@@ -414,7 +398,7 @@ export class Agent {
     const eps = this.repl?.endpointsOf(net.id) ?? net.endpoints.map((e) => ({ id: e.id, name: e.name, mac: e.mac, ip: e.ip, host: this.nodeId, vtep: this.cfg.dataPathAddr }));
     const hosts = new Map<string, { Name: string; IP: string }>();
     for (const e of eps) hosts.set(e.host, { Name: members.get(e.host)?.name ?? e.host, IP: e.vtep });
-    const forwarding = (await this.engine.call({ op: 'forwarding', vni: net.vni })) as { mac: string; vtep: string; static: boolean }[];
+    const forwarding = await this.engine.call({ op: 'forwarding', vni: net.vni });
     return {
       ...this.inspect(net),
       Peers: [...hosts.values()],

@@ -1,8 +1,8 @@
 // Where addresses and VNIs come from. Alone, an agent allocates locally; in a cluster, through
 // the gossip layer's quorum-block IPAM, so no two endpoints ever share an address and no two
 // networks a VNI, even when hosts allocate at the same moment or are partitioned.
-import { IpamError as GossipIpamError, type GossipNode } from '../gossip/index.js';
-import { numToIpv4, ipv4ToNum } from '../native/index.js';
+import { IpamError as GossipIpamError, type Ipam as ClusterIpam } from '../gossip/index.js';
+import { ipv4ToString, parseIpv4 } from '../router/wire/addr.js';
 import { IpamError, LocalIpam, makePool, type Pool } from './ipam.js';
 import type { NetworkRecord } from './state.js';
 
@@ -33,7 +33,7 @@ export class LocalAllocator implements Allocator {
   private ipam(net: NetworkRecord): LocalIpam {
     let i = this.ipams.get(net.id);
     if (!i) {
-      i = new LocalIpam(poolOf(net), net.endpoints.map((e) => ipv4ToNum(e.ip)));
+      i = new LocalIpam(poolOf(net), net.endpoints.map((e) => parseIpv4(e.ip)));
       this.ipams.set(net.id, i);
     }
     return i;
@@ -81,7 +81,7 @@ function translate(e: unknown, what: string): never {
 }
 
 export class ClusterAllocator implements Allocator {
-  constructor(private readonly node: GossipNode) {}
+  constructor(private readonly ipam: ClusterIpam) {}
 
   async ip(net: NetworkRecord, want: number | undefined, endpointId: string): Promise<number> {
     const pool = poolOf(net);
@@ -94,16 +94,16 @@ export class ClusterAllocator implements Allocator {
       }
     }
     try {
-      const ip = await this.node.ipam.allocate(net.id, pool, { ip: want === undefined ? undefined : numToIpv4(want), endpoint: endpointId });
-      return ipv4ToNum(ip);
+      const ip = await this.ipam.allocate(net.id, pool, { ip: want === undefined ? undefined : ipv4ToString(want), endpoint: endpointId });
+      return parseIpv4(ip);
     } catch (e) {
-      if (e instanceof GossipIpamError && e.code === 'IP_IN_USE') throw new AllocationError(`address ${numToIpv4(want ?? 0)} is already in use`, 409);
+      if (e instanceof GossipIpamError && e.code === 'IP_IN_USE') throw new AllocationError(`address ${ipv4ToString(want ?? 0)} is already in use`, 409);
       return translate(e, `network ${net.name}`);
     }
   }
 
   releaseIp(net: NetworkRecord, ip: number): void {
-    this.node.ipam.release(net.id, numToIpv4(ip));
+    this.ipam.release(net.id, ipv4ToString(ip));
   }
 
   async vni(want: number | undefined, inUse: Set<number>): Promise<number> {
@@ -126,7 +126,7 @@ export class ClusterAllocator implements Allocator {
   /** True if this VNI is now ours; false if someone holds it. Other failures throw. */
   private async claimVni(v: number): Promise<boolean> {
     try {
-      await this.node.ipam.allocate(VNI_POOL_NET, VNI_POOL, { ip: numToIpv4(v), endpoint: 'vni' });
+      await this.ipam.allocate(VNI_POOL_NET, VNI_POOL, { ip: ipv4ToString(v), endpoint: 'vni' });
       return true;
     } catch (e) {
       if (e instanceof GossipIpamError && e.code === 'IP_IN_USE') return false;
@@ -135,6 +135,6 @@ export class ClusterAllocator implements Allocator {
   }
 
   releaseVni(vni: number): void {
-    if (vni >= VNI_FIRST && vni <= VNI_POOL.last) this.node.ipam.release(VNI_POOL_NET, numToIpv4(vni));
+    if (vni >= VNI_FIRST && vni <= VNI_POOL.last) this.ipam.release(VNI_POOL_NET, ipv4ToString(vni));
   }
 }

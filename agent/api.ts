@@ -2,7 +2,8 @@
 import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import http from 'node:http';
-import { UserError, type Agent } from './agent.js';
+import type { Agent } from './agent.js';
+import { UserError } from './requests.js';
 import { statusOf, type Cluster } from './cluster.js';
 import type { Logger } from './log.js';
 

@@ -1,36 +1,12 @@
 // The agent's side of the gossip layer: one GossipNode per agent (UDP+TCP 7946), its cluster
-// key, joining (with retries), and the shapes of what the agent keeps in the replicated tables.
+// key, joining (with retries), its quorum IPAM; the agent's tables are defined in tables.ts.
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { GossipNode, Keyring, formatJoinToken, keyId, newSecretFileText, parseJoinToken, parseSecretFile, type MemberInfo, type ProfileName } from '../gossip/index.js';
+import { GossipNode, Keyring, attachIpam, type Ipam, formatJoinToken, keyId, newSecretFileText, parseJoinToken, parseSecretFile, type MemberInfo, type ProfileName } from '../gossip/index.js';
 import type { Logger } from './log.js';
+import { AGENT_TABLES } from './tables.js';
 
 export const GOSSIP_PORT = 7946;
-
-/** `networks` table value (cluster-scoped: it outlives the node that wrote it). */
-export interface NetworkEntry {
-  name: string;
-  created: string;
-  subnet: string;
-  gateway: string;
-  ipRange?: string;
-  vni: number;
-  mtu: number;
-  attachable: boolean;
-  options: Record<string, string>;
-  labels: Record<string, string>;
-}
-
-/** `endpoints` table value (owner-scoped: suspended when its host is declared down). */
-export interface EndpointEntry {
-  network: string;
-  name: string;
-  mac: string;
-  ip: string;
-  host: string;
-  vtep: string;
-  aliases: string[];
-}
 
 export interface ClusterOptions {
   id: string;
@@ -75,6 +51,7 @@ export function saveKeyring(stateDir: string, keyring: Keyring): void {
 export class Cluster {
   readonly node: GossipNode;
   readonly keyring: Keyring;
+  readonly ipam: Ipam;
   /** Suspect events seen for any member since start (a flood must not cause any). */
   suspectEvents = 0;
   private retry: NodeJS.Timeout | undefined;
@@ -85,8 +62,9 @@ export class Cluster {
     this.node = new GossipNode({
       id: opts.id, name: opts.name, bindAddr: opts.listenAddr, bindPort: opts.listenPort,
       advertiseAddr: opts.advertiseAddr, advertisePort: opts.listenPort, keyring, profile: opts.profile,
-      meta: opts.meta, stateDir: path.join(opts.stateDir, 'gossip'),
+      meta: opts.meta, stateDir: path.join(opts.stateDir, 'gossip'), tables: AGENT_TABLES,
     });
+    this.ipam = attachIpam(this.node);
     this.node.onMember((e) => {
       if (e.kind === 'suspect') this.suspectEvents++;
       this.log.info('member event', { kind: e.kind, node: e.member.name, id: e.member.id, addr: e.member.addr });

@@ -1,24 +1,13 @@
 // Checking what users type: addresses, MTUs, peers, container references. Every failure is a
 // UserError, which the API turns into a one-line message and a 4xx status.
-import { ipv4ToNum, numToIpv4 } from '../native/index.js';
-import { macParts } from '../router/numtable.js';
-import type { PeerRequest } from './agent.js';
+import { ipv4ToString, macFromIp, macToString, parseIpv4, parseMac } from '../router/wire/addr.js';
+import { UserError, type PeerRequest } from './requests.js';
 import type { StaticPeerRecord } from './state.js';
 
-export class UserError extends Error {
-  constructor(message: string, readonly status = 400) {
-    super(message);
-  }
-}
-
-/** Docker's MAC scheme: 02:42 followed by the IPv4 address bytes. */
-export function macFromIp(ip: number): string {
-  return ['02', '42', ...[24, 16, 8, 0].map((s) => ((ip >>> s) & 255).toString(16).padStart(2, '0'))].join(':');
-}
-
+/** An address the user typed, as a u32 (strict: see router/wire/addr.ts). */
 export function parseIp(s: string): number {
   try {
-    return ipv4ToNum(s);
+    return parseIpv4(s);
   } catch {
     throw new UserError(`invalid IPv4 address: ${s}`);
   }
@@ -31,17 +20,17 @@ export function parseMtu(v: string, key: string): number {
 
 export function normalizePeer(req: PeerRequest): StaticPeerRecord {
   if (!req.vtep) throw new UserError('--vtep is required');
-  const vtep = numToIpv4(parseIp(req.vtep));
-  let mac = req.mac?.toLowerCase();
-  const ip = req.ip !== undefined ? numToIpv4(parseIp(req.ip)) : undefined;
-  if (mac !== undefined) {
+  const vtep = ipv4ToString(parseIp(req.vtep));
+  let mac: string | undefined;
+  const ip = req.ip !== undefined ? ipv4ToString(parseIp(req.ip)) : undefined;
+  if (req.mac !== undefined) {
     try {
-      macParts(mac);
+      mac = macToString(parseMac(req.mac)); // canonical: lowercase, ':'
     } catch {
       throw new UserError(`invalid MAC address: ${req.mac}`);
     }
   } else if (ip !== undefined) {
-    mac = macFromIp(ipv4ToNum(ip)); // tapmesh and Docker hosts derive MACs from IPs
+    mac = macFromIp(parseIpv4(ip)); // tapmesh and Docker hosts derive MACs from IPs
   }
   return { vtep, ...(mac ? { mac } : {}), ...(ip ? { ip } : {}) };
 }

@@ -1,6 +1,6 @@
 // Subnets and address allocation for one host. (Cluster-wide conflict-free allocation is the
 // gossip layer's job; this is the local pool it allocates from.)
-import { ipv4ToNum, numToIpv4 } from '../native/index.js';
+import { ipv4ToString, parseIpv4 } from '../router/wire/addr.js';
 
 export class IpamError extends Error {}
 
@@ -16,7 +16,7 @@ export function parseCidr(s: string): Cidr {
   if (prefixLen > 32) throw new IpamError(`invalid CIDR address: ${s}`);
   let addr: number;
   try {
-    addr = ipv4ToNum(m[1]);
+    addr = parseIpv4(m[1]);
   } catch {
     throw new IpamError(`invalid CIDR address: ${s}`);
   }
@@ -28,7 +28,7 @@ export function maskOf(prefixLen: number): number {
 }
 
 export function cidrString(c: Cidr): string {
-  return `${numToIpv4(c.base)}/${c.prefixLen}`;
+  return `${ipv4ToString(c.base)}/${c.prefixLen}`;
 }
 
 export function contains(c: Cidr, ip: number): boolean {
@@ -62,7 +62,7 @@ export function makePool(spec: PoolSpec): Pool {
   let gateway = subnet.base + 1;
   if (spec.gateway !== undefined) {
     try {
-      gateway = ipv4ToNum(spec.gateway);
+      gateway = parseIpv4(spec.gateway);
     } catch {
       throw new IpamError(`invalid gateway address: ${spec.gateway}`);
     }
@@ -98,16 +98,16 @@ export class LocalIpam {
         return ip;
       }
     }
-    throw new IpamError(`no available IPv4 addresses on network (range ${numToIpv4(this.pool.first)}-${numToIpv4(this.pool.last)} is full)`);
+    throw new IpamError(`no available IPv4 addresses on network (range ${ipv4ToString(this.pool.first)}-${ipv4ToString(this.pool.last)} is full)`);
   }
 
   /** Claim a specific address (`--ip`). */
   reserve(ip: number): void {
     const s = this.pool.subnet;
     const bcast = (s.base | ~maskOf(s.prefixLen)) >>> 0;
-    if (!contains(s, ip) || ip === s.base || ip === bcast) throw new IpamError(`address ${numToIpv4(ip)} is not a host address of subnet ${cidrString(s)}`);
-    if (ip === this.pool.gateway) throw new IpamError(`address ${numToIpv4(ip)} is the network's gateway`);
-    if (this.used.has(ip)) throw new IpamError(`address ${numToIpv4(ip)} is already in use`);
+    if (!contains(s, ip) || ip === s.base || ip === bcast) throw new IpamError(`address ${ipv4ToString(ip)} is not a host address of subnet ${cidrString(s)}`);
+    if (ip === this.pool.gateway) throw new IpamError(`address ${ipv4ToString(ip)} is the network's gateway`);
+    if (this.used.has(ip)) throw new IpamError(`address ${ipv4ToString(ip)} is already in use`);
     this.used.add(ip);
   }
 

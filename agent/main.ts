@@ -1,12 +1,15 @@
 // `tapmesh agent`: runs in the foreground, logs JSON lines to stderr, serves the API.
 import path from 'node:path';
-import { ipv4ToNum } from '../native/index.js';
+import { parseIpv4 as ipv4ToNum } from '../router/wire/addr.js';
 import { WorkerEngine } from '../router/engine.js';
 import { Agent } from './agent.js';
+import { ClusterAllocator } from './allocator.js';
 import { serveApi } from './api.js';
 import { Cluster, GOSSIP_PORT } from './cluster.js';
+import { PROFILE_NAMES, isProfileName } from '../gossip/index.js';
 import { hostname } from 'node:os';
 import { jsonLogger } from './log.js';
+import { Replication } from './replication.js';
 import { UsageError, bool, multi, parseArgs, port, str, type FlagSpec } from '../cli/args.js';
 
 export const AGENT_FLAGS: FlagSpec[] = [
@@ -58,7 +61,7 @@ export async function runAgent(argv: string[], socketFromGlobal: string | undefi
   addr(listenAddr, '--listen-addr');
   const listenPort = port(listenPortText, '--listen-addr');
   const profile = str(p, 'gossip-profile') ?? 'lan';
-  if (profile !== 'lan' && profile !== 'fast') throw new UsageError(`invalid --gossip-profile "${profile}" (lan or fast)`);
+  if (!isProfileName(profile)) throw new UsageError(`invalid --gossip-profile "${profile}" (${PROFILE_NAMES.join(', ')})`);
   const log = jsonLogger('agent');
 
   const offload = !bool(p, 'no-offload');
@@ -77,7 +80,10 @@ export async function runAgent(argv: string[], socketFromGlobal: string | undefi
     meta: { vtep: dataPathAddr, vxlanPort, version: VERSION },
   }, log);
   await cluster.start();
-  agent.attachCluster(cluster);
+  const alloc = new ClusterAllocator(cluster.ipam);
+  const repl = new Replication(agent, cluster, engine, alloc, log);
+  agent.attachCluster(cluster, alloc, repl);
+  repl.start();
   const server = await serveApi(path.resolve(socket), agent, cluster, log);
   log.info('agent started', {
     nodeId: agent.nodeId, advertiseAddr, dataPathAddr, vxlanPort, socket, stateDir, listen,

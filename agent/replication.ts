@@ -2,15 +2,26 @@
 // `networks` / `endpoints`; what other hosts write comes back as networks to bring up here and
 // remote endpoints to program into the datapath. An endpoint whose host is declared down is
 // suspended by the table layer (a delete event) and leaves every forwarding table; if the host
-// comes back in time it returns (a create event).
+// comes back in time it returns (a create event). It knows the agent only through ReplicaHost;
+// agent/main.ts wires the two together.
 import type { TableEvent } from '../gossip/index.js';
-import { ipv4ToNum } from '../native/index.js';
+import { parseIpv4 } from '../router/wire/addr.js';
 import type { DatapathEngine } from '../router/engine.js';
-import type { Agent } from './agent.js';
 import { AllocationError, type ClusterAllocator } from './allocator.js';
-import type { Cluster, EndpointEntry, NetworkEntry } from './cluster.js';
+import type { Cluster } from './cluster.js';
 import type { Logger } from './log.js';
 import type { EndpointRecord, NetworkRecord } from './state.js';
+import { ENDPOINTS, NETWORKS, asEndpointEntry, asNetworkEntry, endpointValue, networkValue, type EndpointEntry, type NetworkEntry } from './tables.js';
+
+/** What replication needs of the agent (agent/agent.ts's Agent is one). */
+export interface ReplicaHost {
+  readonly state: { readonly networks: readonly NetworkRecord[] };
+  readonly cfg: { readonly dataPathAddr: string };
+  /** A network another host created: list it here and bring up its sandbox. */
+  adoptNetwork(id: string, v: NetworkEntry): Promise<void>;
+  /** A network removed elsewhere. */
+  forgetNetwork(id: string): Promise<void>;
+}
 
 export class Replication {
   private unsubscribe: (() => void)[] = [];
@@ -20,7 +31,7 @@ export class Replication {
   private readonly pending = new Map<string, EndpointEntry>();
 
   constructor(
-    private readonly agent: Agent,
+    private readonly agent: ReplicaHost,
     private readonly cluster: Cluster,
     private readonly engine: DatapathEngine,
     private readonly alloc: ClusterAllocator,
@@ -38,13 +49,13 @@ export class Replication {
   /** Publish what this host owns, then follow the tables (replaying what is already there). */
   start(): void {
     for (const net of this.agent.state.networks) {
-      if (this.tables.get('networks', net.id) === undefined) this.publishNetwork(net);
+      if (this.tables.get(NETWORKS, net.id) === undefined) this.publishNetwork(net);
       for (const ep of net.endpoints) this.publishEndpoint(net, ep);
     }
-    this.unsubscribe.push(this.tables.subscribe((e) => this.onNetwork(e), 'networks'));
-    this.unsubscribe.push(this.tables.subscribe((e) => this.onEndpoint(e), 'endpoints'));
-    for (const [key, value] of this.tables.entries('networks')) void this.adopt(key, value as unknown as NetworkEntry);
-    for (const [key, value] of this.tables.entries('endpoints')) this.programRemote(key, value as unknown as EndpointEntry);
+    this.unsubscribe.push(this.tables.subscribe((e) => this.onNetwork(e), NETWORKS));
+    this.unsubscribe.push(this.tables.subscribe((e) => this.onEndpoint(e), ENDPOINTS));
+    for (const [key, value] of this.tables.entries(NETWORKS)) this.onNetworkValue(key, value);
+    for (const [key, value] of this.tables.entries(ENDPOINTS)) this.onEndpointValue(key, value);
     void this.reclaim();
   }
 
@@ -64,7 +75,7 @@ export class Replication {
     this.pending.delete(key);
     this.unprogramRemote(key);
     this.remotes.set(key, { vni: net.vni, mac: e.mac });
-    void this.engine.call({ op: 'setRemote', vni: net.vni, mac: e.mac, ip: ipv4ToNum(e.ip), vtep: ipv4ToNum(e.vtep), static: false })
+    void this.engine.call({ op: 'setRemote', vni: net.vni, mac: e.mac, ip: parseIpv4(e.ip), vtep: parseIpv4(e.vtep), static: false })
       .catch((err: Error) => this.log.error('programming remote endpoint failed', { key, error: err.message }));
   }
 
@@ -83,14 +94,15 @@ export class Replication {
    */
   private async reclaim(): Promise<void> {
     const node = this.cluster.node;
+    const ipam = this.cluster.ipam;
     for (let attempt = 0; attempt < 60; attempt++) {
       let pending = 0;
       for (const net of this.agent.state.networks) {
-        const mine = new Set(node.ipam.allocations(net.id).filter((a) => a.holder === node.id).map((a) => a.ip));
+        const mine = new Set(ipam.allocations(net.id).filter((a) => a.holder === node.id).map((a) => a.ip));
         for (const ep of net.endpoints) {
           if (mine.has(ep.ip)) continue;
           try {
-            await this.alloc.ip(net, ipv4ToNum(ep.ip), ep.id);
+            await this.alloc.ip(net, parseIpv4(ep.ip), ep.id);
           } catch (e) {
             if (e instanceof AllocationError && e.status === 503) pending++;
             else this.log.error('address of a local endpoint is claimed elsewhere', { network: net.name, ip: ep.ip, error: (e as Error).message });
@@ -118,12 +130,24 @@ export class Replication {
       if (e.cause === 'write') void this.agent.forgetNetwork(e.key);
       return;
     }
-    void this.adopt(e.key, e.value as unknown as NetworkEntry);
+    this.onNetworkValue(e.key, e.value);
   }
 
   private onEndpoint(e: TableEvent): void {
     if (e.kind === 'delete') this.unprogramRemote(e.key);
-    else this.programRemote(e.key, e.value as unknown as EndpointEntry);
+    else this.onEndpointValue(e.key, e.value);
+  }
+
+  private onNetworkValue(key: string, value: TableEvent['value']): void {
+    const v = asNetworkEntry(value);
+    if (v) void this.adopt(key, v);
+    else this.log.error('malformed networks entry ignored', { key });
+  }
+
+  private onEndpointValue(key: string, value: TableEvent['value']): void {
+    const v = asEndpointEntry(value);
+    if (v) this.programRemote(key, v);
+    else this.log.error('malformed endpoints entry ignored', { key });
   }
 
   publishNetwork(net: NetworkRecord): void {
@@ -131,30 +155,30 @@ export class Replication {
       name: net.name, created: net.created, subnet: net.subnet, gateway: net.gateway, vni: net.vni, mtu: net.mtu,
       attachable: net.attachable, options: net.options, labels: net.labels, ...(net.ipRange ? { ipRange: net.ipRange } : {}),
     };
-    this.tables.set('networks', net.id, v as unknown as Parameters<typeof this.tables.set>[2]);
+    this.tables.set(NETWORKS, net.id, networkValue(v));
   }
 
   unpublishNetwork(net: NetworkRecord): void {
-    this.tables.delete('networks', net.id);
+    this.tables.delete(NETWORKS, net.id);
   }
 
   publishEndpoint(net: NetworkRecord, ep: EndpointRecord): void {
     const v: EndpointEntry = {
       network: net.id, name: ep.name, mac: ep.mac, ip: ep.ip, host: this.selfId, vtep: this.agent.cfg.dataPathAddr, aliases: ep.aliases,
     };
-    this.tables.set('endpoints', ep.id, v as unknown as Parameters<typeof this.tables.set>[2]);
+    this.tables.set(ENDPOINTS, ep.id, endpointValue(v));
   }
 
   unpublishEndpoint(ep: EndpointRecord): void {
-    this.tables.delete('endpoints', ep.id);
+    this.tables.delete(ENDPOINTS, ep.id);
   }
 
   /** Every live endpoint of a network, on any host. */
   endpointsOf(networkId: string): (EndpointEntry & { id: string })[] {
     const out: (EndpointEntry & { id: string })[] = [];
-    for (const [key, value] of this.tables.entries('endpoints')) {
-      const v = value as unknown as EndpointEntry;
-      if (v.network === networkId) out.push({ id: key, ...v });
+    for (const [key, value] of this.tables.entries(ENDPOINTS)) {
+      const v = asEndpointEntry(value);
+      if (v?.network === networkId) out.push({ id: key, ...v });
     }
     return out;
   }

@@ -1,79 +1,97 @@
 // Protocol parameters and the formulas derived from them.
 //
-// `lan` is memberlist's DefaultLANConfig (see docs/gossip.md for the sources) plus the
-// reaping/reconnect times tapmesh adds; `fast` is a scaled-down profile for tests and the
-// simulator (about 5x faster detection, same ratios between timeouts).
+// One config type; one base profile and the others as deltas on it, as memberlist's
+// DefaultWANConfig and DefaultLocalConfig copy DefaultLANConfig and override what differs.
+// - `lan`: memberlist's DefaultLANConfig (config.go; docs/gossip.md has the sources) plus the
+//   reaping and reconnect times tapmesh adds.
+// - `wan`: memberlist's DefaultWANConfig deltas (slower probes, longer timeouts, more
+//   suspicion) for hosts across high-latency or lossy links.
+// - `fast`: tests and the simulator; about 5x faster detection, same ratios between timeouts.
+// Every duration is in milliseconds.
 
 export interface GossipConfig {
-  /** Probe one member every interval (scaled by local health). */
+  /** ms between two probes, each of one member in round-robin order (scaled by local health). */
   probeInterval: number;
-  /** Direct ack wait before indirect probes start (scaled by local health). */
+  /** ms to wait for the direct ack before indirect probes start (scaled by local health). */
   probeTimeout: number;
-  /** k members asked to probe indirectly. */
+  /** How many members are asked to probe a silent member indirectly. */
   indirectChecks: number;
-  /** Also try a ping over the reliable channel when UDP probes fail. */
+  /** Also ping over the reliable (TCP) channel when the UDP probes fail (catches UDP-only loss). */
   tcpPing: boolean;
+  /** Minimum suspicion timeout = suspicionMult * max(1, log10(n)) * probeInterval (see suspicionMin). */
   suspicionMult: number;
+  /** Lifeguard: a suspicion starts at this multiple of the minimum and shrinks with confirmations. */
   suspicionMaxTimeoutMult: number;
+  /** Each broadcast is sent retransmitMult * ceil(log10(n + 1)) times (see retransmitLimit). */
   retransmitMult: number;
+  /** ms between two gossip rounds (piggybacked broadcasts to gossipNodes random members). */
   gossipInterval: number;
+  /** Members sent to per gossip round. */
   gossipNodes: number;
-  /** Keep gossiping to dead members this long so they can learn and refute. */
+  /** ms for which dead members still get gossip, so that they can learn it and refute. */
   gossipToTheDead: number;
+  /** ms between full-state exchanges with one random member (scaled above 32 members). */
   pushPullInterval: number;
-  /** Local Health Awareness: multiplier ceiling (score in [0, max-1]). */
+  /** Local Health Awareness: ceiling of the probe multiplier (score in [0, max - 1]). */
   awarenessMaxMultiplier: number;
-  /** Reliable exchange timeout (push-pull, TCP ping, IPAM votes). */
+  /** ms a reliable exchange may take (push-pull, TCP ping, IPAM votes). */
   tcpTimeout: number;
-  /** Try a push-pull with one random dead member this often (heals partitions). */
+  /** ms between push-pull attempts with one random dead member (heals partitions). */
   reconnectInterval: number;
-  /** Forget dead members after this long (also: IPAM voter removal and block reclaim). */
+  /** ms after which dead members are forgotten (also: IPAM voter removal and block reclaim). */
   deadNodeReap: number;
-  /** Forget members that left gracefully after this long. */
+  /** ms after which members that left gracefully are forgotten. */
   leftNodeReap: number;
-  /** Table tombstones are kept this long after a node learns them. */
+  /** ms a table tombstone is kept after this node learns it (late copies of the value lose). */
   tombstoneReap: number;
-  /** Entries of a dead owner are kept (suspended) this long, then dropped. */
+  /** ms the entries of a dead owner are kept (suspended) before they are dropped. */
   deadOwnerReap: number;
-  /** How often reapers run. */
+  /** ms between two runs of the reapers. */
   reapInterval: number;
 }
 
-export const PROFILES: Record<'lan' | 'fast', GossipConfig> = {
-  lan: {
-    probeInterval: 1000,
-    probeTimeout: 500,
-    indirectChecks: 3,
-    tcpPing: true,
-    suspicionMult: 4,
-    suspicionMaxTimeoutMult: 6,
-    retransmitMult: 4,
-    gossipInterval: 200,
-    gossipNodes: 3,
-    gossipToTheDead: 30_000,
-    pushPullInterval: 30_000,
-    awarenessMaxMultiplier: 8,
-    tcpTimeout: 10_000,
-    reconnectInterval: 10_000,
-    deadNodeReap: 24 * 3600_000,
-    leftNodeReap: 10 * 60_000,
-    tombstoneReap: 30 * 60_000,
-    deadOwnerReap: 30 * 60_000,
-    reapInterval: 5_000,
+const lan: GossipConfig = {
+  probeInterval: 1000,
+  probeTimeout: 500,
+  indirectChecks: 3,
+  tcpPing: true,
+  suspicionMult: 4,
+  suspicionMaxTimeoutMult: 6,
+  retransmitMult: 4,
+  gossipInterval: 200,
+  gossipNodes: 3,
+  gossipToTheDead: 30_000,
+  pushPullInterval: 30_000,
+  awarenessMaxMultiplier: 8,
+  tcpTimeout: 10_000,
+  reconnectInterval: 10_000,
+  deadNodeReap: 24 * 3600_000,
+  leftNodeReap: 10 * 60_000,
+  tombstoneReap: 30 * 60_000,
+  deadOwnerReap: 30 * 60_000,
+  reapInterval: 5_000,
+};
+
+export const PROFILES = {
+  lan,
+  wan: {
+    ...lan,
+    probeInterval: 5_000,
+    probeTimeout: 3_000,
+    suspicionMult: 6,
+    gossipInterval: 500,
+    gossipNodes: 4,
+    gossipToTheDead: 60_000,
+    pushPullInterval: 60_000,
+    tcpTimeout: 30_000,
   },
   fast: {
+    ...lan,
     probeInterval: 200,
     probeTimeout: 100,
-    indirectChecks: 3,
-    tcpPing: true,
-    suspicionMult: 4,
-    suspicionMaxTimeoutMult: 6,
-    retransmitMult: 4,
     gossipInterval: 50,
-    gossipNodes: 3,
     gossipToTheDead: 5_000,
     pushPullInterval: 2_000,
-    awarenessMaxMultiplier: 8,
     tcpTimeout: 1_000,
     reconnectInterval: 500,
     deadNodeReap: 60_000,
@@ -82,9 +100,14 @@ export const PROFILES: Record<'lan' | 'fast', GossipConfig> = {
     deadOwnerReap: 20_000,
     reapInterval: 500,
   },
-};
+} satisfies Record<string, GossipConfig>;
 
 export type ProfileName = keyof typeof PROFILES;
+export const PROFILE_NAMES = Object.keys(PROFILES) as ProfileName[];
+
+export function isProfileName(s: string): s is ProfileName {
+  return Object.hasOwn(PROFILES, s);
+}
 
 export function resolveConfig(profile: ProfileName | GossipConfig, overrides: Partial<GossipConfig> = {}): GossipConfig {
   const base = typeof profile === 'string' ? PROFILES[profile] : profile;

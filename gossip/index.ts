@@ -1,9 +1,9 @@
 // Public surface of the gossip layer (see docs/gossip.md).
-export { GossipNode, type GossipNodeOptions, type MemberInfo, type MemberEventInfo, type NodeStats } from './node.js';
-export { PROFILES, resolveConfig, type GossipConfig, type ProfileName } from './config.js';
+export { GossipNode, type GossipNodeOptions, type RequestHandler, type MemberInfo, type MemberEventInfo, type NodeStats } from './node.js';
+export { PROFILES, PROFILE_NAMES, isProfileName, resolveConfig, type GossipConfig, type ProfileName } from './config.js';
 export { Keyring, formatJoinToken, parseJoinToken, parseSecretFile, loadSecretFile, newSecretFileText, generateKey, keyId } from './security.js';
-export { Tables, DEFAULT_TABLES, type TableEvent, type TableDef, type ChangeKind, type ChangeCause, type EntryInfo } from './tables.js';
-export { Ipam, IpamError, type IpamErrorCode, type AllocateOptions } from './ipam.js';
+export { Tables, type TableEvent, type TableDef, type ChangeKind, type ChangeCause, type EntryInfo } from './tables.js';
+export { Ipam, IpamError, attachIpam, type IpamErrorCode, type AllocateOptions } from './ipam.js';
 export { Layout, DEFAULT_BLOCK_SIZE, type IpPool } from './ipam-layout.js';
 export { UdpTransport, type UdpTransportOptions } from './udp-transport.js';
 export { SimNetwork, SimTransport, type SimOptions } from './sim.js';

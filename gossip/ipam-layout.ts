@@ -4,7 +4,7 @@
 // + (b+1)*blockSize - 1, intersected with the allocatable range [first, last]; the gateway,
 // the network address and the broadcast address are never handed out.
 
-import { ipv4ToNum, numToIpv4 } from '../native/index.js';
+import { ipv4ToString } from '../router/wire/addr.js';
 import type { PoolWire } from './codec.js';
 
 /** The shape of agent/ipam.ts's Pool (structurally compatible; numbers in host order). */
@@ -59,12 +59,6 @@ export class Layout {
 
   describe(b: number): string {
     const lo = this.pool.base + b * this.pool.blockSize;
-    return `${numToIpv4(lo)}-${numToIpv4(Math.min(lo + this.pool.blockSize - 1, this.broadcast))}`;
+    return `${ipv4ToString(lo)}-${ipv4ToString(Math.min(lo + this.pool.blockSize - 1, this.broadcast))}`;
   }
 }
-
-export function parseIp(ip: string): number {
-  return ipv4ToNum(ip);
-}
-
-export { numToIpv4 as formatIp };

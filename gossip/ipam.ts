@@ -15,9 +15,11 @@
 
 import type { Message, MessageOf } from './codec.js';
 import type { GossipConfig } from './config.js';
-import { formatIp, Layout, parseIp, type IpPool } from './ipam-layout.js';
-import type { Membership } from './membership.js';
-import type { Tables } from './tables.js';
+import { ipv4ToString, parseIpv4 } from '../router/wire/addr.js';
+import { Layout, type IpPool } from './ipam-layout.js';
+import type { MemberState } from './membership.js';
+import type { GossipNode } from './node.js';
+import type { TableDef, Tables } from './tables.js';
 import type { Clock, Random } from './transport.js';
 
 export type IpamErrorCode =
@@ -56,9 +58,16 @@ export interface IpamDeps {
   random: Random;
   clock: Clock;
   tables: Tables;
-  membership: Membership;
+  /** The node's member list (itself included). */
+  members: { get(id: string): MemberView | undefined; all(): Iterable<MemberView> };
   request(addr: string, m: Message, timeoutMs: number, cb: (err: Error | undefined, reply?: Message) => void): void;
   synced(): boolean;
+}
+
+export interface MemberView {
+  id: string;
+  addr: string;
+  state: MemberState;
 }
 
 type Done = (err: IpamError | undefined, ip?: number) => void;
@@ -68,6 +77,30 @@ const MAX_CLAIM_ROUNDS = 6;
 
 const BLOCKS = 'ipam.blocks';
 const ADDRS = 'ipam.addrs';
+/** IPAM records outlive the node that wrote them (a holder is gone only once reaped). */
+export const IPAM_TABLES: Record<string, TableDef> = { [BLOCKS]: { scope: 'cluster' }, [ADDRS]: { scope: 'cluster' } };
+
+/**
+ * Plug an IPAM into a node (before it starts): its tables, its two requests (a block claim
+ * to a voter, an allocation to a block holder), and its stop.
+ */
+export function attachIpam(node: GossipNode): Ipam {
+  for (const [name, def] of Object.entries(IPAM_TABLES)) node.tables.define(name, def);
+  const ipam = new Ipam({
+    selfId: node.id,
+    config: node.config,
+    random: node.transport.random,
+    clock: node.transport.clock,
+    tables: node.tables,
+    members: { get: (id) => node.member(id), all: () => node.members() },
+    request: (addr, m, t, cb) => node.request(addr, m, t, cb),
+    synced: () => node.synced,
+  });
+  node.handle('claim', (_from, m, reply) => ipam.onClaim(m, reply));
+  node.handle('alloc', (_from, m, reply) => ipam.onAlloc(m, reply));
+  node.onStop(() => ipam.stop());
+  return ipam;
+}
 
 export class Ipam {
   /** "<net>/<block>" -> claimant this node (as a voter) granted the block to. */
@@ -92,7 +125,7 @@ export class Ipam {
       }
       if (opts.ip !== undefined) {
         try {
-          want = parseIp(opts.ip);
+          want = parseIpv4(opts.ip);
         } catch {
           want = -1;
         }
@@ -102,7 +135,7 @@ export class Ipam {
         this.allocateNow(network, layout, want, this.d.selfId, opts.endpoint ?? '', 0, (err, ip) => {
           next();
           if (err) reject(err);
-          else resolve(formatIp(ip as number));
+          else resolve(ipv4ToString(ip as number));
         }),
       );
     });
@@ -145,7 +178,7 @@ export class Ipam {
   }
 
   private gone(id: string): boolean {
-    return id !== this.d.selfId && this.d.membership.get(id) === undefined;
+    return id !== this.d.selfId && this.d.members.get(id) === undefined;
   }
 
   /** Committed live holder of a block, if any. */
@@ -157,13 +190,13 @@ export class Ipam {
   private used(network: string): Set<number> {
     const out = new Set<number>();
     for (const [k, v] of this.d.tables.entries(ADDRS, `${network}/`)) {
-      if (!this.gone((v as { holder: string }).holder)) out.add(parseIp(k.slice(network.length + 1)));
+      if (!this.gone((v as { holder: string }).holder)) out.add(parseIpv4(k.slice(network.length + 1)));
     }
     return out;
   }
 
   private record(network: string, ip: number, holder: string, endpoint: string): void {
-    this.d.tables.set(ADDRS, `${network}/${formatIp(ip)}`, { holder, endpoint });
+    this.d.tables.set(ADDRS, `${network}/${ipv4ToString(ip)}`, { holder, endpoint });
   }
 
   private firstFree(layout: Layout, block: number, used: Set<number>): number | undefined {
@@ -190,7 +223,7 @@ export class Ipam {
     if (want !== 0) {
       const b = layout.blockOf(want);
       const h = this.holderOf(network, b);
-      if (h === self) return used.has(want) ? done(new IpamError('IP_IN_USE', `address ${formatIp(want)} is already in use`)) : take(want);
+      if (h === self) return used.has(want) ? done(new IpamError('IP_IN_USE', `address ${ipv4ToString(want)} is already in use`)) : take(want);
       if (h !== undefined) return this.askHolder(h, network, layout, want, holder, endpoint, done);
       const again = (r: number): void => this.allocateNow(network, layout, want, holder, endpoint, r, done);
       return this.claim(network, layout, [b], (err) => {
@@ -236,9 +269,9 @@ export class Ipam {
   }
 
   private askHolder(h: string, network: string, layout: Layout, ip: number, holder: string, endpoint: string, done: Done): void {
-    const m = this.d.membership.get(h);
+    const m = this.d.members.get(h);
     if (!m || (m.state !== 'alive' && m.state !== 'suspect')) {
-      return done(new IpamError('OWNER_UNREACHABLE', `the block of ${formatIp(ip || layout.pool.first)} is held by ${h}, which is ${m?.state ?? 'unknown'}`));
+      return done(new IpamError('OWNER_UNREACHABLE', `the block of ${ipv4ToString(ip || layout.pool.first)} is held by ${h}, which is ${m?.state ?? 'unknown'}`));
     }
     this.d.request(m.addr, { t: 'alloc', network, pool: layout.pool, ip, holder, endpoint }, this.d.config.tcpTimeout, (err, r) => {
       if (err || r?.t !== 'allocReply') return done(new IpamError('OWNER_UNREACHABLE', `block holder ${h} did not answer: ${err?.message ?? 'bad reply'}`));
@@ -278,7 +311,7 @@ export class Ipam {
   /** The voter rule. */
   vote(network: string, block: number, claimant: string): { granted: boolean; holder: string } {
     if (!this.d.synced()) return { granted: false, holder: '' };
-    const c = this.d.membership.get(claimant);
+    const c = this.d.members.get(claimant);
     if (!c || c.state === 'left') return { granted: false, holder: '' };
     const committed = this.holderOf(network, block);
     if (committed && committed !== claimant) return { granted: false, holder: committed };
@@ -301,7 +334,7 @@ export class Ipam {
   }
 
   private voters(): Array<{ id: string; addr: string; state: string }> {
-    return [...this.d.membership.all()].filter((m) => m.state !== 'left' || m.id === this.d.selfId);
+    return [...this.d.members.all()].filter((m) => m.state !== 'left' || m.id === this.d.selfId);
   }
 
   /** Try candidate blocks in order until one is won; CONTENDED when another claimant had each. */

@@ -2,20 +2,21 @@
 // arrives, and owns the timers:
 //   transport -> wire (seal, codec, counters) -> dispatch below
 //   membership + prober (SWIM/Lifeguard), gossiper (piggyback queues, push-pull)
-//   tables (networkdb), ipam (quorum block claims)
+//   tables (networkdb; each user defines its own tables)
+//   services on top (gossip/ipam.ts) plug in from outside: handle() for their requests,
+//   request() to ask a peer, onStop() to wind down
 // Timers: probe (prober), gossip every gossipInterval, push-pull every pushPullInterval
 // (scaled with cluster size), reconnect to dead members (heals partitions), reaping.
 
-import { LIMITS, type Message, type NodeState } from './codec.js';
+import { LIMITS, type Message, type MessageOf, type NodeState } from './codec.js';
 import { pushPullInterval, resolveConfig, type GossipConfig, type ProfileName } from './config.js';
-import { Ipam } from './ipam.js';
 import { Awareness } from './lifeguard.js';
 import { Gossiper } from './gossiper.js';
 import { Membership, type Member, type MemberEvent, type MemberEventKind, type MemberState } from './membership.js';
 import { Prober } from './probe.js';
 import type { Keyring } from './security.js';
 import { readState, StateFile } from './state-file.js';
-import { Tables } from './tables.js';
+import { Tables, type TableDef } from './tables.js';
 import type { Transport } from './transport.js';
 import { UdpTransport } from './udp-transport.js';
 import { decodeValue, encodeValue, type JsonValue } from './value.js';
@@ -40,7 +41,12 @@ export interface GossipNodeOptions {
   meta?: JsonValue;
   /** Directory for id/incarnation/Lamport persistence across restarts. */
   stateDir?: string;
+  /** Scopes of the caller's tables (a table not listed is owner-scoped). */
+  tables?: Record<string, TableDef>;
 }
+
+/** Answers one kind of reliable request (see GossipNode.handle). */
+export type RequestHandler<T extends Message['t'] = Message['t']> = (from: string, m: MessageOf<T>, reply: (m: Message) => void) => void;
 
 export interface MemberInfo {
   id: string;
@@ -86,7 +92,6 @@ export class GossipNode {
   readonly transport: Transport;
   readonly keyring: Keyring | null;
   readonly tables: Tables;
-  readonly ipam: Ipam;
   private readonly wire: Wire;
   private readonly awareness: Awareness;
   private readonly gossiper: Gossiper;
@@ -94,6 +99,8 @@ export class GossipNode {
   private readonly prober: Prober;
   private readonly listeners = new Set<(e: MemberEventInfo) => void>();
   private readonly timers = new Set<() => void>();
+  private readonly handlers = new Map<Message['t'], (from: string, m: Message, reply: (m: Message) => void) => void>();
+  private readonly stopHooks: (() => void)[] = [];
   private readonly stateFile: StateFile | undefined;
   private running = false;
   private isSynced = true;
@@ -153,19 +160,33 @@ export class GossipNode {
       queueSize: () => this.gossiper.tableQueue.size,
       onLamport: (t) => this.stateFile?.lamport(t),
     });
+    for (const [name, def] of Object.entries(opts.tables ?? {})) this.tables.define(name, def);
     if (saved && saved.id === this.id) this.tables.witness(saved.lamport);
     this.stateFile = opts.stateDir ? new StateFile(opts.stateDir, this.id, inc, this.tables.time()) : undefined;
-    this.ipam = new Ipam({
-      selfId: this.id,
-      config,
-      random,
-      clock,
-      tables: this.tables,
-      membership: this.membership,
-      request: (addr, m, t, cb) => this.wire.request(addr, m, t, cb),
-      synced: () => this.isSynced,
+    this.wire.setHandlers({ message: (from, m) => this.onMessage(from, m), request: (from, m, reply) => this.onRequest(from, m, reply) });
+    this.handle('pushPull', (_from, m, reply) => {
+      this.gossiper.merge(m.nodes, m.entries, 'sync');
+      reply(this.gossiper.localState(false));
     });
-    this.wire.setHandlers({ message: (from, m) => this.onMessage(from, m), request: (from, m, reply) => this.onRequest(m, reply) });
+    this.handle('ping', (_from, m, reply) => this.prober.onStreamPing(m, reply));
+  }
+
+  // ---- services on top ---------------------------------------------------------------------
+
+  /** Answer reliable requests of type `t` (one handler per type). */
+  handle<T extends Message['t']>(t: T, fn: RequestHandler<T>): void {
+    if (this.handlers.has(t)) throw new Error(`a handler for ${t} requests is already registered`);
+    this.handlers.set(t, (from, m, reply) => fn(from, m as MessageOf<T>, reply)); // dispatched by m.t === t
+  }
+
+  /** Ask a peer over the reliable channel; `cb` gets its reply or a timeout/transport error. */
+  request(addr: string, m: Message, timeoutMs: number, cb: (err: Error | undefined, reply?: Message) => void): void {
+    this.wire.request(addr, m, timeoutMs, cb);
+  }
+
+  /** Run `fn` when the node stops (a service winds down with it). */
+  onStop(fn: () => void): void {
+    this.stopHooks.push(fn);
   }
 
   // ---- lifecycle -----------------------------------------------------------------------------
@@ -260,7 +281,7 @@ export class GossipNode {
     this.timers.clear();
     this.prober.stop();
     this.membership.stop();
-    this.ipam.stop();
+    for (const fn of this.stopHooks) fn();
     await this.transport.stop();
   }
 
@@ -370,21 +391,11 @@ export class GossipNode {
     }
   }
 
-  private onRequest(m: Message, reply: (m: Message) => void): void {
+  private onRequest(from: string, m: Message, reply: (m: Message) => void): void {
     if (!this.running) return reply({ t: 'error', message: 'node is stopping' });
-    switch (m.t) {
-      case 'pushPull':
-        this.gossiper.merge(m.nodes, m.entries, 'sync');
-        return reply(this.gossiper.localState(false));
-      case 'ping':
-        return this.prober.onStreamPing(m, reply);
-      case 'claim':
-        return this.ipam.onClaim(m, reply);
-      case 'alloc':
-        return this.ipam.onAlloc(m, reply);
-      default:
-        this.wire.stats.dropped.unexpected++;
-        return reply({ t: 'error', message: `unexpected request ${m.t}` });
-    }
+    const h = this.handlers.get(m.t);
+    if (h) return h(from, m, reply);
+    this.wire.stats.dropped.unexpected++;
+    return reply({ t: 'error', message: `unexpected request ${m.t}` });
   }
 }

@@ -2,10 +2,12 @@
 
 import type { NodeState } from './codec.js';
 import type { GossipConfig, ProfileName } from './config.js';
+import { attachIpam, type Ipam } from './ipam.js';
 import type { MemberState } from './membership.js';
 import { GossipNode } from './node.js';
 import { generateKey, Keyring } from './security.js';
 import { SimNetwork, type SimOptions } from './sim.js';
+import type { TableDef } from './tables.js';
 import type { JsonValue } from './value.js';
 
 export interface SimClusterOptions extends SimOptions {
@@ -14,6 +16,8 @@ export interface SimClusterOptions extends SimOptions {
   /** Seal every message with AES-256-GCM (slower; default off in the simulator). */
   crypto?: boolean;
   meta?: (i: number) => JsonValue;
+  /** Table scopes every node defines. */
+  tables?: Record<string, TableDef>;
 }
 
 export function simAddr(i: number): string {
@@ -23,6 +27,8 @@ export function simAddr(i: number): string {
 export class SimCluster {
   readonly net: SimNetwork;
   readonly nodes: GossipNode[] = [];
+  /** Every node carries the quorum IPAM. */
+  private readonly ipams = new Map<GossipNode, Ipam>();
   private readonly key = generateKey();
 
   constructor(
@@ -43,11 +49,19 @@ export class SimCluster {
         profile: this.opts.profile ?? 'fast',
         config: this.opts.config,
         meta: this.opts.meta?.(i) ?? { i },
+        tables: this.opts.tables,
       },
       this.net.transport(simAddr(i)),
     );
+    this.ipams.set(node, attachIpam(node));
     this.nodes.push(node);
     return node;
+  }
+
+  ipamOf(node: GossipNode): Ipam {
+    const ipam = this.ipams.get(node);
+    if (!ipam) throw new Error(`${node.name} is not a node of this cluster`);
+    return ipam;
   }
 
   addr(i: number): string {

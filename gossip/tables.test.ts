@@ -4,7 +4,7 @@ import type { EntryWire } from './codec.js';
 import { PROFILES } from './config.js';
 import type { MemberState } from './membership.js';
 import { SimCluster, simAddr } from './sim-cluster.js';
-import { Tables, type TableEvent } from './tables.js';
+import { Tables, type TableDef, type TableEvent } from './tables.js';
 import { encodeValue } from './value.js';
 
 /** A Tables instance with hand-driven membership and clock. */
@@ -20,8 +20,12 @@ function standalone(members: Record<string, MemberState> = {}) {
     broadcast: (key) => broadcasts.push(key),
     queueSize: () => 0,
   });
+  t.define('networks', { scope: 'cluster' });
   return { t, broadcasts, advance: (ms: number) => (now += ms), states };
 }
+
+/** The agent's two tables, as agent/tables.ts defines them. */
+const tables: Record<string, TableDef> = { networks: { scope: 'cluster' }, endpoints: { scope: 'owner' } };
 
 const wire = (e: Partial<EntryWire> & { ltime: number; owner: string }, value: unknown = e.ltime): EntryWire => ({
   table: 'endpoints',
@@ -101,7 +105,7 @@ describe('tables: last writer wins', () => {
 
 describe('tables on the simulator', () => {
   test('a dead owner: entries suspended (delete events), back on return (create events), dropped after the reap time', async () => {
-    const c = new SimCluster(6, { seed: 2, profile: 'fast' });
+    const c = new SimCluster(6, { tables, seed: 2, profile: 'fast' });
     await c.startAll(5);
     expect(c.net.runUntil(() => c.converged(), 10_000)).toBe(true);
     const [reader, owner] = [c.nodes[0], c.nodes[3]];
@@ -133,7 +137,7 @@ describe('tables on the simulator', () => {
   });
 
   test('an owner that leaves gracefully takes its entries along (delete, cause owner-left)', async () => {
-    const c = new SimCluster(4, { seed: 6, profile: 'fast' });
+    const c = new SimCluster(4, { tables, seed: 6, profile: 'fast' });
     await c.startAll(5);
     c.net.runUntil(() => c.converged(), 10_000);
     c.nodes[2].tables.set('endpoints', 'ep2', { ip: '10.0.9.5' });
@@ -150,7 +154,7 @@ describe('tables on the simulator', () => {
   });
 
   test('broadcasts alone spread writes (no push-pull); push-pull alone repairs what broadcasts missed', async () => {
-    const c = new SimCluster(30, { seed: 9, profile: 'fast', config: { pushPullInterval: 3_600_000 } });
+    const c = new SimCluster(30, { tables, seed: 9, profile: 'fast', config: { pushPullInterval: 3_600_000 } });
     await c.startAll(5);
     c.net.runUntil(() => c.converged(), 10_000);
     for (let i = 0; i < 30; i++) c.nodes[i].tables.set('endpoints', `ep${i}`, { i });
@@ -171,7 +175,7 @@ describe('tables on the simulator', () => {
   });
 
   test('partition into two halves heals: every entry written on either side is everywhere afterwards (crypto on)', async () => {
-    const c = new SimCluster(16, { seed: 13, profile: 'fast', crypto: true });
+    const c = new SimCluster(16, { tables, seed: 13, profile: 'fast', crypto: true });
     await c.startAll(5);
     expect(c.net.runUntil(() => c.converged(), 10_000)).toBe(true);
     c.nodes[0].tables.set('networks', 'before', { name: 'overnet' });

@@ -8,13 +8,14 @@
 // anti-entropy (full snapshots) repairs whatever gossip missed.
 //
 // Tables have a scope:
-// - "owner" (endpoints, and any table not defined otherwise): entries live and die with their
+// Each user of the layer defines its own tables (define(), or GossipNodeOptions.tables).
+// - "owner" (the default; the agent's endpoints): entries live and die with their
 //   owner. Owner dead -> entries are suspended: readers no longer see them and subscribers get
 //   `delete` events with cause "suspended". Owner alive again before deadOwnerReap -> they come
 //   back with `create` events, cause "resumed" (no new writes needed). Owner dead longer ->
 //   dropped. Owner left gracefully -> dropped at once (`delete`, cause "owner-left").
 //   Entries from owners this node does not know (or knows as left) are not stored.
-// - "cluster" (networks, IPAM records): entries outlive their writer.
+// - "cluster" (the agent's networks, IPAM records): entries outlive their writer.
 // Subscribers see what readers see: a create/update/delete event whenever the visible value of
 // a key changes, whatever the cause.
 
@@ -41,13 +42,6 @@ export interface TableEvent {
 export interface TableDef {
   scope: 'owner' | 'cluster';
 }
-
-export const DEFAULT_TABLES: Record<string, TableDef> = {
-  networks: { scope: 'cluster' },
-  endpoints: { scope: 'owner' },
-  'ipam.blocks': { scope: 'cluster' },
-  'ipam.addrs': { scope: 'cluster' },
-};
 
 /** Limits of set(), so that every entry fits one sealed gossip datagram (1400 bytes). */
 export const MAX_VALUE_BYTES = 1000;
@@ -91,7 +85,7 @@ const SEP = '\u0000';
 
 export class Tables {
   private readonly data = new Map<string, Map<string, Entry>>();
-  private readonly defs = new Map<string, TableDef>(Object.entries(DEFAULT_TABLES));
+  private readonly defs = new Map<string, TableDef>();
   private readonly subs = new Set<{ table?: string; fn: (e: TableEvent) => void }>();
   /** owner id -> "table\0key" of its entries in owner-scoped tables. */
   private readonly byOwner = new Map<string, Set<string>>();

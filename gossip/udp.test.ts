@@ -5,11 +5,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { encodeMessage } from './codec.js';
+import { attachIpam, type Ipam } from './ipam.js';
 import { GossipNode } from './node.js';
 import { Channel, generateKey, Keyring } from './security.js';
 import { parseAddr } from './transport.js';
 
 const running: GossipNode[] = [];
+const ipams = new Map<GossipNode, Ipam>();
 afterEach(async () => {
   await Promise.all(running.splice(0).map((n) => n.stop()));
 });
@@ -17,6 +19,7 @@ afterEach(async () => {
 function node(name: string, key: Uint8Array, extra: Partial<ConstructorParameters<typeof GossipNode>[0]> = {}): GossipNode {
   const n = new GossipNode({ name, bindAddr: '127.0.0.1', bindPort: 0, keyring: new Keyring(key), profile: 'fast', meta: { name }, ...extra });
   running.push(n);
+  ipams.set(n, attachIpam(n));
   return n;
 }
 
@@ -68,7 +71,7 @@ describe('GossipNode over real UDP/TCP on loopback', () => {
 
     // IPAM over the real reliable exchange (quorum votes over TCP).
     const pool = { subnet: { base: 0x0a000900, prefixLen: 24 }, gateway: 0x0a000901, first: 0x0a000901, last: 0x0a0009fe };
-    const ips = await Promise.all([a, b, c].map((n) => n.ipam.allocate('n1', pool)));
+    const ips = await Promise.all([a, b, c].map((n) => ipams.get(n)!.allocate('n1', pool)));
     expect(new Set(ips).size).toBe(3);
 
     // Graceful leave is seen as "left" by the others.

@@ -173,20 +173,5 @@ export function native(): NativeAddon {
   return cached;
 }
 
-/** Dotted quad to host-order u32. Control path only. */
-export function ipv4ToNum(s: string): number {
-  const p = s.split('.');
-  if (p.length !== 4) throw new Error(`invalid IPv4 address: ${s}`);
-  let n = 0;
-  for (const x of p) {
-    if (!/^\d{1,3}$/.test(x)) throw new Error(`invalid IPv4 address: ${s}`);
-    const v = Number(x);
-    if (v > 255) throw new Error(`invalid IPv4 address: ${s}`);
-    n = n * 256 + v;
-  }
-  return n >>> 0;
-}
-
-export function numToIpv4(n: number): string {
-  return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
-}
+/** Kept for router/network.ts until it imports router/wire/addr.ts itself. */
+export { ipv4ToString as numToIpv4 } from '../router/wire/addr.js';

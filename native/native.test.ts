@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { ipv4ToNum, native, numToIpv4 } from './index.js';
+import { ipv4ToString, parseIpv4 } from '../router/wire/addr.js';
+import { native } from './index.js';
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot && process.env.CI === 'true') {
@@ -183,8 +184,8 @@ describe('argument validation (in-process, no syscalls reached)', () => {
   });
 
   it('converts addresses', () => {
-    expect(ipv4ToNum('10.0.0.1')).toBe(0x0a000001);
-    expect(numToIpv4(0x7f000001)).toBe('127.0.0.1');
+    expect(parseIpv4('10.0.0.1')).toBe(0x0a000001);
+    expect(ipv4ToString(0x7f000001)).toBe('127.0.0.1');
   });
 });
 

@@ -3,7 +3,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { D } from './counters.js';
 import { Datapath } from './datapath.js';
 import { MemoryTap, MemoryUnderlay } from './memory.js';
-import { macParts } from './numtable.js';
+import { macParts } from './wire/addr.js';
 import { arpFrame, ipv4Frame, ip, vxlan } from './testframes.js';
 
 const VNI = 4096;

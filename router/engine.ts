@@ -2,7 +2,7 @@
 // that a saturated datapath never delays the control plane (API, gossip acks) and vice versa;
 // `inline` runs it on the caller's thread (tests, debugging). Both speak the same commands.
 import { Worker } from 'node:worker_threads';
-import { macParts } from './numtable.js';
+import { macParts } from './wire/addr.js';
 import type { Datapath } from './datapath.js';
 import type { FramePort } from './ports.js';
 
@@ -19,6 +19,24 @@ export type DpCommand =
   | { op: 'stats' };
 
 export type DpStats = ReturnType<Datapath['stats']>;
+export type DpOp = DpCommand['op'];
+
+/** What each command resolves to. */
+export interface DpResults {
+  addNetwork: undefined;
+  removeNetwork: undefined;
+  setLocal: undefined;
+  deleteLocal: undefined;
+  setRemote: undefined;
+  deleteRemote: undefined;
+  addStaticVtep: undefined;
+  deleteStaticVtep: undefined;
+  forwarding: ReturnType<Datapath['forwarding']>;
+  stats: DpStats;
+}
+
+/** The command of one op. */
+export type DpCommandOf<O extends DpOp> = Extract<DpCommand, { op: O }>;
 
 export interface DatapathConfig {
   /** Address the VXLAN receive socket binds to (host-order u32; 0 = any, as the kernel driver does). */
@@ -35,7 +53,7 @@ export interface DatapathConfig {
 }
 
 /** Apply one command to a datapath. `openTap` turns an fd into a FramePort. */
-export async function applyCommand(dp: Datapath, cmd: DpCommand, openTap: (fd: number, vnet: boolean) => FramePort): Promise<unknown> {
+export async function applyCommand(dp: Datapath, cmd: DpCommand, openTap: (fd: number, vnet: boolean) => FramePort): Promise<DpResults[DpOp]> {
   switch (cmd.op) {
     case 'addNetwork':
       dp.addNetwork(cmd.vni, cmd.mtu, openTap(cmd.tapFd, cmd.vnet));
@@ -77,7 +95,8 @@ export async function applyCommand(dp: Datapath, cmd: DpCommand, openTap: (fd: n
 }
 
 export interface DatapathEngine {
-  call(cmd: DpCommand): Promise<unknown>;
+  /** Run one command on the datapath; resolves to that command's result. */
+  call<O extends DpOp>(cmd: DpCommandOf<O>): Promise<DpResults[O]>;
   stats(): Promise<DpStats>;
   close(): Promise<void>;
 }
@@ -126,18 +145,19 @@ export class WorkerEngine implements DatapathEngine {
     return this.ready;
   }
 
-  async call(cmd: DpCommand): Promise<unknown> {
+  async call<O extends DpOp>(cmd: DpCommandOf<O>): Promise<DpResults[O]> {
     await this.ready;
     if (this.dead) throw this.dead;
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      // The worker answers id with applyCommand's result for this very command.
+      this.pending.set(id, { resolve: (v) => resolve(v as DpResults[O]), reject });
       this.worker.postMessage({ id, cmd });
     });
   }
 
   async stats(): Promise<DpStats> {
-    return (await this.call({ op: 'stats' })) as DpStats;
+    return this.call({ op: 'stats' });
   }
 
   async close(): Promise<void> {

@@ -125,15 +125,5 @@ export class NumTable {
   }
 }
 
-/** MAC "aa:bb:cc:dd:ee:ff" → [hi16, lo32 as int32]. Throws on bad input (control path). */
-export function macParts(mac: string): [number, number] {
-  const m = /^([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2})$/i.exec(mac);
-  if (!m) throw new Error(`invalid MAC address: ${mac}`);
-  const b = m.slice(1).map((x) => parseInt(x, 16));
-  return [(b[0] << 8) | b[1], (b[2] << 24) | (b[3] << 16) | (b[4] << 8) | b[5]];
-}
-
-export function macFromParts(hi: number, lo: number): string {
-  const bytes = [(hi >>> 8) & 255, hi & 255, (lo >>> 24) & 255, (lo >>> 16) & 255, (lo >>> 8) & 255, lo & 255];
-  return bytes.map((x) => x.toString(16).padStart(2, '0')).join(':');
-}
+/** Kept for router/network.ts until it imports router/wire/addr.ts itself. */
+export { macFromParts } from './wire/addr.js';

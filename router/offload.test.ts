@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { D } from './counters.js';
 import { Datapath } from './datapath.js';
 import { MemoryTap, MemoryUnderlay } from './memory.js';
-import { macParts } from './numtable.js';
+import { macParts } from './wire/addr.js';
 import { TapCoalescer, VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, VNET_HDR_LEN, completeChecksum, segmentTcp4 } from './offload.js';
 import { ip } from './testframes.js';
 import { checkIpv4, checkTcp, emitEth, emitIpv4, onesSum, parseMac, ipv4PseudoSum } from './wire/index.js';

@@ -1,6 +1,7 @@
 // What every benched overlay system provides. The runner builds the same topology for each
 // (two hosts on a veth underlay, one empty container namespace per host); the system's setup()
 // gives each container an eth0 on the overlay (MTU 1450, 10.0.9.2 and 10.0.9.3) and connects them.
+import { macFromIp, parseIpv4 } from '../../router/wire/addr.js';
 import { must, type Host, type Lab } from '../../test/harness/lab.js';
 
 export const OVERLAY = {
@@ -12,9 +13,9 @@ export const OVERLAY = {
   port: 4789,
 };
 
-/** Docker's MAC for an IPv4 address: 02:42 followed by the four address bytes. */
+/** Docker's MAC for an IPv4 address in text (router/wire/addr.ts macFromIp). */
 export function macFor(ip: string): string {
-  return ['02', '42', ...ip.split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(':');
+  return macFromIp(parseIpv4(ip));
 }
 
 export interface Topology {

@@ -5,7 +5,7 @@ import {
   parseArp, writeArp, type ArpRepr,
 } from './arp.js';
 import { WireError } from './error.js';
-import { parseIpv4 } from './ipv4.js';
+import { parseIpv4 } from './addr.js';
 import { attempt, embed, guarded, hex } from './testkit.js';
 
 const macArb = fc.tuple(fc.nat(0xffff), fc.nat(0xffffffff)).map(([h, l]) => h * 2 ** 32 + l);

@@ -112,29 +112,6 @@ export function macIsLocal(mac: number): boolean {
   return (((mac / 0x10000000000) | 0) & 2) === 2;
 }
 
-const HEX = '0123456789abcdef';
-
-/** "aa:bb:cc:dd:ee:ff" (lowercase) for a 48-bit MAC number. */
-export function macToString(mac: number): string {
-  let s = '';
-  for (let shift = 40; shift >= 0; shift -= 8) {
-    const b = Math.floor(mac / 2 ** shift) % 256;
-    s += (shift === 40 ? '' : ':') + HEX[b >> 4] + HEX[b & 15];
-  }
-  return s;
-}
-
-const MAC_RE = /^([0-9a-f]{2})([:-])([0-9a-f]{2})\2([0-9a-f]{2})\2([0-9a-f]{2})\2([0-9a-f]{2})\2([0-9a-f]{2})$/i;
-
-/** Parses six 2-digit hex octets separated by ':' or '-' (consistently); throws WireParseError. */
-export function parseMac(s: string): number {
-  const m = typeof s === 'string' ? MAC_RE.exec(s) : null;
-  if (!m) throw new WireParseError(WireError.BadAddress, 'MAC address');
-  let v = 0;
-  for (const i of [1, 3, 4, 5, 6, 7]) v = v * 256 + parseInt(m[i], 16);
-  return v;
-}
-
 // ---- checked representation ----
 
 export function ethHeaderLen(repr: EthernetRepr): number {

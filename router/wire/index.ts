@@ -8,6 +8,7 @@
 export * from './error.js';
 export * from './checksum.js';
 export * from './bytes.js';
+export * from './addr.js';
 export * from './ethernet.js';
 export * from './arp.js';
 export * from './ipv4.js';

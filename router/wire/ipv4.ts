@@ -135,31 +135,6 @@ export function checkIpv4(buf: Uint8Array, off: number, len: number): number {
   return 0;
 }
 
-// ---- address helpers ----
-
-/** Dotted quad for a host-order u32. */
-export function ipv4ToString(ip: number): string {
-  return `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
-}
-
-const IPV4_RE = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
-
-/**
- * Strict dotted quad: four decimal octets 0..255, no leading zeros (which inet_aton would read
- * as octal), no whitespace. Returns a host-order u32; throws WireParseError(BadAddress).
- */
-export function parseIpv4(s: string): number {
-  const m = typeof s === 'string' ? IPV4_RE.exec(s) : null;
-  if (!m) throw new WireParseError(WireError.BadAddress, 'IPv4 address');
-  let v = 0;
-  for (let i = 1; i <= 4; i++) {
-    const o = Number(m[i]);
-    if (o > 255) throw new WireParseError(WireError.BadAddress, 'IPv4 address');
-    v = v * 256 + o;
-  }
-  return v;
-}
-
 // ---- checked representation ----
 
 export function ipv4HeaderLen(repr: Ipv4Repr): number {

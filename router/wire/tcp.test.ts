@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { WireError } from './error.js';
-import { parseIpv4 } from './ipv4.js';
+import { parseIpv4 } from './addr.js';
 import {
   TcpFlag, checkTcp, emitTcp, parseTcp, tcpAck, tcpChecksum, tcpDstPort, tcpFillChecksum, tcpFlags, tcpHeaderLen,
   tcpHeaderLenAt, tcpPayloadOff, tcpSeq, tcpSrcPort, tcpUrgent, tcpWindow, type TcpParsed, type TcpRepr,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { WireError } from './error.js';
-import { parseIpv4 } from './ipv4.js';
+import { parseIpv4 } from './addr.js';
 import { attempt, embed, guarded, hex, pseudoWords, refChecksum } from './testkit.js';
 import {
   UDP_HEADER_LEN, checkUdp, emitUdp, parseUdp, setUdpDstPort, setUdpSrcPort, udpChecksum, udpDstPort,

@@ -4,8 +4,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { macFromIp } from '../../agent/agent.js';
-import { ipv4ToNum } from '../../native/index.js';
+import { macFromIp, parseIpv4 } from '../../router/wire/addr.js';
 import { waitFor, type Host, type Lab } from './lab.js';
 
 export interface Container {
@@ -46,7 +45,7 @@ export interface OverlayOptions {
 
 /** Docker's MAC for an overlay address (the agent's own rule). */
 export function macOf(ip: string): string {
-  return macFromIp(ipv4ToNum(ip));
+  return macFromIp(parseIpv4(ip));
 }
 
 export async function buildOverlay(lab: Lab, o: OverlayOptions): Promise<Overlay> {
