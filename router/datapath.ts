@@ -141,6 +141,14 @@ export class Datapath {
     return this.need(vni).forwarding();
   }
 
+  /** Placeholder until the VIP stage exists: the service specs last sent per VNI (engine.ts ServiceSpec). */
+  readonly serviceSpecs = new Map<number, readonly object[]>();
+
+  setServices(vni: number, specs: readonly object[]): void {
+    if (specs.length === 0) this.serviceSpecs.delete(vni);
+    else this.serviceSpecs.set(vni, specs);
+  }
+
   stats(): { drops: CounterSnapshot; networks: Record<number, { counters: CounterSnapshot; drops: CounterSnapshot }> } {
     const networks: Record<number, { counters: CounterSnapshot; drops: CounterSnapshot }> = {};
     for (const n of this.nets.values()) {

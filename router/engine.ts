@@ -6,6 +6,25 @@ import { macParts } from './wire/addr.js';
 import type { Datapath } from './datapath.js';
 import type { FramePort } from './ports.js';
 
+/** IPVS-equivalent schedulers of the VIP stage (balancer/scheduler.ts). */
+export type ServiceScheduler = 'rr' | 'wrr' | 'lc' | 'wlc' | 'sh' | 'mh';
+
+/**
+ * One VIP service of a network as the VIP stage needs it: plain data, the input shape of
+ * balancer/service.ts's ServiceTable.upsert (so the stage passes it straight in). dnsrr
+ * services have no VIP and are not sent.
+ */
+export interface ServiceSpec {
+  /** Service id (the `services` table key). */
+  id: string;
+  /** Virtual IP, dotted quad. */
+  vip: string;
+  ports: { published: number; target: number; protocol: 'tcp' | 'udp' }[];
+  scheduler: ServiceScheduler;
+  /** Every live task on any host; weight 0..65535, 0 = drained (no new flows). */
+  tasks: { ip: string; mac: string; weight: number }[];
+}
+
 export type DpCommand =
   | { op: 'addNetwork'; vni: number; mtu: number; tapFd: number; vnet: boolean }
   | { op: 'removeNetwork'; vni: number }
@@ -16,6 +35,8 @@ export type DpCommand =
   | { op: 'addStaticVtep'; vni: number; vtep: number }
   | { op: 'deleteStaticVtep'; vni: number; vtep: number }
   | { op: 'forwarding'; vni: number }
+  /** The whole service table of a network (replaces the previous one). */
+  | { op: 'setServices'; vni: number; services: ServiceSpec[] }
   | { op: 'stats' };
 
 export type DpStats = ReturnType<Datapath['stats']>;
@@ -32,6 +53,7 @@ export interface DpResults {
   addStaticVtep: undefined;
   deleteStaticVtep: undefined;
   forwarding: ReturnType<Datapath['forwarding']>;
+  setServices: undefined;
   stats: DpStats;
 }
 
@@ -89,6 +111,9 @@ export async function applyCommand(dp: Datapath, cmd: DpCommand, openTap: (fd: n
       return undefined;
     case 'forwarding':
       return dp.forwarding(cmd.vni);
+    case 'setServices':
+      dp.setServices(cmd.vni, cmd.services);
+      return undefined;
     case 'stats':
       return dp.stats();
   }
