@@ -1,4 +1,15 @@
-// Docker-shaped output: aligned tables (3-space gutters) and one JSON object per line.
+// Docker-shaped output: aligned tables (3-space gutters) and one JSON object per line, and the
+// one `--format` option every listing command shares.
+import { UsageError, type OptionSpec } from './table.js';
+
+export const FORMAT_OPTION = { type: 'string', value: 'json|table', help: 'Output format: table, or json (one JSON object per line)' } as const satisfies OptionSpec;
+
+export function outputFormat(v: string | undefined): 'table' | 'json' {
+  if (v === undefined || v === 'table') return 'table';
+  if (v === 'json') return 'json';
+  throw new UsageError(`unsupported --format "${v}" (use json or table)`);
+}
+
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] + 3))).join('').trimEnd();
