@@ -36,10 +36,8 @@ const BENCH_OPTIONS = {
 } as const;
 
 const BENCH = command({
-  name: '',
-  summary: 'Throughput, latency and crypto cost of tapmesh, side by side with kernel VXLAN in the same run.',
+  name: '', usage: `[${PARTS.join('|')}]...`, summary: 'Throughput, latency and crypto cost of tapmesh, side by side with kernel VXLAN in the same run.',
   options: BENCH_OPTIONS,
-  args: { names: `[${PARTS.join('|')}]...`, min: 0, max: Infinity },
   notes: `Parts:
   crypto    AEAD microbench (one packet per call) at 64/512/1400/8900 bytes
   overlay   kernel VXLAN vs tapmesh (and tapmesh encrypted; fastd, wireguard-go with --peers), needs root

@@ -30,20 +30,14 @@ function helpFor(words: string[]): string {
 }
 
 const help = command({
-  name: 'help',
-  summary: 'Show help for a command',
-  options: {},
-  args: { names: '[COMMAND]', min: 0, max: 2 },
+  name: 'help', usage: '[COMMAND]...', summary: 'Show help for a command',
   async run(ctx: Ctx, _o, words) {
     ctx.out(helpFor(words));
   },
 });
 
 const version = command({
-  name: 'version',
-  summary: 'Show the version',
-  options: {},
-  args: { names: '', min: 0, max: 0 },
+  name: 'version', summary: 'Show the version',
   async run(ctx: Ctx) {
     ctx.out(`tapmesh ${VERSION}\n`);
   },

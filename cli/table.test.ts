@@ -1,7 +1,7 @@
 // The command table: parsing on node:util parseArgs, usage errors, and generated help.
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import {
-  UsageError, checkArgs, command, commandHelp, findCommand, groupHelp, parse, programHelp, runCommand, type Program,
+  UsageError, argCounts, checkArgs, command, commandHelp, findCommand, groupHelp, parse, programHelp, runCommand, type Program,
 } from './table.js';
 
 const OPTS = {
@@ -81,33 +81,42 @@ describe('parse', () => {
 });
 
 describe('checkArgs', () => {
+  it('derives the counts from the usage string', () => {
+    expect(argCounts('')).toEqual({ min: 0, max: 0 });
+    expect(argCounts('NAME')).toEqual({ min: 1, max: 1 });
+    expect(argCounts('NETWORK CONTAINER')).toEqual({ min: 2, max: 2 });
+    expect(argCounts('[NETWORK]')).toEqual({ min: 0, max: 1 });
+    expect(argCounts('NETWORK...')).toEqual({ min: 1, max: Infinity });
+    expect(argCounts('[a|b]...')).toEqual({ min: 0, max: Infinity });
+  });
+
   it('enforces exact, minimum and maximum counts with one-line messages', () => {
-    expect(usageError(() => checkArgs([], { names: 'NAME', min: 1, max: 1 }, 'tapmesh network create')))
+    expect(usageError(() => checkArgs([], 'NAME', 'tapmesh network create')))
       .toBe('"tapmesh network create" requires exactly 1 argument: NAME');
-    expect(usageError(() => checkArgs(['a'], { names: 'NETWORK CONTAINER', min: 2, max: 2 }, 'tapmesh network connect')))
+    expect(usageError(() => checkArgs(['a'], 'NETWORK CONTAINER', 'tapmesh network connect')))
       .toBe('"tapmesh network connect" requires exactly 2 arguments: NETWORK CONTAINER');
-    expect(usageError(() => checkArgs([], { names: 'NETWORK...', min: 1, max: Infinity }, 'tapmesh network rm')))
+    expect(usageError(() => checkArgs([], 'NETWORK...', 'tapmesh network rm')))
       .toBe('"tapmesh network rm" requires at least 1 argument: NETWORK');
-    expect(usageError(() => checkArgs(['a', 'b'], { names: '[NETWORK]', min: 0, max: 1 }, 'tapmesh stats')))
+    expect(usageError(() => checkArgs(['a', 'b'], '[NETWORK]', 'tapmesh stats')))
       .toBe('"tapmesh stats" accepts at most 1 argument: NETWORK');
-    expect(usageError(() => checkArgs(['x'], { names: '', min: 0, max: 0 }, 'tapmesh node ls')))
+    expect(usageError(() => checkArgs(['x'], '', 'tapmesh node ls')))
       .toBe('"tapmesh node ls" accepts no arguments (got "x")');
-    expect(() => checkArgs(['a', 'b', 'c'], { names: 'NETWORK...', min: 1, max: Infinity }, 'x')).not.toThrow();
-    expect(() => checkArgs([], { names: '[NETWORK]', min: 0, max: 1 }, 'x')).not.toThrow();
+    expect(() => checkArgs(['a', 'b', 'c'], 'NETWORK...', 'x')).not.toThrow();
+    expect(() => checkArgs([], '[NETWORK]', 'x')).not.toThrow();
   });
 });
 
 describe('a program', () => {
   const calls: unknown[] = [];
   const create = command({
-    name: 'net create', summary: 'Create a net', options: OPTS, args: { names: 'NAME', min: 1, max: 1 }, notes: 'Some notes.',
+    name: 'net create', summary: 'Create a net', options: OPTS, usage: 'NAME', notes: 'Some notes.',
     async run(ctx: string, o, args) {
       calls.push([ctx, o.vtep, o.opt, args]);
       return 3;
     },
   });
-  const ls = command({ name: 'net ls', aliases: ['net list'], summary: 'List nets', options: {}, args: { names: '', min: 0, max: 0 }, async run() {} });
-  const version = command({ name: 'version', summary: 'Show the version', options: {}, args: { names: '', min: 0, max: 0 }, async run() {} });
+  const ls = command({ name: 'net ls', aliases: ['net list'], summary: 'List nets', async run() {} });
+  const version = command({ name: 'version', summary: 'Show the version', async run() {} });
   const prog: Program<string> = {
     name: 'tool', summary: 'A tool.', globals: { socket: { type: 'string', short: 'H', value: 'PATH', help: 'Socket path' } }, commands: [create, ls, version],
   };

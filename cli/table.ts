@@ -30,21 +30,20 @@ type ValueOf<S extends OptionSpec> = S['type'] extends 'boolean' ? boolean
 /** The parsed options, keyed by long name: booleans are false when absent, repeatables []. */
 export type Values<O extends OptionSpecs> = { [K in keyof O]: ValueOf<O[K]> };
 
-export interface ArgsSpec {
-  /** As shown in the usage line, e.g. `NETWORK CONTAINER` or `[NETWORK]`. */
-  names: string;
-  min: number;
-  max: number;
-}
-
 export interface Command<C, O extends OptionSpecs = OptionSpecs> {
   /** One or two words: `stats`, `network create`; '' for a program with a single command. */
   name: string;
   aliases?: string[];
   /** One line, for the command list. */
   summary: string;
-  options: O;
-  args: ArgsSpec;
+  /** Flags; none when absent. */
+  options?: O;
+  /**
+   * The positional arguments as the usage line shows them; their counts are derived from it:
+   * `NAME` one, `NETWORK CONTAINER` two, `[NETWORK]` at most one, `NETWORK...` at least one.
+   * None when absent.
+   */
+  usage?: string;
   /** More help text after the options (value formats, examples). */
   notes?: string;
   /** A number is the exit status (-1: keep running); nothing means 0. */
@@ -115,17 +114,25 @@ export function parse<O extends OptionSpecs>(argv: string[], options: O, helpRef
   return { values: values as Values<O>, args, argIndexes };
 }
 
+/** How many positional arguments a usage string admits. */
+export function argCounts(usage: string): { min: number; max: number } {
+  const words = usage.split(/\s+/).filter(Boolean);
+  const min = words.filter((w) => !w.startsWith('[')).length;
+  return { min, max: words.some((w) => w.endsWith('...')) ? Infinity : words.length };
+}
+
 /** The one-line errors for a wrong number of positional arguments. */
-export function checkArgs(args: string[], spec: ArgsSpec, who: string): void {
-  const what = spec.names.replace(/[[\]]|\.\.\./g, '');
+export function checkArgs(args: string[], usage: string, who: string): void {
+  const { min, max } = argCounts(usage);
+  const what = usage.replace(/[[\]]|\.\.\./g, '');
   const n = (k: number) => `${k} argument${k === 1 ? '' : 's'}`;
-  if (args.length > spec.max) {
-    if (spec.max === 0) throw new UsageError(`"${who}" accepts no arguments (got "${args[0]}")`);
-    throw new UsageError(`"${who}" accepts at most ${n(spec.max)}: ${what}`);
+  if (args.length > max) {
+    if (max === 0) throw new UsageError(`"${who}" accepts no arguments (got "${args[0]}")`);
+    throw new UsageError(`"${who}" accepts at most ${n(max)}: ${what}`);
   }
-  if (args.length < spec.min) {
-    if (spec.min === spec.max) throw new UsageError(`"${who}" requires exactly ${n(spec.min)}: ${what}`);
-    throw new UsageError(`"${who}" requires at least ${n(spec.min)}: ${what}`);
+  if (args.length < min) {
+    if (min === max) throw new UsageError(`"${who}" requires exactly ${n(min)}: ${what}`);
+    throw new UsageError(`"${who}" requires at least ${n(min)}: ${what}`);
   }
 }
 
@@ -153,7 +160,7 @@ export function subcommands<C>(p: Program<C>, group: string): string[] {
 export async function runCommand<C>(p: Program<C>, cmd: Command<C, any>, argv: string[], ctx: (globals: Values<OptionSpecs>) => C): Promise<number> {
   const who = [p.name, cmd.name].filter(Boolean).join(' ');
   const { values, args } = parse(argv, { ...p.globals, ...cmd.options }, who);
-  checkArgs(args, cmd.args, who);
+  checkArgs(args, cmd.usage ?? '', who);
   const code = await cmd.run(ctx(values), values, args);
   return code ?? 0;
 }
@@ -176,16 +183,16 @@ function optionLines(options: OptionSpecs): string[] {
 }
 
 function usageLine<C>(p: Program<C>, cmd: Command<C, any>): string {
-  const options: OptionSpecs = cmd.options;
+  const options: OptionSpecs = cmd.options ?? {};
   const required = Object.entries(options).filter(([, s]) => s.required).map(([n, s]) => flagText(n, s));
   const optional = Object.values(options).some((s) => !s.required);
-  return ['Usage:', p.name, cmd.name, ...required, optional ? '[OPTIONS]' : '', cmd.args.names].filter(Boolean).join(' ');
+  return ['Usage:', p.name, cmd.name, ...required, optional ? '[OPTIONS]' : '', cmd.usage ?? ''].filter(Boolean).join(' ');
 }
 
 export function commandHelp<C>(p: Program<C>, cmd: Command<C, any>): string {
   const lines = [usageLine(p, cmd), '', cmd.summary];
   if (cmd.aliases?.length) lines.push(`Aliases: ${cmd.aliases.map((a) => `${p.name} ${a}`).join(', ')}`);
-  if (Object.keys(cmd.options).length) lines.push('', 'Options:', ...optionLines(cmd.options));
+  if (cmd.options && Object.keys(cmd.options).length) lines.push('', 'Options:', ...optionLines(cmd.options));
   if (Object.keys(p.globals).length) lines.push('', 'Global options:', ...optionLines(p.globals));
   if (cmd.notes) lines.push('', cmd.notes.trimEnd());
   return `${lines.join('\n')}\n`;

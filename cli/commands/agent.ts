@@ -58,10 +58,8 @@ export function agentOptions(o: Values<typeof AGENT_OPTIONS>, socket: string): A
 }
 
 const agent = command({
-  name: 'agent',
-  summary: 'Run the agent (daemon) in the foreground',
+  name: 'agent', summary: 'Run the agent (daemon) in the foreground',
   options: AGENT_OPTIONS,
-  args: { names: '', min: 0, max: 0 },
   notes: 'The agent serves its API on the --socket path (a unix socket, mode 0600) and logs JSON lines to stderr.',
   async run(ctx: Ctx, o) {
     await runAgent(agentOptions(o, ctx.socket));

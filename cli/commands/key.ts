@@ -7,10 +7,8 @@ import { command } from '../table.js';
 const ROTATION = 'Rotate without a partition: `key add` on every host, then `key use` on every host, then `key rm` of the old key on every host.';
 
 const joinToken = command({
-  name: 'join-token',
-  summary: 'Print what another host needs to join this cluster',
+  name: 'join-token', summary: 'Print what another host needs to join this cluster',
   options: { quiet: { type: 'boolean', short: 'q', help: 'Only the token' } },
-  args: { names: '', min: 0, max: 0 },
   async run(ctx: Ctx, o) {
     const r = (await request(ctx.socket, 'GET', '/v1/join-token')) as { Token: string; Addr: string };
     if (o.quiet) return ctx.out(`${r.Token}\n`);
@@ -20,10 +18,7 @@ const joinToken = command({
 });
 
 const ls = command({
-  name: 'key ls',
-  summary: 'List the cluster keys (the primary one marked *)',
-  options: {},
-  args: { names: '', min: 0, max: 0 },
+  name: 'key ls', summary: 'List the cluster keys (the primary one marked *)',
   async run(ctx: Ctx) {
     const r = (await request(ctx.socket, 'GET', '/v1/keys')) as { Primary: string; Keys: string[] };
     ctx.out(table(['KEY ID', 'PRIMARY'], r.Keys.map((k) => [k, k === r.Primary ? '*' : ''])));
@@ -31,22 +26,17 @@ const ls = command({
 });
 
 const generate = command({
-  name: 'key new',
-  summary: 'Print a new cluster key (a secret file); needs no agent',
-  options: {},
-  args: { names: '', min: 0, max: 0 },
+  name: 'key new', summary: 'Print a new cluster key (a secret file); needs no agent',
   async run(ctx: Ctx) {
     ctx.out(newSecretFileText());
   },
 });
 
 /** add, use, rm: one request each, the same shape. */
-function step(sub: 'add' | 'use' | 'rm', names: string, summary: string) {
+function step(sub: 'add' | 'use' | 'rm', usage: string, summary: string) {
   return command({
-    name: `key ${sub}`,
-    summary,
-    options: {},
-    args: { names, min: 1, max: 1 },
+    name: `key ${sub}`, summary,
+      usage,
     notes: ROTATION,
     async run(ctx: Ctx, _o, [key]) {
       await request(ctx.socket, 'POST', `/v1/keys/${sub}`, { key });

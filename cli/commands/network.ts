@@ -1,6 +1,6 @@
 // `tapmesh network …` and `tapmesh peer …`: overlays, their containers and static VTEPs.
 import { DaemonError, request, type Ctx } from '../client.js';
-import { FORMAT_OPTION, jsonLines, outputFormat, table } from '../format.js';
+import { LIST_OPTIONS, jsonLines, outputFormat, table } from '../format.js';
 import { UsageError, command } from '../table.js';
 import { keyValues } from '../values.js';
 
@@ -11,8 +11,7 @@ type NetInspect = {
 const FILTER_KEYS = ['name', 'id', 'driver', 'scope'];
 
 const create = command({
-  name: 'network create',
-  summary: 'Create an overlay network',
+  name: 'network create', usage: 'NAME', summary: 'Create an overlay network',
   options: {
     driver: { type: 'string', short: 'd', value: 'overlay', help: 'Network driver (overlay, the only one)' },
     subnet: { type: 'string', value: 'CIDR', help: 'IPv4 subnet (default: the first free 10.x.y.0/24)' },
@@ -22,7 +21,6 @@ const create = command({
     label: { type: 'string', multiple: true, value: 'KEY=VALUE', help: 'Network label' },
     attachable: { type: 'boolean', help: 'Accepted for Docker compatibility (every network is attachable)' },
   },
-  args: { names: 'NAME', min: 1, max: 1 },
   notes: `Options: com.docker.network.driver.overlay.vxlanid_list=VNI, com.docker.network.mtu=MTU (container MTU),
          com.docker.network.driver.mtu=MTU (underlay MTU; 50 bytes of VXLAN are subtracted)`,
   async run(ctx: Ctx, o, [name]) {
@@ -35,16 +33,12 @@ const create = command({
 });
 
 const ls = command({
-  name: 'network ls',
-  aliases: ['network list'],
-  summary: 'List networks',
+  name: 'network ls', aliases: ['network list'], summary: 'List networks',
   options: {
-    quiet: { type: 'boolean', short: 'q', help: 'Only network IDs' },
+    ...LIST_OPTIONS,
     filter: { type: 'string', short: 'f', multiple: true, value: 'KEY=VALUE', help: `Filter by ${FILTER_KEYS.join(', ')}` },
-    format: FORMAT_OPTION,
     'no-trunc': { type: 'boolean', help: 'Full network IDs' },
   },
-  args: { names: '', min: 0, max: 0 },
   async run(ctx: Ctx, o) {
     const format = outputFormat(o.format);
     const filters = o.filter.map((f) => {
@@ -70,13 +64,11 @@ const ls = command({
 });
 
 const inspect = command({
-  name: 'network inspect',
-  summary: 'Show networks in detail (JSON)',
+  name: 'network inspect', usage: 'NETWORK...', summary: 'Show networks in detail (JSON)',
   options: {
     format: { type: 'string', short: 'f', value: 'FORMAT', help: 'Accepted for Docker compatibility; the output is always JSON' },
     verbose: { type: 'boolean', short: 'v', help: 'Add peers, every endpoint cluster-wide and the forwarding table' },
   },
-  args: { names: 'NETWORK...', min: 1, max: Infinity },
   async run(ctx: Ctx, o, refs) {
     const found: unknown[] = [];
     const missing: string[] = [];
@@ -95,11 +87,7 @@ const inspect = command({
 });
 
 const rm = command({
-  name: 'network rm',
-  aliases: ['network remove'],
-  summary: 'Remove networks',
-  options: {},
-  args: { names: 'NETWORK...', min: 1, max: Infinity },
+  name: 'network rm', aliases: ['network remove'], usage: 'NETWORK...', summary: 'Remove networks',
   async run(ctx: Ctx, _o, refs) {
     const errors: string[] = [];
     for (const ref of refs) {
@@ -116,13 +104,11 @@ const rm = command({
 });
 
 const connect = command({
-  name: 'network connect',
-  summary: 'Connect a container (network namespace) to a network',
+  name: 'network connect', usage: 'NETWORK CONTAINER', summary: 'Connect a container (network namespace) to a network',
   options: {
     ip: { type: 'string', value: 'IP', help: 'IPv4 address for the container (default: the next free one)' },
     alias: { type: 'string', multiple: true, value: 'NAME', help: 'Name of the container on this network' },
   },
-  args: { names: 'NETWORK CONTAINER', min: 2, max: 2 },
   notes: 'CONTAINER: a netns name under /run/netns, a PID, or a namespace path',
   async run(ctx: Ctx, o, [net, container]) {
     await request(ctx.socket, 'POST', `/v1/networks/${encodeURIComponent(net)}/connect`, { container, ip: o.ip, aliases: o.alias });
@@ -130,10 +116,7 @@ const connect = command({
 });
 
 const disconnect = command({
-  name: 'network disconnect',
-  summary: 'Disconnect a container from a network',
-  options: {},
-  args: { names: 'NETWORK CONTAINER', min: 2, max: 2 },
+  name: 'network disconnect', usage: 'NETWORK CONTAINER', summary: 'Disconnect a container from a network',
   async run(ctx: Ctx, _o, [net, container]) {
     await request(ctx.socket, 'POST', `/v1/networks/${encodeURIComponent(net)}/disconnect`, { container });
   },
@@ -146,10 +129,8 @@ const PEER_OPTIONS = {
 } as const;
 
 const peerAdd = command({
-  name: 'peer add',
-  summary: 'Add a static VXLAN peer (kernel VXLAN host, hardware VTEP)',
+  name: 'peer add', usage: 'NETWORK', summary: 'Add a static VXLAN peer (kernel VXLAN host, hardware VTEP)',
   options: PEER_OPTIONS,
-  args: { names: 'NETWORK', min: 1, max: 1 },
   notes: '(--ip alone derives the MAC 02:42:<ip bytes>, as tapmesh and Docker do)',
   async run(ctx: Ctx, o, [net]) {
     await request(ctx.socket, 'POST', `/v1/networks/${encodeURIComponent(net)}/peers`, { vtep: o.vtep, mac: o.mac, ip: o.ip });
@@ -157,10 +138,8 @@ const peerAdd = command({
 });
 
 const peerRm = command({
-  name: 'peer rm',
-  summary: 'Remove a static peer, or one endpoint of it (--mac or --ip)',
+  name: 'peer rm', usage: 'NETWORK', summary: 'Remove a static peer, or one endpoint of it (--mac or --ip)',
   options: PEER_OPTIONS,
-  args: { names: 'NETWORK', min: 1, max: 1 },
   async run(ctx: Ctx, o, [net]) {
     const q = new URLSearchParams({ vtep: o.vtep });
     if (o.mac) q.set('mac', o.mac);

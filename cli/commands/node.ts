@@ -1,19 +1,13 @@
 // `tapmesh node …`: the hosts of the cluster, as gossip sees them.
 import { request, type Ctx } from '../client.js';
-import { FORMAT_OPTION, jsonLines, outputFormat, table } from '../format.js';
+import { LIST_OPTIONS, jsonLines, outputFormat, table } from '../format.js';
 import { command } from '../table.js';
 
 type NodeReply = { ID: string; Hostname: string; Status: string; Addr: string; Self: boolean };
 
 const ls = command({
-  name: 'node ls',
-  aliases: ['node list'],
-  summary: 'List the hosts of the cluster (gossip membership)',
-  options: {
-    quiet: { type: 'boolean', short: 'q', help: 'Only node IDs' },
-    format: FORMAT_OPTION,
-  },
-  args: { names: '', min: 0, max: 0 },
+  name: 'node ls', aliases: ['node list'], summary: 'List the hosts of the cluster (gossip membership)',
+  options: LIST_OPTIONS,
   async run(ctx: Ctx, o) {
     const format = outputFormat(o.format);
     const nodes = ((await request(ctx.socket, 'GET', '/v1/nodes')) as NodeReply[]).sort((a, b) => a.Hostname.localeCompare(b.Hostname));
@@ -24,10 +18,7 @@ const ls = command({
 });
 
 const inspect = command({
-  name: 'node inspect',
-  summary: 'Show hosts of the cluster in detail (JSON)',
-  options: {},
-  args: { names: 'NODE...', min: 1, max: Infinity },
+  name: 'node inspect', usage: 'NODE...', summary: 'Show hosts of the cluster in detail (JSON)',
   async run(ctx: Ctx, _o, refs) {
     const out: unknown[] = [];
     for (const ref of refs) out.push(await request(ctx.socket, 'GET', `/v1/nodes/${encodeURIComponent(ref)}`));

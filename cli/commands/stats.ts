@@ -10,10 +10,8 @@ type StatsReply = {
 };
 
 const stats = command({
-  name: 'stats',
-  summary: 'Packet, byte and drop counters',
+  name: 'stats', usage: '[NETWORK]', summary: 'Packet, byte and drop counters',
   options: { format: FORMAT_OPTION },
-  args: { names: '[NETWORK]', min: 0, max: 1 },
   async run(ctx: Ctx, o, [ref]) {
     const format = outputFormat(o.format);
     const s = (await request(ctx.socket, 'GET', '/v1/stats')) as StatsReply;
