@@ -61,7 +61,7 @@ export interface Program<C> {
   summary: string;
   /** Accepted anywhere on the command line, by every command. */
   globals: OptionSpecs;
-  commands: Command<C, any>[];
+  commands: Command<C, OptionSpecs>[];
 }
 
 export interface Parsed<O extends OptionSpecs> {
@@ -79,6 +79,7 @@ export interface Parsed<O extends OptionSpecs> {
 export function parse<O extends OptionSpecs>(argv: string[], options: O, helpRef: string, lenient = false): Parsed<O> {
   const config: Record<string, { type: 'string' | 'boolean'; short?: string }> = {};
   for (const [name, s] of Object.entries(options)) config[name] = s.short ? { type: s.type, short: s.short } : { type: s.type };
+  // strict: false and tokens, so that the errors are ours: one line each, naming the help.
   const { tokens } = parseArgs({ args: argv, options: config, strict: false, allowPositionals: true, tokens: true });
   const values: Record<string, string | boolean | string[] | undefined> = {};
   const args: string[] = [];
@@ -137,8 +138,8 @@ export function checkArgs(args: string[], usage: string, who: string): void {
 }
 
 /** Find the command named by the first one or two words; `group` when only a group matched. */
-export function findCommand<C>(p: Program<C>, words: string[]): { cmd?: Command<C, any>; used: number; group?: string } {
-  const named = (c: Command<C, any>, n: string) => c.name === n || (c.aliases ?? []).includes(n);
+export function findCommand<C>(p: Program<C>, words: string[]): { cmd?: Command<C, OptionSpecs>; used: number; group?: string } {
+  const named = (c: Command<C, OptionSpecs>, n: string) => c.name === n || (c.aliases ?? []).includes(n);
   if (words.length >= 2) {
     const cmd = p.commands.find((c) => named(c, `${words[0]} ${words[1]}`));
     if (cmd) return { cmd, used: 2 };
@@ -157,7 +158,7 @@ export function subcommands<C>(p: Program<C>, group: string): string[] {
 }
 
 /** Run one command: parse its options (and the globals), check its arguments, call it. */
-export async function runCommand<C>(p: Program<C>, cmd: Command<C, any>, argv: string[], ctx: (globals: Values<OptionSpecs>) => C): Promise<number> {
+export async function runCommand<C>(p: Program<C>, cmd: Command<C, OptionSpecs>, argv: string[], ctx: (globals: Values<OptionSpecs>) => C): Promise<number> {
   const who = [p.name, cmd.name].filter(Boolean).join(' ');
   const { values, args } = parse(argv, { ...p.globals, ...cmd.options }, who);
   checkArgs(args, cmd.usage ?? '', who);
@@ -182,14 +183,14 @@ function optionLines(options: OptionSpecs): string[] {
   return rows.map(([l, r]) => `  ${l.padEnd(w)}  ${r}`);
 }
 
-function usageLine<C>(p: Program<C>, cmd: Command<C, any>): string {
+function usageLine<C>(p: Program<C>, cmd: Command<C, OptionSpecs>): string {
   const options: OptionSpecs = cmd.options ?? {};
   const required = Object.entries(options).filter(([, s]) => s.required).map(([n, s]) => flagText(n, s));
   const optional = Object.values(options).some((s) => !s.required);
   return ['Usage:', p.name, cmd.name, ...required, optional ? '[OPTIONS]' : '', cmd.usage ?? ''].filter(Boolean).join(' ');
 }
 
-export function commandHelp<C>(p: Program<C>, cmd: Command<C, any>): string {
+export function commandHelp<C>(p: Program<C>, cmd: Command<C, OptionSpecs>): string {
   const lines = [usageLine(p, cmd), '', cmd.summary];
   if (cmd.aliases?.length) lines.push(`Aliases: ${cmd.aliases.map((a) => `${p.name} ${a}`).join(', ')}`);
   if (cmd.options && Object.keys(cmd.options).length) lines.push('', 'Options:', ...optionLines(cmd.options));
@@ -198,7 +199,7 @@ export function commandHelp<C>(p: Program<C>, cmd: Command<C, any>): string {
   return `${lines.join('\n')}\n`;
 }
 
-function commandList<C>(cmds: Command<C, any>[], prefix = ''): string[] {
+function commandList<C>(cmds: Command<C, OptionSpecs>[], prefix = ''): string[] {
   const rows = cmds.map((c) => [c.name.slice(prefix.length), c.summary]);
   const w = Math.max(0, ...rows.map(([l]) => l.length));
   return rows.map(([l, r]) => `  ${l.padEnd(w)}  ${r}`);
