@@ -1,7 +1,8 @@
 // The embedded resolver: one DnsResolver per agent (records, upstreams, counters), serving
 // one ContainerDns per container namespace at 127.0.0.11:53 over UDP and TCP.
 // Per query:
-//   1. gate: at least a header, not a response (never answer answers: no reflection loops)
+//   1. gate: at least a header, not a response (never answer answers: no reflection loops),
+//      section counts a query can have
 //   2. decode with dns-packet; undecodable: drop and count malformed
 //   3. check: opcode QUERY and one question, else FORMERR / NOTIMP
 //   4. answer locally from the records in the container's network scope (answer.ts)
@@ -60,6 +61,13 @@ export class DnsResolver {
     c.queries++;
     // 1. gate
     if (msg.length < 12 || (msg[2] & 0x80) !== 0) {
+      c.malformed++;
+      return;
+    }
+    // Section counts a query can carry (dns-packet sizes its arrays from them before reading:
+    // a forged 65535 costs milliseconds): one question, no answers, a few authority/extra RRs.
+    const qd = msg.readUInt16BE(4);
+    if (msg.readUInt16BE(6) !== 0 || msg.readUInt16BE(8) > 8 || msg.readUInt16BE(10) > 8 || qd > 8) {
       c.malformed++;
       return;
     }
