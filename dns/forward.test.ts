@@ -140,10 +140,16 @@ describe('forwarding', () => {
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     closers.push(() => srv.close());
     const port = (srv.address() as net.AddressInfo).port;
-    const res = resolver([port]);
+    // First upstream: a port nobody listens on (connection refused), then the real one.
+    const dead = net.createServer();
+    await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
+    const deadPort = (dead.address() as net.AddressInfo).port;
+    await new Promise((r) => dead.close(r));
+    const res = resolver([deadPort, port]);
     const { reply } = await wait(res, query('many.example', 'A', { id: 9 }), 'tcp');
     expect(dnsPacket.decode(reply!).id).toBe(9);
     expect(answerOf(reply!).length).toBe(80);
+    expect(res.counters.upstreamFailures).toBe(1);
   });
 
   it('no upstream configured: SERVFAIL', async () => {

@@ -140,6 +140,18 @@ describe('TCP framing', () => {
     c.sock.destroy();
   });
 
+  it('connections beyond maxConnections are closed at accept; earlier ones keep working', async () => {
+    const { port } = await tcpResolver();
+    const four = await Promise.all([0, 1, 2, 3].map(() => client(port)));
+    await new Promise((r) => setTimeout(r, 50));
+    const fifth = await client(port);
+    await fifth.closed;
+    four[0].sock.write(frame(query('web', 'A', { id: 5 })));
+    await until(() => four[0].replies.length === 1);
+    expect(four[0].replies.length).toBe(1);
+    four.forEach((c) => c.sock.destroy());
+  });
+
   it('a zero-length frame closes the connection; a silent one is closed after the idle time', async () => {
     const { port } = await tcpResolver(300);
     const bad = await client(port);

@@ -2,6 +2,8 @@
 // dnsrr shuffling, tasks., aliases, PTR, SRV, AAAA, truncation, malformed input.
 import { describe, expect, it } from 'vitest';
 import dnsPacket from 'dns-packet';
+import fc from 'fast-check';
+import { MemoryRecords } from './records.js';
 import { DnsResolver } from './server.js';
 import { ask, fixture, query } from './testkit.js';
 import { upstreamsFromResolvConf, parseUpstream } from './config.js';
@@ -145,5 +147,29 @@ describe('config', () => {
     expect(parseUpstream('[::1]:54')).toEqual({ host: '::1', port: 54 });
     expect(() => parseUpstream('nope')).toThrow(/invalid/);
     expect(() => parseUpstream('10.0.0.1:0')).toThrow(/invalid/);
+  });
+});
+
+describe('scope (property)', () => {
+  it('a container name resolves iff it is on one of the attached networks, to that network\'s address', async () => {
+    const nets = ['n0', 'n1', 'n2', 'n3'];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uniqueArray(fc.record({ name: fc.stringMatching(/^[a-z][a-z0-9-]{0,10}$/), net: fc.constantFrom(...nets), host: fc.integer({ min: 1, max: 254 }) }), { selector: (r) => r.name, maxLength: 12 }),
+        fc.subarray(nets),
+        async (recs, attached) => {
+          const store = new MemoryRecords();
+          for (const r of recs) store.setContainer(r.net, r.name, `10.${nets.indexOf(r.net)}.0.${r.host}`);
+          const res = new DnsResolver(store);
+          for (const r of recs) {
+            const m = (await ask(res, query(r.name, 'A'), attached))!;
+            const got = (dnsPacket.decode(m).answers ?? []).map((a) => (a as { data: string }).data);
+            if (attached.includes(r.net)) expect(got).toEqual([`10.${nets.indexOf(r.net)}.0.${r.host}`]);
+            else expect(got).toEqual([]);
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
   });
 });
