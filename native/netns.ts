@@ -8,7 +8,7 @@
 //   3. UDP socket:  dgram cannot adopt a descriptor, so the addon's batched udpRecv/udpSend
 //                   run on it under pollReadable (IPv4 only: udpRecv/udpSend speak sockaddr_in).
 import net from 'node:net';
-import { ipv4ToNum, native, numToIpv4, type PollHandle } from './index.js';
+import { ipv4ToNum, native, type PollHandle } from './index.js';
 
 /** A netns given as a name (ip netns), a PID, or a path; returns the path to open. */
 export function netnsPath(ns: string | number): string {
@@ -222,4 +222,3 @@ export class NetnsUdp {
   }
 }
 
-export { numToIpv4 };
