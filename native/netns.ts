@@ -8,7 +8,8 @@
 //   3. UDP socket:  dgram cannot adopt a descriptor, so the addon's batched udpRecv/udpSend
 //                   run on it under pollReadable (IPv4 only: udpRecv/udpSend speak sockaddr_in).
 import net from 'node:net';
-import { ipv4ToNum, native, type PollHandle } from './index.js';
+import { native, type PollHandle } from './index.js';
+import { parseIpv4 as ipv4ToNum } from '../router/wire/addr.js';
 
 /** A netns given as a name (ip netns), a PID, or a path; returns the path to open. */
 export function netnsPath(ns: string | number): string {
