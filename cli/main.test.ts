@@ -80,7 +80,7 @@ describe('tapmesh agent flags', () => {
   it('accepts every listed gossip profile, wan among them, and refuses others', () => {
     expect(GOSSIP_PROFILES).toContain('wan');
     for (const p of GOSSIP_PROFILES) expect(parsed(['--advertise-addr', '192.0.2.1', '--gossip-profile', p]).profile).toBe(p);
-    expect(() => parsed(['--advertise-addr', '192.0.2.1', '--gossip-profile', 'mars'])).toThrow('invalid --gossip-profile "mars" (lan, fast or wan)');
+    expect(() => parsed(['--advertise-addr', '192.0.2.1', '--gossip-profile', 'mars'])).toThrow(`invalid --gossip-profile "mars" (${GOSSIP_PROFILES.slice(0, -1).join(", ")} or ${GOSSIP_PROFILES.at(-1)})`);
   });
 
   it('refuses bad values with one-line usage errors', () => {
