@@ -377,6 +377,8 @@ export class Datapath {
     }
     net.counters[C.groMerged] += c.merged;
     c.merged = 0;
+    net.counters[C.rxPartialCsum] += c.partial;
+    c.partial = 0;
     c.reset();
   }
 }

@@ -75,11 +75,11 @@ describe.skipIf(!root)('agents restart from any state (kill -9, started with ip 
       await lab.mustCli(hosts[0], ['network', 'create', '-d', 'overlay', '--subnet', '10.0.11.0/24', 'rnet']);
       netId = JSON.parse(await lab.mustCli(hosts[0], ['network', 'inspect', 'rnet']))[0].Id as string;
       for (const h of hosts) await waitFor(`rnet on ${h.name}`, async () => (await lab.cli(h, ['network', 'inspect', 'rnet'])).code === 0, 10_000);
-      // h2 holds two containers; the second one also has a dummy eth0, so its overlay interface is eth1.
+      // h2 holds two containers; the second one already has an eth0 (a veth of its own), so its overlay interface is eth1.
       const plan: [Host, string][] = [[hosts[0], 'a'], [hosts[1], 'c1'], [hosts[1], 'c2'], [hosts[1], 'c3'], [hosts[2], 'b']];
       for (const [h, name] of plan) {
         const ns = await lab.addContainer(h, name);
-        if (name === 'c2') await must('ip', ['-n', ns, 'link', 'add', 'eth0', 'type', 'dummy']);
+        if (name === 'c2') await must('ip', ['-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'x0']);
         await lab.mustCli(h, ['network', 'connect', 'rnet', ns], 30_000);
         const l = (await locals(h)).find((x) => x.Name === ns)!;
         ctrs.push({ host: h, ns, ip: l.IPv4Address.split('/')[0], mac: l.MacAddress, ifname: l.Interface });
@@ -111,7 +111,7 @@ describe.skipIf(!root)('agents restart from any state (kill -9, started with ip 
     await kill9(h2);
     await must('ip', ['netns', 'del', sandboxOf(h2)]);
     // Deleting the sandbox took the containers' interfaces with it (veth pairs die together).
-    for (const c of onH2()) expect(await inside(c)).toBeUndefined();
+    for (const c of onH2()) await waitFor(`${c.ns} without its overlay interface`, async () => (await inside(c)) === undefined, 5000);
     const ms = await restartAndReach(h2, onH2());
     console.log(`sandbox deleted, restart → reachable again in ${ms} ms`);
     expect(ms).toBeLessThan(20_000);
