@@ -137,7 +137,8 @@ export class TapCoalescer {
   /** Frames merged into an earlier one (a counter the datapath reads). */
   merged = 0;
 
-  constructor(readonly vnet: boolean, maxFrames: number) {
+  /** `mtu`: the TAP's, for frames that must be passed on as GSO (see router/partial-csum.ts). */
+  constructor(readonly vnet: boolean, maxFrames: number, readonly mtu = 1500) {
     this.offs = new Int32Array(maxFrames);
     this.lens = new Int32Array(maxFrames);
   }
@@ -172,7 +173,7 @@ export class TapCoalescer {
         return;
       }
       const o = this.fill;
-      if (writeRxVnet(buf, o, f, len)) this.partial++;
+      if (writeRxVnet(buf, o, f, len, this.mtu)) this.partial++;
       buf.copyWithin(o + VNET_HDR_LEN, f, f + len);
       this.push(o, VNET_HDR_LEN + len);
       return;

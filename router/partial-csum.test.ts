@@ -4,8 +4,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TapCoalescer } from './offload.js';
 import { finishPartial, writeRxVnet } from './partial-csum.js';
-import { ip, ipv4Frame } from './testframes.js';
-import { fold, ipv4PseudoSum, onesSum, partialChecksumAt, tcpFillChecksum } from './wire/index.js';
+import { ip, ipv4Frame, vxlan } from './testframes.js';
+import { fold, ipv4PseudoSum, isTunnelSuperFrame, onesSum, partialChecksumAt, tcpFillChecksum } from './wire/index.js';
 import { guarded } from './wire/testkit.js';
 
 const SRC = ip('10.0.99.1');
@@ -92,10 +92,10 @@ describe('delivery to the TAP', () => {
     const { full, partial } = frames(6, Buffer.alloc(64, 1));
     const h = Buffer.alloc(10, 0xee);
     const out = Buffer.concat([h, partial]);
-    expect(writeRxVnet(out, 0, 10, partial.length)).toBe(true);
+    expect(writeRxVnet(out, 0, 10, partial.length, 1450)).toBe(true);
     expect([out[0], out[1], out.readUInt16LE(6), out.readUInt16LE(8)]).toEqual([1, 0, 34, 16]);
     const out2 = Buffer.concat([h, full]);
-    expect(writeRxVnet(out2, 0, 10, full.length)).toBe(false);
+    expect(writeRxVnet(out2, 0, 10, full.length, 1450)).toBe(false);
     expect([...out2.subarray(0, 10)]).toEqual(new Array(10).fill(0));
   });
 
@@ -115,6 +115,31 @@ describe('delivery to the TAP', () => {
       const second = arena.subarray(c.offs[1] + pre, c.offs[1] + c.lens[1]);
       if (vnet) expect(arena[c.offs[1]]).toBe(1);
       else expect(second.equals(full)).toBe(true);
+    }
+  });
+});
+
+describe('a kernel peer\'s tunnel-GSO super-frame that arrived whole', () => {
+  it('is recognised in its datagram (not cut at the GRO segment size), and a GRO run is not', () => {
+    const big = vxlan(4096, frames(6, Buffer.alloc(4000, 9)).partial);
+    expect(isTunnelSuperFrame(big, 0, big.length, 1398)).toBe(true);
+    const one = vxlan(4096, frames(6, Buffer.alloc(1398, 9)).partial);
+    const run = Buffer.concat([one, one]);
+    expect(isTunnelSuperFrame(run, 0, run.length, one.length)).toBe(false);
+  });
+
+  it('goes to the TAP as GSO TCPV4 with the MSS of the MTU; partial or correct checksums only', () => {
+    const h = Buffer.alloc(10);
+    for (const kind of ['partial', 'full', 'corrupt'] as const) {
+      const { full, partial } = frames(6, Buffer.alloc(4000, 5));
+      const f = kind === 'partial' ? partial : full;
+      if (kind === 'corrupt') f[100] ^= 1;
+      const out = Buffer.concat([h, f]);
+      const marked = writeRxVnet(out, 0, 10, f.length, 1450);
+      expect(marked, kind).toBe(kind !== 'corrupt');
+      const hdr = [out[0], out[1], out.readUInt16LE(2), out.readUInt16LE(4), out.readUInt16LE(6), out.readUInt16LE(8)];
+      expect(hdr, kind).toEqual(kind === 'corrupt' ? [0, 0, 0, 0, 0, 0] : [1, 1, 54, 1410, 34, 16]);
+      if (kind !== 'corrupt') expect(out.readUInt16BE(10 + 50)).toBe(fold(ipv4PseudoSum(SRC, DST, 6, f.length - 34)));
     }
   });
 });
