@@ -3,6 +3,7 @@
 // namespace), h1 and h3 under `nsenter --net`. After each kill and restart the containers keep
 // MAC, IP and interface name and reach the other hosts again within 20 s; a sandbox deleted by
 // hand is rebuilt; a container deleted while its agent is down is forgotten cluster-wide.
+// Last, a clean stop: SIGTERM leaves the cluster and exits within 2 s.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -158,4 +159,26 @@ describe.skipIf(!root)('agents restart from any state (kill -9, started with ip 
     expect(ms).toBeLessThan(20_000);
     for (const c of mine) await sameAsBefore(c);
   }, 60_000);
+
+  it('SIGTERM: the agent leaves the cluster (the others show it Left at once, never Down) and exits within 2 s', async () => {
+    const h3 = hosts[2];
+    const a = agents.get(h3)!;
+    const seen = new Set<string>();
+    const exited = new Promise<number>((r) => a.once('exit', () => r(Date.now())));
+    const t0 = Date.now();
+    a.kill('SIGTERM');
+    const status = async () => {
+      const nodes = (await lab.mustCli(hosts[0], ['node', 'ls', '--format', 'json'])).trim().split('\n').map((l) => JSON.parse(l) as { Hostname: string; Status: string });
+      const st = nodes.find((n) => n.Hostname === 'h3')?.Status ?? 'gone';
+      seen.add(st);
+      return st;
+    };
+    await waitFor('h3 Left on h1', async () => (await status()) === 'Left', 2000, 50);
+    const leftAfter = Date.now() - t0;
+    const exitAfter = (await exited) - t0;
+    console.log(`SIGTERM: Left on h1 after ${leftAfter} ms, agent exited after ${exitAfter} ms`);
+    expect(exitAfter).toBeLessThan(2000);
+    expect(seen.has('Down')).toBe(false);
+    expect(seen.has('Suspect')).toBe(false);
+  }, 30_000);
 });
