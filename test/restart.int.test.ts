@@ -173,7 +173,7 @@ describe.skipIf(!root)('agents restart from any state (kill -9, started with ip 
       seen.add(st);
       return st;
     };
-    await waitFor('h3 Left on h1', async () => (await status()) === 'Left', 2000, 50);
+    await waitFor('h3 Left on h1', async () => (await status()) === 'Left', 3000, 50);
     const leftAfter = Date.now() - t0;
     const exitAfter = (await exited) - t0;
     console.log(`SIGTERM: Left on h1 after ${leftAfter} ms, agent exited after ${exitAfter} ms`);
