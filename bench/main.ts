@@ -9,6 +9,8 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { UsageError, command, commandHelp, parse, runCommand, type Program, type Values } from '../cli/table.js';
+import { integer, oneOf } from '../cli/values.js';
 import { isRoot, repoRoot, run, type Lab } from '../test/harness/lab.js';
 import { benchCrypto } from './crypto.js';
 import { abort, benchSystems } from './overlay.js';
@@ -20,16 +22,33 @@ import type { OverlaySystem } from './systems/system.js';
 import { tapmesh } from './systems/tapmesh.js';
 import { wireguardGo } from './systems/wireguard-go.js';
 
-const USAGE = `usage: node dist/bench/main.js [crypto|overlay|gossip|all|profile]... [--quick] [--runs N] [--peers] [--out DIR]
-                                  [--seconds S] [--pings N] [--systems id,id,...] [--underlay-offload on|off]
+const PARTS = ['crypto', 'overlay', 'gossip', 'all', 'profile'] as const;
+
+const BENCH_OPTIONS = {
+  quick: { type: 'boolean', help: 'CI mode: 1 run, 2 s per iperf3 test, 200 pings, tiny crypto time boxes (< 2 minutes)' },
+  runs: { type: 'string', value: 'N', help: 'Repeats per system, medians reported (default 3; quick 1)' },
+  seconds: { type: 'string', value: 'S', help: 'Seconds per iperf3 test (default 10; quick 2)' },
+  pings: { type: 'string', value: 'N', help: 'Pings per latency test (default 1000; quick 200)' },
+  peers: { type: 'boolean', help: 'Also the peer systems: fastd and wireguard-go' },
+  out: { type: 'string', value: 'DIR', help: 'Results directory (default bench/results)' },
+  systems: { type: 'string', value: 'id,id,...', help: 'Only these systems (ids as in the report: kernel-vxlan, tapmesh, tapmesh-encrypted, …)' },
+  'underlay-offload': { type: 'string', value: 'on|off', default: 'on', help: 'ul0 tx checksum/segmentation offload for every system' },
+} as const;
+
+const BENCH = command({
+  name: '', usage: `[${PARTS.join('|')}]...`, summary: 'Throughput, latency and crypto cost of tapmesh, side by side with kernel VXLAN in the same run.',
+  options: BENCH_OPTIONS,
+  notes: `Parts:
   crypto    AEAD microbench (one packet per call) at 64/512/1400/8900 bytes
   overlay   kernel VXLAN vs tapmesh (and tapmesh encrypted; fastd, wireguard-go with --peers), needs root
   gossip    runs dist/bench/gossip.js when it exists
   all       all of the above (default); parts can be combined: \`crypto overlay\`
-  profile   where the time goes: per-hop latency (tcpdump) and agent CPU by syscall (perf), not in 'all'
-  --quick   CI mode: 1 run, 2 s per iperf3 test, 200 pings, tiny crypto time boxes (< 2 minutes)
-  --runs N  repeats per system, medians reported (default 3; quick 1)
-  --underlay-offload on|off   ul0 tx checksum/segmentation offload for every system (default on)`;
+  profile   where the time goes: per-hop latency (tcpdump) and agent CPU by syscall (perf), not in 'all'`,
+  run: (_ctx, o, args): Promise<number> => bench(toArgs(o, args)),
+});
+const GLOBALS = { help: { type: 'boolean', short: 'h', help: 'Show this help' } } as const;
+const PROGRAM: Program<void> = { name: 'node dist/bench/main.js', summary: BENCH.summary, globals: GLOBALS, commands: [BENCH] };
+const USAGE = commandHelp(PROGRAM, BENCH).trimEnd();
 
 export interface Args {
   /** Parts in order; `all` expands to crypto, overlay, gossip. */
@@ -44,42 +63,26 @@ export interface Args {
   underlayOffload: boolean;
 }
 
-export function parseArgs(argv: string[]): Args {
+function toArgs(o: Values<typeof BENCH_OPTIONS>, args: string[]): Args {
+  const num = (v: string | undefined, name: string): number | undefined =>
+    v === undefined ? undefined : integer(v, 1, Number.MAX_SAFE_INTEGER, `--${name} needs a positive integer, got ${v}`);
   const parts: Args['parts'] = [];
-  let quick = false;
-  let peers = false;
-  let runs: number | undefined;
-  let seconds: number | undefined;
-  let pings: number | undefined;
-  let out = path.join(repoRoot, 'bench/results');
-  let systems: string[] | undefined;
-  let underlayOffload = true;
-  const num = (v: string | undefined, name: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`${name} needs a positive integer, got ${v}`);
-    return n;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === 'all') parts.push('crypto', 'overlay', 'gossip');
-    else if (a === 'crypto' || a === 'overlay' || a === 'gossip' || a === 'profile') parts.push(a);
-    else if (a === '--quick') quick = true;
-    else if (a === '--peers') peers = true;
-    else if (a === '--runs') runs = num(argv[++i], a);
-    else if (a === '--seconds') seconds = num(argv[++i], a);
-    else if (a === '--pings') pings = num(argv[++i], a);
-    else if (a === '--out') out = path.resolve(argv[++i] ?? '.');
-    else if (a === '--systems') systems = (argv[++i] ?? '').split(',').filter(Boolean);
-    else if (a === '--underlay-offload') {
-      const v = argv[++i];
-      if (v !== 'on' && v !== 'off') throw new Error(`--underlay-offload needs on or off, got ${v}`);
-      underlayOffload = v === 'on';
-    }
-    else throw new Error(`unknown argument: ${a}`);
+  for (const a of args) {
+    const part = oneOf(a, PARTS, 'part');
+    if (part === 'all') parts.push('crypto', 'overlay', 'gossip');
+    else parts.push(part);
   }
   if (parts.length === 0) parts.push('crypto', 'overlay', 'gossip');
-  if (parts.includes('profile') && parts.length > 1) throw new Error('profile runs on its own');
-  return { parts: [...new Set(parts)], quick, peers, out, systems, underlayOffload, runs: runs ?? (quick ? 1 : 3), seconds: seconds ?? (quick ? 2 : 10), pings: pings ?? (quick ? 200 : 1000) };
+  if (parts.includes('profile') && parts.length > 1) throw new UsageError('profile runs on its own');
+  const quick = o.quick;
+  const runs = num(o.runs, 'runs');
+  const seconds = num(o.seconds, 'seconds');
+  const pings = num(o.pings, 'pings');
+  return {
+    parts: [...new Set(parts)], quick, peers: o.peers, out: path.resolve(o.out ?? path.join(repoRoot, 'bench/results')),
+    systems: o.systems?.split(',').filter(Boolean), underlayOffload: oneOf(o['underlay-offload'], ['on', 'off'], '--underlay-offload') === 'on',
+    runs: runs ?? (quick ? 1 : 3), seconds: seconds ?? (quick ? 2 : 10), pings: pings ?? (quick ? 200 : 1000),
+  };
 }
 
 const t0 = Date.now();
@@ -179,13 +182,21 @@ async function runProfile(a: Args, date: Date): Promise<number> {
 }
 
 async function main(): Promise<number> {
-  let a: Args;
+  const argv = process.argv.slice(2);
   try {
-    a = parseArgs(process.argv.slice(2));
+    if (parse(argv, GLOBALS, PROGRAM.name, true).values.help) {
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
+    return await runCommand(PROGRAM, BENCH, argv, () => undefined);
   } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`${e.message}\n${USAGE}\n`);
     return 2;
   }
+}
+
+async function bench(a: Args): Promise<number> {
   process.on('SIGINT', () => void emergencyCleanup('SIGINT'));
   process.on('SIGTERM', () => void emergencyCleanup('SIGTERM'));
   const parts = a.parts;

@@ -1,6 +1,15 @@
 // HTTP+JSON over the agent's unix socket.
 import http from 'node:http';
 
+/** Where the agent serves its API unless --socket or TAPMESH_SOCKET says otherwise. */
+export const DEFAULT_SOCKET = '/run/tapmesh/tapmesh.sock';
+
+/** What every command is run with: the agent's socket and stdout. */
+export interface Ctx {
+  socket: string;
+  out: (s: string) => void;
+}
+
 export class DaemonError extends Error {
   constructor(message: string, readonly status: number) {
     super(message);

@@ -144,6 +144,21 @@ export interface NativeAddon {
    * without waking a sleeping thread. Never keeps the loop alive by itself.
    */
   keepAwake(usec: number): void;
+  /**
+   * A socket created inside the network namespace at nsPath (/run/netns/NAME, /proc/PID/ns/net):
+   * opens the file, setns(CLONE_NEWNET) on the calling thread, socket(AF_INET|AF_INET6,
+   * SOCK_DGRAM|SOCK_STREAM, SOCK_NONBLOCK|SOCK_CLOEXEC), setns back to the thread's own namespace
+   * (if that last step failed the process aborts: carrying on in the wrong namespace would leak
+   * across networks). The socket stays in that namespace for life; bind, connect and IO work from
+   * any thread. Throws (code): ENOENT no such file, EINVAL not a netns file, EPERM not root.
+   */
+  socketInNetns(nsPath: string, family: 4 | 6, type: 'udp' | 'tcp'): number;
+  /**
+   * bind(fd, addr:port) for a socket from socketInNetns; addr is numeric and of the socket's
+   * family. TCP sockets get SO_REUSEADDR first (rebind over TIME_WAIT); UDP ones do not.
+   * Returns the bound port (the kernel's pick when port is 0). Throws EADDRINUSE, EADDRNOTAVAIL...
+   */
+  socketBind(fd: number, addr: string, port: number): number;
   close(fd: number): void;
 }
 

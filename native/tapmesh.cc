@@ -12,7 +12,7 @@
 
 namespace tapmesh {
 
-// Defined in tap.cc, udp.cc and poll.cc.
+// Defined in tap.cc, udp.cc, poll.cc and netns.cc.
 Napi::Value TapOpen(const Napi::CallbackInfo& info);
 Napi::Value TapSetOffload(const Napi::CallbackInfo& info);
 Napi::Value TapSetVnetHdrSize(const Napi::CallbackInfo& info);
@@ -26,6 +26,8 @@ Napi::Value UdpSendGso(const Napi::CallbackInfo& info);
 Napi::Value UdpSendGsoBatch(const Napi::CallbackInfo& info);
 Napi::Value PollReadable(const Napi::CallbackInfo& info);
 Napi::Value KeepAwake(const Napi::CallbackInfo& info);
+Napi::Value SocketInNetns(const Napi::CallbackInfo& info);
+Napi::Value SocketBind(const Napi::CallbackInfo& info);
 
 // ---------------------------------------------------------------------------------------
 
@@ -52,6 +54,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("udpSendGsoBatch", Napi::Function::New(env, UdpSendGsoBatch, "udpSendGsoBatch"));
   exports.Set("pollReadable", Napi::Function::New(env, PollReadable, "pollReadable"));
   exports.Set("keepAwake", Napi::Function::New(env, KeepAwake, "keepAwake"));
+  exports.Set("socketInNetns", Napi::Function::New(env, SocketInNetns, "socketInNetns"));
+  exports.Set("socketBind", Napi::Function::New(env, SocketBind, "socketBind"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
   return exports;
 }

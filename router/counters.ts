@@ -17,6 +17,7 @@ export const C = {
   tsoFrames: 11, // TCP super-frames from the TAP cut into segments here
   tsoSegments: 12, // segments those produced
   groMerged: 13, // received segments merged into a super-frame for the TAP
+  rxPartialCsum: 14, // received frames with a partial inner checksum (kernel peer on veth), delivered as such
 } as const;
 export const COUNTER_NAMES = Object.keys(C) as (keyof typeof C)[];
 

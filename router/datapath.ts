@@ -14,7 +14,7 @@ import { ETH_HDR, HEADROOM, Network, VXLAN_HDR, writeVxlan } from './network.js'
 import { Sender } from './sender.js';
 import { VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, VNET_HDR_LEN, completeChecksum } from './offload.js';
 import type { DatagramPort, FramePort } from './ports.js';
-import { flowHash } from './wire/index.js';
+import { flowHash, isTunnelSuperFrame } from './wire/index.js';
 
 export { HEADROOM, Network, VXLAN_HDR } from './network.js';
 
@@ -289,7 +289,7 @@ export class Datapath {
       }
       const vtep = this.udpAddrs[i] | 0;
       const seg = this.udpSegs[i];
-      if (seg === 0) this.acceptDatagram(buf, off, len, vtep);
+      if (seg === 0 || isTunnelSuperFrame(buf, off, len, seg)) this.acceptDatagram(buf, off, len, vtep);
       else for (let o = 0; o < len; o += seg) this.acceptDatagram(buf, off + o, Math.min(seg, len - o), vtep);
     }
     // Deliver per network: one batched TAP write each. The kernel runs the container's stack
@@ -385,6 +385,8 @@ export class Datapath {
     }
     net.counters[C.groMerged] += c.merged;
     c.merged = 0;
+    net.counters[C.rxPartialCsum] += c.partial;
+    c.partial = 0;
     c.reset();
   }
 }

@@ -65,7 +65,7 @@ export class Network {
     this.replyOffs = new Int32Array(replies);
     this.replyLens = new Int32Array(replies);
     for (let i = 0; i < replies; i++) this.replyOffs[i] = replyStart + i * REPLY_SLOT;
-    this.toTap = new TapCoalescer(tap.vnet, 256);
+    this.toTap = new TapCoalescer(tap.vnet, 256, mtu);
     this.toTapBytes = tap.vnet ? 1 << 20 : 256 * 1024;
   }
   // ---- tables (control path) -----------------------------------------------------------------

@@ -4,6 +4,7 @@
 // to the TAP with a GSO virtio header, so the kernel crosses bridge, veth and TCP once per 64 KB
 // instead of once per 1.4 KB. All functions work in place on slabs and allocate nothing.
 import { fold, ipv4PseudoSum, onesSum } from './wire/checksum.js';
+import { finishPartial, writeRxVnet } from './partial-csum.js';
 
 /** struct virtio_net_hdr (little-endian fields): flags, gso_type, hdr_len, gso_size, csum_start, csum_offset. */
 export const VNET_HDR_LEN = 10;
@@ -136,7 +137,8 @@ export class TapCoalescer {
   /** Frames merged into an earlier one (a counter the datapath reads). */
   merged = 0;
 
-  constructor(readonly vnet: boolean, maxFrames: number) {
+  /** `mtu`: the TAP's, for frames that must be passed on as GSO (see router/partial-csum.ts). */
+  constructor(readonly vnet: boolean, maxFrames: number, readonly mtu = 1500) {
     this.offs = new Int32Array(maxFrames);
     this.lens = new Int32Array(maxFrames);
   }
@@ -156,6 +158,9 @@ export class TapCoalescer {
     return this.count < this.offs.length && this.fill + VNET_HDR_LEN + len <= this.end;
   }
 
+  /** Frames whose inner checksum came partial from the peer (router/partial-csum.ts). */
+  partial = 0;
+
   /** Add the frame at out[f..f+len) (it must lie outside the output area). */
   add(f: number, len: number): void {
     const buf = this.out;
@@ -168,12 +173,13 @@ export class TapCoalescer {
         return;
       }
       const o = this.fill;
-      writeVnetNone(buf, o);
+      if (writeRxVnet(buf, o, f, len, this.mtu)) this.partial++;
       buf.copyWithin(o + VNET_HDR_LEN, f, f + len);
       this.push(o, VNET_HDR_LEN + len);
       return;
     }
     const o = this.fill;
+    if (finishPartial(buf, f, len)) this.partial++;
     buf.copyWithin(o, f, f + len);
     this.push(o, len);
   }

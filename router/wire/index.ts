@@ -17,3 +17,4 @@ export * from './vxlan.js';
 export * from './icmp.js';
 export * from './tcp.js';
 export * from './flow.js';
+export * from './partial.js';

@@ -8,6 +8,8 @@ import { WireError, WireParseError, assertRoom, assertUint, inBounds } from './e
 
 export const TCP_MIN_HEADER_LEN = 20;
 export const TCP_MAX_HEADER_LEN = 60;
+/** Offset of the checksum field in the TCP header. */
+export const TCP_CSUM_OFFSET = 16;
 const PROTO_TCP = 6;
 
 /** Flag bits as returned by tcpFlags (NS is bit 8, from the data-offset byte). */
