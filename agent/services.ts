@@ -34,10 +34,13 @@ export interface ServicesHost {
   setLocalWeight(endpointId: string, weight: number, at: number): Promise<boolean>;
 }
 
+/** The part of the gossip tables services use. */
+export type ServiceTables = Pick<Tables, 'get' | 'set' | 'delete' | 'entries' | 'subscribe'>;
+
 export const DNSRR_PUBLISH_ERROR = "port published with ingress mode can't be used with dnsrr mode";
 
 export class Services {
-  private tables: Tables | undefined;
+  private tables: ServiceTables | undefined;
   private alloc: Allocator | undefined;
   private hostName: (id: string) => string = (id) => id;
   private unsubscribe: (() => void)[] = [];
@@ -51,7 +54,7 @@ export class Services {
   constructor(private readonly host: ServicesHost, private readonly engine: DatapathEngine, private readonly log: Logger) {}
 
   /** Follow the cluster's tables and allocate VIPs with `alloc` (the agent's allocator). */
-  attach(tables: Tables, alloc: Allocator, hostName: (id: string) => string): void {
+  attach(tables: ServiceTables, alloc: Allocator, hostName: (id: string) => string): void {
     this.tables = tables;
     this.alloc = alloc;
     this.hostName = hostName;
@@ -64,7 +67,7 @@ export class Services {
     this.unsubscribe = [];
   }
 
-  private get t(): Tables {
+  private get t(): ServiceTables {
     if (!this.tables) throw new UserError('services are not available until the agent has joined its cluster', 503);
     return this.tables;
   }

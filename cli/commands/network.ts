@@ -2,7 +2,7 @@
 import { DaemonError, request, type Ctx } from '../client.js';
 import { LIST_OPTIONS, jsonLines, outputFormat, table } from '../format.js';
 import { UsageError, command } from '../table.js';
-import { keyValues } from '../values.js';
+import { integer, keyValues } from '../values.js';
 
 type NetInspect = {
   Name: string; Id: string; Created: string; Driver: string; Scope: string; Labels: Record<string, string>;
@@ -108,10 +108,14 @@ const connect = command({
   options: {
     ip: { type: 'string', value: 'IP', help: 'IPv4 address for the container (default: the next free one)' },
     alias: { type: 'string', multiple: true, value: 'NAME', help: 'Name of the container on this network' },
+    service: { type: 'string', value: 'SERVICE', help: 'Attach the container as a task of this service' },
+    weight: { type: 'string', value: 'N', help: 'Task weight with --service, 0-65535 (default 1; 0 drains)' },
   },
   notes: 'CONTAINER: a netns name under /run/netns, a PID, or a namespace path',
   async run(ctx: Ctx, o, [net, container]) {
-    await request(ctx.socket, 'POST', `/v1/networks/${encodeURIComponent(net)}/connect`, { container, ip: o.ip, aliases: o.alias });
+    if (o.weight !== undefined && o.service === undefined) throw new UsageError('--weight needs --service');
+    const weight = o.weight === undefined ? undefined : integer(o.weight, 0, 65535, `invalid --weight "${o.weight}": expected 0-65535`);
+    await request(ctx.socket, 'POST', `/v1/networks/${encodeURIComponent(net)}/connect`, { container, ip: o.ip, aliases: o.alias, service: o.service, weight });
   },
 });
 
