@@ -8,10 +8,10 @@ import { Sandbox, resolveContainer } from './sandbox.js';
 import { AllocationError, ClusterAllocator, LocalAllocator, VNI_MAX, type Allocator } from './allocator.js';
 import type { Cluster } from './cluster.js';
 import { contains, makePool, overlaps, parseCidr, type Pool } from './ipam.js';
-import { checkWeight, containerName, normalizePeer, parseIp, parseMtu } from './input.js';
+import { containerName, normalizePeer, parseIp, parseMtu } from './input.js';
 import { Services } from './services.js';
 import { UserError, type ConnectRequest, type CreateNetworkRequest, type PeerRequest } from './requests.js';
-import { dockerInspect } from './inspect.js';
+import { dockerInspect, verboseInspect } from './inspect.js';
 import { base36Id } from './ids.js';
 import type { Logger } from './log.js';
 import type { EndpointEntry, NetworkEntry } from './tables.js';
@@ -338,9 +338,7 @@ export class Agent {
         throw new UserError((e as Error).message, 404);
       }
       const name = containerName(req.container);
-      if (req.weight !== undefined && req.service === undefined) throw new UserError('--weight needs --service');
-      const service = req.service === undefined ? undefined : this.services.forConnect(req.service, net);
-      const weight = service === undefined ? undefined : checkWeight(req.weight ?? 1);
+      const task = this.services.taskFields(req, net); // {} unless --service
       if (net.endpoints.some((e) => e.container === req.container || e.name === name)) {
         throw new UserError(`endpoint with name ${name} already exists in network ${net.name}`, 409);
       }
@@ -355,7 +353,7 @@ export class Agent {
       const mac = macFromIp(ip);
       const ep: EndpointRecord = {
         id, container: req.container, name, ifname: '', veth: `ve${id.slice(0, 10)}`, mac, ip: ipv4ToString(ip), aliases: req.aliases ?? [],
-        ...(service !== undefined ? { service, weight, weightAt: Date.now() } : {}),
+        ...task,
       };
       try {
         ep.ifname = await this.sandbox(net).connect(req.container, { vethName: ep.veth, mac, ip: ep.ip, prefixLen: parseCidr(net.subnet).prefixLen, mtu: net.mtu });
@@ -462,17 +460,8 @@ export class Agent {
 
   /** `network inspect --verbose`: adds the hosts on the network, every endpoint cluster-wide, and this host's forwarding table. */
   async inspectVerbose(net: NetworkRecord): Promise<Record<string, unknown>> {
-    const prefixLen = parseCidr(net.subnet).prefixLen;
-    const members = new Map((this.cluster?.node.members() ?? []).map((m) => [m.id, m]));
     const eps = this.repl?.endpointsOf(net.id) ?? net.endpoints.map((e) => ({ id: e.id, name: e.name, mac: e.mac, ip: e.ip, host: this.nodeId, vtep: this.cfg.dataPathAddr }));
-    const hosts = new Map<string, { Name: string; IP: string }>();
-    for (const e of eps) hosts.set(e.host, { Name: members.get(e.host)?.name ?? e.host, IP: e.vtep });
-    const forwarding = await this.engine.call({ op: 'forwarding', vni: net.vni });
-    return {
-      ...this.inspect(net),
-      Peers: [...hosts.values()],
-      Endpoints: eps.map((e) => ({ Name: e.name, EndpointID: e.id, MacAddress: e.mac, IPv4Address: `${e.ip}/${prefixLen}`, Host: e.host, HostName: members.get(e.host)?.name ?? '' })),
-      Forwarding: forwarding.map((f) => ({ MacAddress: f.mac, VTEP: f.vtep, Static: f.static })),
-    };
+    const names = new Map((this.cluster?.node.members() ?? []).map((m) => [m.id, m.name]));
+    return verboseInspect(net, eps, names, await this.engine.call({ op: 'forwarding', vni: net.vni }));
   }
 }

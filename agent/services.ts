@@ -118,11 +118,15 @@ export class Services {
     return this.all().filter(([, s]) => s.network === networkId);
   }
 
-  /** `network connect --service`: the service id, which must be on that network. */
-  forConnect(ref: string, net: NetworkRecord): string {
-    const [id, s] = this.find(ref);
+  /** `network connect --service S [--weight N]`: the new endpoint's task fields ({} without --service). */
+  taskFields(req: { service?: string; weight?: number }, net: NetworkRecord): { service?: string; weight?: number; weightAt?: number } {
+    if (req.service === undefined) {
+      if (req.weight !== undefined) throw new UserError('--weight needs --service');
+      return {};
+    }
+    const [id, s] = this.find(req.service);
     if (s.network !== net.id) throw new UserError(`service ${s.name} is not on network ${net.name}`);
-    return id;
+    return { service: id, weight: checkWeight(req.weight ?? 1), weightAt: Date.now() };
   }
 
   list(): Record<string, string>[] {
