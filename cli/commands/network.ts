@@ -1,5 +1,5 @@
 // `tapmesh network …` and `tapmesh peer …`: overlays, their containers and static VTEPs.
-import { DaemonError, request, type Ctx } from '../client.js';
+import { inspectAll, removeAll, request, type Ctx } from '../client.js';
 import { LIST_OPTIONS, jsonLines, outputFormat, table } from '../format.js';
 import { UsageError, command } from '../table.js';
 import { integer, keyValues } from '../values.js';
@@ -70,36 +70,14 @@ const inspect = command({
     verbose: { type: 'boolean', short: 'v', help: 'Add peers, every endpoint cluster-wide and the forwarding table' },
   },
   async run(ctx: Ctx, o, refs) {
-    const found: unknown[] = [];
-    const missing: string[] = [];
-    const q = o.verbose ? '?verbose=1' : '';
-    for (const ref of refs) {
-      try {
-        found.push(await request(ctx.socket, 'GET', `/v1/networks/${encodeURIComponent(ref)}${q}`));
-      } catch (e) {
-        if (e instanceof DaemonError && e.status === 404) missing.push(ref);
-        else throw e;
-      }
-    }
-    ctx.out(`${JSON.stringify(found, null, 4)}\n`);
-    if (missing.length) throw new DaemonError(`No such network: ${missing.join(', ')}`, 404);
+    await inspectAll(ctx, refs, (ref) => `/v1/networks/${encodeURIComponent(ref)}${o.verbose ? '?verbose=1' : ''}`, 'network');
   },
 });
 
 const rm = command({
   name: 'network rm', aliases: ['network remove'], usage: 'NETWORK...', summary: 'Remove networks',
   async run(ctx: Ctx, _o, refs) {
-    const errors: string[] = [];
-    for (const ref of refs) {
-      try {
-        await request(ctx.socket, 'DELETE', `/v1/networks/${encodeURIComponent(ref)}`);
-        ctx.out(`${ref}\n`);
-      } catch (e) {
-        if (e instanceof DaemonError) errors.push(e.message);
-        else throw e;
-      }
-    }
-    if (errors.length) throw new DaemonError(errors.join('; '), 400);
+    await removeAll(ctx, refs, (ref) => `/v1/networks/${encodeURIComponent(ref)}`);
   },
 });
 

@@ -3,7 +3,7 @@
 // parsers (agent/input.ts), so a malformed one is a usage error (exit 2) before any request.
 import { UserError } from '../../agent/requests.js';
 import { parsePublish, parsePublishRm, parseTaskWeight } from '../../agent/input.js';
-import { DaemonError, request, type Ctx } from '../client.js';
+import { inspectAll, removeAll, request, type Ctx } from '../client.js';
 import { LIST_OPTIONS, jsonLines, outputFormat, table } from '../format.js';
 import { UsageError, command } from '../table.js';
 import { oneOf } from '../values.js';
@@ -61,18 +61,7 @@ const ls = command({
 const inspect = command({
   name: 'service inspect', usage: 'SERVICE...', summary: 'Show services in detail (JSON)',
   async run(ctx: Ctx, _o, refs) {
-    const found: unknown[] = [];
-    const missing: string[] = [];
-    for (const ref of refs) {
-      try {
-        found.push(await request(ctx.socket, 'GET', svcPath(ref)));
-      } catch (e) {
-        if (e instanceof DaemonError && e.status === 404) missing.push(ref);
-        else throw e;
-      }
-    }
-    ctx.out(`${JSON.stringify(found, null, 4)}\n`);
-    if (missing.length) throw new DaemonError(`No such service: ${missing.join(', ')}`, 404);
+    await inspectAll(ctx, refs, (ref) => svcPath(ref), 'service');
   },
 });
 
@@ -92,17 +81,7 @@ const ps = command({
 const rm = command({
   name: 'service rm', aliases: ['service remove'], usage: 'SERVICE...', summary: 'Remove services (their VIPs are released; tasks stay connected as plain endpoints)',
   async run(ctx: Ctx, _o, refs) {
-    const errors: string[] = [];
-    for (const ref of refs) {
-      try {
-        await request(ctx.socket, 'DELETE', svcPath(ref));
-        ctx.out(`${ref}\n`);
-      } catch (e) {
-        if (e instanceof DaemonError) errors.push(e.message);
-        else throw e;
-      }
-    }
-    if (errors.length) throw new DaemonError(errors.join('; '), 400);
+    await removeAll(ctx, refs, (ref) => svcPath(ref));
   },
 });
 
