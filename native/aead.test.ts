@@ -185,3 +185,33 @@ describe('aead (addon) vs @noble/ciphers', () => {
     expect(n.aeadCount()).toBe(before);
   });
 });
+
+describe('aead in worker_threads', () => {
+  it('each thread has its own SA table; a worker seals what the main thread opens', async () => {
+    const { Worker } = await import('node:worker_threads');
+    const key = new Uint8Array(16).fill(7), salt = new Uint8Array([9, 8, 7, 6]);
+    const rec = new Uint8Array(32 + 100);
+    rec.set(header(0x5000, 3, 0), 0);
+    const src = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const a = require(workerData.addon);
+      const before = a.aeadCount();
+      const h = a.aeadCreate(workerData.key, workerData.salt);
+      const buf = Buffer.from(workerData.rec);
+      a.aeadSeal(buf, new Int32Array([0]), new Int32Array([buf.length]), h, 0, 1);
+      parentPort.postMessage({ before, after: a.aeadCount(), buf });
+    `;
+    const mine = n.aeadCreate(key, salt); // live on the main thread while the worker runs
+    expect(n.aeadCount()).toBeGreaterThanOrEqual(1);
+    const w = new Worker(src, { eval: true, workerData: { addon: ADDON, key, salt, rec } });
+    const msg = await new Promise<{ before: number; after: number; buf: Uint8Array }>((res, rej) => {
+      w.once('message', res);
+      w.once('error', rej);
+    });
+    await w.terminate(); // the worker's SA table is freed with its thread
+    expect(n.aeadDestroy(mine)).toBe(true);
+    expect(msg.before).toBe(0); // the main thread's SAs are not visible there
+    expect(msg.after).toBe(1);
+    expect(Buffer.from(nobleOpen(key, salt, msg.buf)).equals(Buffer.alloc(100))).toBe(true);
+  });
+});
