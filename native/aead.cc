@@ -139,8 +139,7 @@ bool SealOne(Sa& sa, uint8_t* rec, int len) {
   return EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, kTagLen, text + n) == 1;
 }
 
-// One record opened in place: true iff the tag verifies. On false the text region holds
-// unauthenticated bytes that must be dropped.
+// One record opened in place: true iff the tag verifies (on false the caller wipes the text).
 bool OpenOne(Sa& sa, uint8_t* rec, int len) {
   uint8_t nonce[kSaltLen + kIvLen];
   Nonce(nonce, sa, rec);
@@ -273,7 +272,7 @@ Napi::Value AeadSeal(const Napi::CallbackInfo& info) {
 }
 
 // aeadOpen(buf, offs, lens, sa, start, count, status) -> number opened. Never throws for a packet:
-// status[i] = 0 ok, 1 tag mismatch, 2 shorter than 32 bytes, 3 unknown handle.
+// status[i] = 0 ok, 1 tag mismatch (text region zeroed), 2 shorter than 32 bytes, 3 unknown handle.
 Napi::Value AeadOpen(const Napi::CallbackInfo& info) {
   Args a(info, "aeadOpen");
   Frames f;
@@ -295,6 +294,9 @@ Napi::Value AeadOpen(const Napi::CallbackInfo& info) {
       status[i] = kOpenOk;
       ok++;
     } else {
+      // GCM decrypts before it can verify: wipe the unauthenticated plaintext so that a caller
+      // bug forwarding a failed packet cannot leak a bit-flipped copy of a real one.
+      memset(f.buf + f.offs[i] + kAadLen + kIvLen, 0, f.lens[i] - kMinRecord);
       status[i] = kOpenAuthFail;
     }
   }

@@ -104,6 +104,7 @@ describe('aead (addon) vs @noble/ciphers', () => {
         const st = new Uint8Array(1);
         expect(n.aeadOpen(rec, new Int32Array([0]), new Int32Array([rec.length]), h, 0, 1, st)).toBe(0);
         expect(st[0]).toBe(AEAD_OPEN.AUTH_FAIL);
+        expect(rec.subarray(16, rec.length - 16).every((b) => b === 0)).toBe(true); // no unauthenticated plaintext left
       } finally {
         n.aeadDestroy(h);
       }

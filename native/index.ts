@@ -174,8 +174,9 @@ export interface NativeAddon {
   aeadSeal(buf: Uint8Array, offs: Int32Array, lens: Int32Array, sa: number | Int32Array, start: number, count: number): number;
   /**
    * Opens records [start, start+count) in place and verifies each tag; never throws for a packet.
-   * status[i] = AEAD_OPEN.OK (plaintext now at [16, len-16)), AUTH_FAIL (tag mismatch: the bytes
-   * there are garbage, drop the packet), MALFORMED (len < 32) or NO_SA (handle not live).
+   * status[i] = AEAD_OPEN.OK (plaintext now at [16, len-16)), AUTH_FAIL (tag mismatch: that
+   * region is zeroed, drop the packet), MALFORMED (len < 32) or NO_SA (handle not live); records
+   * not OK other than AUTH_FAIL are left untouched.
    * status.length >= start+count. Returns how many opened OK.
    */
   aeadOpen(buf: Uint8Array, offs: Int32Array, lens: Int32Array, sa: number | Int32Array, start: number, count: number,
