@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, statSync, chmodSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { native } from '../native/index.js';
 import { IDENTITY_FILE, derivePairKeys, generateX25519, loadOrCreateIdentity, randomSpi, x25519PublicFromRaw, type PairInput } from './keys.js';
 
 interface Host { id: string; st: ReturnType<typeof generateX25519>; ep: ReturnType<typeof generateX25519>; inSpi: number }
@@ -32,6 +33,24 @@ describe('keys', () => {
     expect(ka.out.key.length).toBe(16);
     expect(ka.out.salt.length).toBe(4);
     expect(derivePairKeys({ ...input(a, b, ck), keyLen: 32 }).out.key.length).toBe(32);
+  });
+
+  it('what one side seals with its derived out-key, the peer opens with its derived in-key (addon)', () => {
+    const n = native();
+    const a = host('node-a'), b = host('node-b');
+    const ka = derivePairKeys(input(a, b, ck)), kb = derivePairKeys(input(b, a, ck));
+    const seal = n.aeadCreate(ka.out.key, ka.out.salt), open = n.aeadCreate(kb.in.key, kb.in.salt);
+    const wrong = n.aeadCreate(kb.out.key, kb.out.salt); // the other direction's key must not open it
+    const rec = Buffer.alloc(32 + 64, 0x5a);
+    rec.writeUInt32BE(ka.out.spi, 0);
+    rec.writeUInt32BE(1, 4);
+    n.aeadSeal(rec, new Int32Array([0]), new Int32Array([rec.length]), seal, 0, 1);
+    const two = Buffer.concat([rec, rec]);
+    const st = new Uint8Array(2);
+    n.aeadOpen(two, new Int32Array([0, rec.length]), new Int32Array([rec.length, rec.length]), new Int32Array([open, wrong]), 0, 2, st);
+    expect(Array.from(st)).toEqual([0, 1]);
+    expect(two.subarray(16, 16 + 64).every((x) => x === 0x5a)).toBe(true);
+    [seal, open, wrong].forEach((h) => n.aeadDestroy(h));
   });
 
   it('a different cluster key, generation, ephemeral, SPI, pair or identity gives different keys', () => {
