@@ -14,6 +14,7 @@ export * from './arp.js';
 export * from './ipv4.js';
 export * from './udp.js';
 export * from './vxlan.js';
+export * from './esp.js';
 export * from './icmp.js';
 export * from './tcp.js';
 export * from './flow.js';
