@@ -1,0 +1,96 @@
+// DNAT/SNAT of an IPv4 TCP/UDP packet in place, with incremental checksum updates (RFC 1624
+// eqn. 3). The VIP stage rewrites the destination (VIP:port -> backend) on the way to a task and
+// the source (backend -> VIP:port) on replies.
+//
+// Checksum modes of the L4 field:
+// - full: the field is a checksum; an address change (pseudo-header) and a port change are both
+//   folded in. UDP with checksum 0 ("none", RFC 768) stays 0; a UDP result of 0 is sent as 0xffff.
+// - partial (CHECKSUM_PARTIAL, a virtio frame with NEEDS_CSUM): the field holds only the folded
+//   pseudo-header *sum*, not complemented; the kernel (or offload.ts completeChecksum) later sums
+//   the L4 bytes from csum_start with that seed and stores the complement. So the address change
+//   is added to the sum (not to a checksum) and the port change is left out: the completion will
+//   read the new port from the header itself.
+// Call only on a checked packet (checkIpv4, and checkTcp/checkUdp over the payload) that is not a
+// non-first fragment; a first fragment is fine (its L4 checksum covers the whole datagram and
+// is patched consistently).
+import { rd16, wr16 } from './bytes.js';
+import { checksumUpdate16, checksumUpdate32 } from './checksum.js';
+import { IpProto, ipv4HeaderLenAt } from './ipv4.js';
+
+// Offsets (relative to the IPv4 header / L4 header) used only here.
+const IP_CSUM = 10;
+const IP_SRC = 12;
+const IP_DST = 16;
+const L4_SRC_PORT = 0;
+const L4_DST_PORT = 2;
+const TCP_CSUM = 16;
+const UDP_CSUM = 6;
+
+/** Offset of the L4 checksum field inside its header, or -1 for a protocol other than TCP/UDP. */
+export function l4ChecksumOffset(proto: number): number {
+  return proto === IpProto.Tcp ? TCP_CSUM : proto === IpProto.Udp ? UDP_CSUM : -1;
+}
+
+// ---- small accessors tcp.ts/udp.ts lack (kept here while those files are edited elsewhere) ----
+
+export function setL4SrcPort(buf: Uint8Array, l4Off: number, port: number): void {
+  wr16(buf, l4Off + L4_SRC_PORT, port);
+}
+export function setL4DstPort(buf: Uint8Array, l4Off: number, port: number): void {
+  wr16(buf, l4Off + L4_DST_PORT, port);
+}
+export function l4SrcPort(buf: Uint8Array, l4Off: number): number {
+  return rd16(buf, l4Off + L4_SRC_PORT);
+}
+export function l4DstPort(buf: Uint8Array, l4Off: number): number {
+  return rd16(buf, l4Off + L4_DST_PORT);
+}
+
+/** One's-complement add of a 32-bit change into a folded sum (the partial-checksum seed). */
+function sumUpdate32(sum: number, oldValue: number, newValue: number): number {
+  return ~checksumUpdate32(~sum & 0xffff, oldValue, newValue) & 0xffff;
+}
+
+/**
+ * Rewrites one (address, port) pair: `addrAt` is IP_SRC or IP_DST, `portAt` the matching L4
+ * offset. Returns false (and changes nothing) for protocols other than TCP/UDP.
+ */
+function rewrite(buf: Uint8Array, ipOff: number, addrAt: number, portAt: number, ip: number, port: number, partial: boolean): boolean {
+  const proto = buf[ipOff + 9];
+  const csAt = l4ChecksumOffset(proto);
+  if (csAt < 0) return false;
+  const l4 = ipOff + ipv4HeaderLenAt(buf, ipOff);
+  const a = ipOff + addrAt;
+  const oldIp = ((buf[a] << 24) | (buf[a + 1] << 16) | (buf[a + 2] << 8) | buf[a + 3]) >>> 0;
+  const newIp = ip >>> 0;
+  const oldPort = rd16(buf, l4 + portAt);
+  // IPv4 header checksum: the address only.
+  wr16(buf, ipOff + IP_CSUM, checksumUpdate32(rd16(buf, ipOff + IP_CSUM), oldIp, newIp));
+  const cs = rd16(buf, l4 + csAt);
+  if (partial) {
+    wr16(buf, l4 + csAt, sumUpdate32(cs, oldIp, newIp));
+  } else if (!(proto === IpProto.Udp && cs === 0)) {
+    let c = checksumUpdate16(checksumUpdate32(cs, oldIp, newIp), oldPort, port);
+    if (c === 0 && proto === IpProto.Udp) c = 0xffff;
+    wr16(buf, l4 + csAt, c);
+  }
+  buf[a] = newIp >>> 24;
+  buf[a + 1] = newIp >>> 16;
+  buf[a + 2] = newIp >>> 8;
+  buf[a + 3] = newIp;
+  wr16(buf, l4 + portAt, port);
+  return true;
+}
+
+/**
+ * DNAT: destination (IP, port) <- (ip, port), checksums patched. `partial` = the frame carries a
+ * CHECKSUM_PARTIAL L4 field (virtio NEEDS_CSUM). False for a non-TCP/UDP packet (unchanged).
+ */
+export function natRewriteDst(buf: Uint8Array, ipOff: number, ip: number, port: number, partial = false): boolean {
+  return rewrite(buf, ipOff, IP_DST, L4_DST_PORT, ip, port, partial);
+}
+
+/** SNAT (the reverse translation on replies): source (IP, port) <- (ip, port). See natRewriteDst. */
+export function natRewriteSrc(buf: Uint8Array, ipOff: number, ip: number, port: number, partial = false): boolean {
+  return rewrite(buf, ipOff, IP_SRC, L4_SRC_PORT, ip, port, partial);
+}
