@@ -186,6 +186,26 @@ describe('conntrack', () => {
     }), { numRuns: 40 });
   });
 
+  it('hairpin flows are found by the SNAT reply tuple, and hairpin ports never collide', () => {
+    const ct = new ConnTable({ maxEntries: 4096, maxHalfOpen: 4096 });
+    const client = 0x0a000005;
+    const used = new Set<number>();
+    for (let i = 0; i < 1000; i++) {
+      const p = ct.allocHairpinPort(TCP, B1, 80, VIP, 40000 + (i % 3));
+      expect(p).toBeGreaterThanOrEqual(32768);
+      expect(p).toBeLessThan(61000);
+      expect(used.has(p)).toBe(false);
+      used.add(p);
+      const e = ct.insert(TCP, client, 40000 + i, VIP, 80, B1, 80, 0, 0, 0, 0, 0, VIP, p);
+      expect(ct.isHairpin(e)).toBe(true);
+      expect(ct.lookupReply(TCP, B1, 80, VIP, p)).toBe(e);
+      expect(ct.lookupReply(TCP, B1, 80, client, 40000 + i)).toBe(-1);
+      expect([ct.replyIp[e], ct.replyPort[e]]).toEqual([VIP, p]);
+    }
+    const direct = ct.insert(TCP, client, 1, VIP, 80, B1, 80, 0, 0, 0, 0, 0);
+    expect(ct.isHairpin(direct)).toBe(false);
+  });
+
   it('rejects a nonsensical config', () => {
     expect(() => new ConnTable({ maxEntries: 0 })).toThrow(RangeError);
     expect(() => new ConnTable({ udpIdleMs: Number.NaN })).toThrow(RangeError);

@@ -135,6 +135,12 @@ export class ConnTable {
   readonly backendPort: Uint16Array;
   readonly backendMacHi: Int32Array;
   readonly backendMacLo: Int32Array;
+  /**
+   * Where the backend sends replies: the client itself, or (hairpin SNAT for a backend on the
+   * client's own host) the VIP and a port from allocHairpinPort.
+   */
+  readonly replyIp: Int32Array;
+  readonly replyPort: Uint16Array;
   readonly svc: Int32Array;
   readonly backend: Int32Array;
   readonly state: Uint8Array;
@@ -153,6 +159,7 @@ export class ConnTable {
   private readonly free: Int32Array;
   private freeTop: number;
   private used = 0;
+  private hairpinCursor = 0;
   /** Index slots hold entry + 1 (0 = empty). */
   private readonly fwd: Int32Array;
   private readonly rev: Int32Array;
@@ -175,6 +182,8 @@ export class ConnTable {
     this.backendPort = new Uint16Array(n);
     this.backendMacHi = new Int32Array(n);
     this.backendMacLo = new Int32Array(n);
+    this.replyIp = new Int32Array(n);
+    this.replyPort = new Uint16Array(n);
     this.svc = new Int32Array(n);
     this.backend = new Int32Array(n);
     this.state = new Uint8Array(n);
@@ -220,15 +229,15 @@ export class ConnTable {
     }
   }
 
-  /** Entry for a reply (proto, backend ip:port -> client ip:port), or -1. */
-  lookupReply(proto: number, bIp: number, bPort: number, cIp: number, cPort: number): number {
+  /** Entry for a reply (proto, backend ip:port -> reply ip:port, normally the client), or -1. */
+  lookupReply(proto: number, bIp: number, bPort: number, rIp: number, rPort: number): number {
     const mask = this.mask;
-    let i = hash5(proto, bIp, bPort, cIp, cPort) & mask;
+    let i = hash5(proto, bIp, bPort, rIp, rPort) & mask;
     for (;;) {
       const e = this.rev[i] - 1;
       if (e < 0) return -1;
-      if (this.backendIp[e] === (bIp | 0) && this.clientIp[e] === (cIp | 0) && this.backendPort[e] === bPort
-        && this.clientPort[e] === cPort && this.proto[e] === proto) return e;
+      if (this.backendIp[e] === (bIp | 0) && this.replyIp[e] === (rIp | 0) && this.backendPort[e] === bPort
+        && this.replyPort[e] === rPort && this.proto[e] === proto) return e;
       i = (i + 1) & mask;
     }
   }
@@ -236,14 +245,17 @@ export class ConnTable {
   /**
    * New flow (after lookup() missed and the scheduler picked a backend): returns the slot or a
    * CtRefuse code. TCP flows start half-open (the first packet should be a SYN; the stage
-   * answers anything else without an entry with an RST); UDP flows start timed.
+   * answers anything else without an entry with an RST); UDP flows start timed. For a hairpin
+   * flow pass snatIp/snatPort (the VIP and allocHairpinPort's port): the backend then sees and
+   * answers that address instead of the client's.
    */
   insert(
     proto: number, cIp: number, cPort: number, vip: number, vPort: number,
     bIp: number, bPort: number, bMacHi: number, bMacLo: number, svc: number, backend: number, now: number,
+    snatIp = cIp, snatPort = cPort,
   ): number {
     if (this.lookup(proto, cIp, cPort, vip, vPort) >= 0) return CtRefuse.Exists;
-    if (this.lookupReply(proto, bIp, bPort, cIp, cPort) >= 0) {
+    if (this.lookupReply(proto, bIp, bPort, snatIp, snatPort) >= 0) {
       this.stats.refusedReplyTuple++;
       return CtRefuse.ReplyTupleTaken;
     }
@@ -273,6 +285,8 @@ export class ConnTable {
     this.backendPort[e] = bPort;
     this.backendMacHi[e] = bMacHi;
     this.backendMacLo[e] = bMacLo;
+    this.replyIp[e] = snatIp;
+    this.replyPort[e] = snatPort;
     this.svc[e] = svc;
     this.backend[e] = backend;
     this.state[e] = tcp ? CtState.HalfOpen : CtState.Udp;
@@ -282,7 +296,7 @@ export class ConnTable {
     this.expires[e] = now + (tcp ? this.config.halfOpenMs : this.config.udpIdleMs);
     this.pushTail(l, e);
     this.indexInsert(this.fwd, hash5(proto, cIp, cPort, vip, vPort), e);
-    this.indexInsert(this.rev, hash5(proto, bIp, bPort, cIp, cPort), e);
+    this.indexInsert(this.rev, hash5(proto, bIp, bPort, snatIp, snatPort), e);
     this.stats.inserted++;
     if (tcp) this.listener?.countChange(svc, backend, 0, 1);
     else this.listener?.countChange(svc, backend, 1, 0);
@@ -340,6 +354,29 @@ export class ConnTable {
     if (tcpFlags & TCP_ACK) this.backendAck[e] = ack;
     if (tcpFlags & TCP_FIN) this.finSeen(e, FIN_BACKEND, now);
     return CtVerdict.Pass;
+  }
+
+  /**
+   * A source port for hairpin SNAT to `snatIp` toward backend bIp:bPort that no entry uses as its
+   * reply tuple: up to 64 probes in 32768..60999 (Linux's ephemeral range) from `seed` (e.g. the
+   * client port); -1 when none was free. Allocation-free.
+   */
+  allocHairpinPort(proto: number, bIp: number, bPort: number, snatIp: number, seed: number): number {
+    const lo = 32768;
+    const span = 61000 - lo;
+    // The start rotates with every allocation so equal seeds do not walk the same probe chain.
+    this.hairpinCursor = (this.hairpinCursor + 40503) % span;
+    let p = ((seed >>> 0) + this.hairpinCursor) % span;
+    for (let k = 0; k < 64; k++) {
+      if (this.lookupReply(proto, bIp, bPort, snatIp, lo + p) < 0) return lo + p;
+      p = (p + 7919) % span;
+    }
+    return -1;
+  }
+
+  /** True when entry e is a hairpin flow (its backend answers the VIP, not the client). */
+  isHairpin(e: number): boolean {
+    return this.replyIp[e] !== this.clientIp[e] || this.replyPort[e] !== this.clientPort[e];
   }
 
   /** Removes timed-out entries, at most `budget` (call once per batch). Returns how many. */
@@ -458,7 +495,7 @@ export class ConnTable {
   private homeOf(e: number, forward: boolean): number {
     return (forward
       ? hash5(this.proto[e], this.clientIp[e], this.clientPort[e], this.vip[e], this.vipPort[e])
-      : hash5(this.proto[e], this.backendIp[e], this.backendPort[e], this.clientIp[e], this.clientPort[e])) & this.mask;
+      : hash5(this.proto[e], this.backendIp[e], this.backendPort[e], this.replyIp[e], this.replyPort[e])) & this.mask;
   }
 
   private indexInsert(idx: Int32Array, h: number, e: number): void {
