@@ -15,12 +15,12 @@
 // is patched consistently).
 import { rd16, wr16 } from './bytes.js';
 import { checksumUpdate16, checksumUpdate32 } from './checksum.js';
-import { IpProto, ipv4HeaderLenAt } from './ipv4.js';
+import {
+  IpProto, ipv4Checksum, ipv4Dst, ipv4PayloadOff, ipv4Proto, ipv4Src, setIpv4Dst, setIpv4Src,
+} from './ipv4.js';
 
-// Offsets (relative to the IPv4 header / L4 header) used only here.
+// Offsets (relative to the IPv4 header / L4 header) that ipv4/tcp/udp.ts have no setter for.
 const IP_CSUM = 10;
-const IP_SRC = 12;
-const IP_DST = 16;
 const L4_SRC_PORT = 0;
 const L4_DST_PORT = 2;
 const TCP_CSUM = 16;
@@ -52,20 +52,20 @@ function sumUpdate32(sum: number, oldValue: number, newValue: number): number {
 }
 
 /**
- * Rewrites one (address, port) pair: `addrAt` is IP_SRC or IP_DST, `portAt` the matching L4
- * offset. Returns false (and changes nothing) for protocols other than TCP/UDP.
+ * Rewrites one (address, port) pair: the destination when `dst`, else the source. Returns false
+ * (and changes nothing) for protocols other than TCP/UDP.
  */
-function rewrite(buf: Uint8Array, ipOff: number, addrAt: number, portAt: number, ip: number, port: number, partial: boolean): boolean {
-  const proto = buf[ipOff + 9];
+function rewrite(buf: Uint8Array, ipOff: number, dst: boolean, ip: number, port: number, partial: boolean): boolean {
+  const proto = ipv4Proto(buf, ipOff);
   const csAt = l4ChecksumOffset(proto);
   if (csAt < 0) return false;
-  const l4 = ipOff + ipv4HeaderLenAt(buf, ipOff);
-  const a = ipOff + addrAt;
-  const oldIp = ((buf[a] << 24) | (buf[a + 1] << 16) | (buf[a + 2] << 8) | buf[a + 3]) >>> 0;
+  const l4 = ipv4PayloadOff(buf, ipOff);
+  const portAt = l4 + (dst ? L4_DST_PORT : L4_SRC_PORT);
+  const oldIp = dst ? ipv4Dst(buf, ipOff) : ipv4Src(buf, ipOff);
   const newIp = ip >>> 0;
-  const oldPort = rd16(buf, l4 + portAt);
+  const oldPort = rd16(buf, portAt);
   // IPv4 header checksum: the address only.
-  wr16(buf, ipOff + IP_CSUM, checksumUpdate32(rd16(buf, ipOff + IP_CSUM), oldIp, newIp));
+  wr16(buf, ipOff + IP_CSUM, checksumUpdate32(ipv4Checksum(buf, ipOff), oldIp, newIp));
   const cs = rd16(buf, l4 + csAt);
   if (partial) {
     wr16(buf, l4 + csAt, sumUpdate32(cs, oldIp, newIp));
@@ -74,11 +74,9 @@ function rewrite(buf: Uint8Array, ipOff: number, addrAt: number, portAt: number,
     if (c === 0 && proto === IpProto.Udp) c = 0xffff;
     wr16(buf, l4 + csAt, c);
   }
-  buf[a] = newIp >>> 24;
-  buf[a + 1] = newIp >>> 16;
-  buf[a + 2] = newIp >>> 8;
-  buf[a + 3] = newIp;
-  wr16(buf, l4 + portAt, port);
+  if (dst) setIpv4Dst(buf, ipOff, newIp);
+  else setIpv4Src(buf, ipOff, newIp);
+  wr16(buf, portAt, port);
   return true;
 }
 
@@ -87,10 +85,10 @@ function rewrite(buf: Uint8Array, ipOff: number, addrAt: number, portAt: number,
  * CHECKSUM_PARTIAL L4 field (virtio NEEDS_CSUM). False for a non-TCP/UDP packet (unchanged).
  */
 export function natRewriteDst(buf: Uint8Array, ipOff: number, ip: number, port: number, partial = false): boolean {
-  return rewrite(buf, ipOff, IP_DST, L4_DST_PORT, ip, port, partial);
+  return rewrite(buf, ipOff, true, ip, port, partial);
 }
 
 /** SNAT (the reverse translation on replies): source (IP, port) <- (ip, port). See natRewriteDst. */
 export function natRewriteSrc(buf: Uint8Array, ipOff: number, ip: number, port: number, partial = false): boolean {
-  return rewrite(buf, ipOff, IP_SRC, L4_SRC_PORT, ip, port, partial);
+  return rewrite(buf, ipOff, false, ip, port, partial);
 }

@@ -3,12 +3,14 @@
 // (type 3 code 3) for UDP. Both are whole Ethernet + IPv4 frames written into a caller's slab;
 // the builders return the frame length (0 when the input cannot be answered or the room is
 // short). The input must already have passed checkIpv4 and checkTcp / checkUdp.
-import { rd16, rd32, wr16, wr32 } from './bytes.js';
+import { wr16, wr32 } from './bytes.js';
 import { checksum, ipv4PseudoSum } from './checksum.js';
-import { ETH_HEADER_LEN, EtherType, writeEthHeader } from './ethernet.js';
-import { IpProto, ipv4HeaderLenAt, ipv4Src, ipv4Dst, ipv4TotalLen, ipv4IsFragment, ipv4FragOffset } from './ipv4.js';
+import { ETH_HEADER_LEN, EtherType, ethDst, ethSrc, writeEthHeader } from './ethernet.js';
+import {
+  IpProto, ipv4Dst, ipv4FragOffset, ipv4IsFragment, ipv4PayloadLen, ipv4PayloadOff, ipv4Src, ipv4TotalLen,
+} from './ipv4.js';
 import { ICMP_HEADER_LEN, IcmpType } from './icmp.js';
-import { TcpFlag } from './tcp.js';
+import { TcpFlag, tcpAck, tcpDstPort, tcpFlags, tcpHeaderLenAt, tcpSeq, tcpSrcPort } from './tcp.js';
 
 export const TCP_RST_FRAME_LEN = ETH_HEADER_LEN + 20 + 20;
 /** RFC 1812 §4.3.2.3: an ICMP error carries as much of the datagram as fits in 576 bytes. */
@@ -65,18 +67,16 @@ export function writeTcpRst(
  * Never answers an RST. Addresses, ports and MACs are swapped.
  */
 export function writeTcpRstReply(inFrame: Uint8Array, ethOff: number, ipOff: number, out: Uint8Array, off: number): number {
-  const t = ipOff + ipv4HeaderLenAt(inFrame, ipOff);
-  const flags = inFrame[t + 13];
+  const t = ipv4PayloadOff(inFrame, ipOff);
+  const flags = tcpFlags(inFrame, t);
   if (flags & TcpFlag.Rst) return 0;
-  const segLen = ipv4TotalLen(inFrame, ipOff) - (t - ipOff) - ((inFrame[t + 12] >> 4) << 2)
+  const segLen = ipv4PayloadLen(inFrame, ipOff) - tcpHeaderLenAt(inFrame, t)
     + (flags & TcpFlag.Syn ? 1 : 0) + (flags & TcpFlag.Fin ? 1 : 0);
   const hasAck = (flags & TcpFlag.Ack) !== 0;
-  const seq = hasAck ? rd32(inFrame, t + 8) : 0;
-  const ack = hasAck ? 0 : (rd32(inFrame, t + 4) + segLen) >>> 0;
-  const srcMac = rd16(inFrame, ethOff + 6) * 0x100000000 + rd32(inFrame, ethOff + 8);
-  const dstMac = rd16(inFrame, ethOff) * 0x100000000 + rd32(inFrame, ethOff + 2);
-  return writeTcpRst(out, off, srcMac, dstMac, ipv4Dst(inFrame, ipOff), ipv4Src(inFrame, ipOff),
-    rd16(inFrame, t + 2), rd16(inFrame, t), seq, ack, !hasAck);
+  const seq = hasAck ? tcpAck(inFrame, t) : 0;
+  const ack = hasAck ? 0 : (tcpSeq(inFrame, t) + segLen) >>> 0;
+  return writeTcpRst(out, off, ethSrc(inFrame, ethOff), ethDst(inFrame, ethOff), ipv4Dst(inFrame, ipOff),
+    ipv4Src(inFrame, ipOff), tcpDstPort(inFrame, t), tcpSrcPort(inFrame, t), seq, ack, !hasAck);
 }
 
 /**
@@ -92,8 +92,8 @@ export function writeIcmpPortUnreachable(inFrame: Uint8Array, ethOff: number, ip
   const icmpLen = ICMP_HEADER_LEN + quote;
   const frameLen = ETH_HEADER_LEN + 20 + icmpLen;
   if (!(off >= 0 && off + frameLen <= out.length)) return 0;
-  const srcMac = rd16(inFrame, ethOff + 6) * 0x100000000 + rd32(inFrame, ethOff + 8);
-  const dstMac = rd16(inFrame, ethOff) * 0x100000000 + rd32(inFrame, ethOff + 2);
+  const srcMac = ethSrc(inFrame, ethOff);
+  const dstMac = ethDst(inFrame, ethOff);
   const srcIp = ipv4Src(inFrame, ipOff);
   const dstIp = ipv4Dst(inFrame, ipOff);
   // Quote first: in and out may share a slab (the input is read before it could be overwritten).
