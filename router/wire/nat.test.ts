@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ipv4PseudoSum, onesSum } from './checksum.js';
 import { IpProto, checkIpv4, emitIpv4, ipv4Dst, ipv4Src } from './ipv4.js';
-import { l4DstPort, l4SrcPort, natRewriteDst, natRewriteSrc } from './nat.js';
+import { icmpIsError, l4DstPort, l4SrcPort, natRewriteDst, natRewriteIcmpErrorInnerDst, natRewriteSrc } from './nat.js';
+import { checkIcmp, emitIcmp } from './icmp.js';
 import { checkTcp, emitTcp } from './tcp.js';
 import { checkUdp, emitUdp, udpChecksum } from './udp.js';
 
@@ -134,5 +135,45 @@ describe('nat rewrites', () => {
     const o = b.slice();
     expect(natRewriteDst(b, 0, 9, 9)).toBe(false);
     expect(b).toEqual(o);
+  });
+});
+
+describe('ICMP errors about a translated flow', () => {
+  const CLIENT = 0x0a000005;
+  const VIP = 0x0a0000fe;
+  const TASK = 0x0a000011;
+  it('quoted destination and outer source become the VIP; every checksum stays right', () => {
+    fc.assert(fc.property(fc.boolean(), fc.nat(60), fc.integer({ min: 20, max: 200 }), fc.boolean(), (tcp, payload, keep, fromTask) => {
+      // The datagram the task received (client -> task) and an ICMP error quoting its first `keep` bytes.
+      const k = build({ tcp, src: CLIENT, dst: TASK, sport: 40000, dport: 80, ipOpts: 0, tcpOpts: 0, seq: 3,
+        payload: new Uint8Array(payload).fill(7), pre: 0, udpNoSum: false });
+      const dgramLen = k.l4Off + k.l4Len;
+      const quote = Math.min(keep, dgramLen);
+      const icmpLen = 8 + quote;
+      const b = new Uint8Array(20 + icmpLen);
+      emitIpv4({ src: fromTask ? TASK : 0x0a000001, dst: CLIENT, protocol: IpProto.Icmp, ttl: 64, tos: 0, ident: 0,
+        dontFrag: false, moreFrags: false, fragOffset: 0, optionsLen: 0, payloadLen: icmpLen }, b, 0);
+      b.set(k.buf.subarray(0, quote), 28);
+      emitIcmp({ type: 3, code: 3, ident: 0, seq: 0, payloadLen: quote }, b, 20);
+      const ok = natRewriteIcmpErrorInnerDst(b, 0, VIP, 8080);
+      const minQuote = 20 + 4;
+      expect(ok).toBe(quote >= minQuote);
+      if (!ok) return;
+      expect(checkIpv4(b, 0, b.length)).toBe(0);
+      expect(checkIcmp(b, 20, icmpLen)).toBe(0);
+      expect(ipv4Src(b, 0)).toBe(fromTask ? VIP : 0x0a000001);
+      expect(onesSum(b, 28, 20)).toBe(0xffff); // quoted IP header checksum
+      expect(ipv4Dst(b, 28)).toBe(VIP);
+      expect(l4DstPort(b, 48)).toBe(8080);
+      if (quote === dgramLen) {
+        // The whole datagram was quoted: its L4 checksum verifies against the VIP.
+        const l4 = b.subarray(48, 48 + k.l4Len);
+        expect((tcp ? checkTcp : checkUdp)(l4, 0, k.l4Len, CLIENT, VIP)).toBe(0);
+      }
+    }), { numRuns: 300 });
+  });
+
+  it('icmpIsError knows the quoting types', () => {
+    expect([0, 3, 4, 5, 8, 11, 12].map(icmpIsError)).toEqual([false, true, true, true, false, true, true]);
   });
 });

@@ -16,7 +16,8 @@
 import { rd16, wr16 } from './bytes.js';
 import { checksumUpdate16, checksumUpdate32 } from './checksum.js';
 import {
-  IpProto, ipv4Checksum, ipv4Dst, ipv4PayloadOff, ipv4Proto, ipv4Src, setIpv4Dst, setIpv4Src,
+  IpProto, ipv4Checksum, ipv4Dst, ipv4HeaderLenAt, ipv4PayloadLen, ipv4PayloadOff, ipv4Proto, ipv4Src, setIpv4Dst,
+  setIpv4Src,
 } from './ipv4.js';
 
 // Offsets (relative to the IPv4 header / L4 header) that ipv4/tcp/udp.ts have no setter for.
@@ -91,4 +92,70 @@ export function natRewriteDst(buf: Uint8Array, ipOff: number, ip: number, port: 
 /** SNAT (the reverse translation on replies): source (IP, port) <- (ip, port). See natRewriteDst. */
 export function natRewriteSrc(buf: Uint8Array, ipOff: number, ip: number, port: number, partial = false): boolean {
   return rewrite(buf, ipOff, false, ip, port, partial);
+}
+
+// ---- ICMP errors about a translated flow ----
+
+const ICMP_CSUM = 2;
+const ICMP_HDR = 8;
+const IP_DST_AT = 16;
+
+/** ICMPv4 error types that quote the offending datagram (RFC 792/1812). */
+export function icmpIsError(type: number): boolean {
+  return type === 3 || type === 4 || type === 5 || type === 11 || type === 12;
+}
+
+/**
+ * Reverse-translates an ICMP error (e.g. port unreachable from a task, fragmentation needed on
+ * the way) whose quoted datagram went client -> task: the quoted destination (task ip:port)
+ * becomes (ip, port), the VIP, and so does the outer source when it is the task itself, so the
+ * client's socket for VIP:port receives the error. The quoted IP checksum, the quoted L4
+ * checksum when it was quoted (TCP needs 18 bytes, UDP 8; UDP 0 stays 0) and the ICMP checksum
+ * are patched incrementally. `ipOff` is the outer IPv4 header (checked with checkIpv4 and
+ * checkIcmp); returns false, changing nothing, when the quote is too short to hold the inner IP
+ * header and ports, or the inner protocol is not TCP/UDP.
+ */
+export function natRewriteIcmpErrorInnerDst(buf: Uint8Array, ipOff: number, ip: number, port: number): boolean {
+  const ic = ipv4PayloadOff(buf, ipOff);
+  const icmpLen = ipv4PayloadLen(buf, ipOff);
+  const inner = ic + ICMP_HDR;
+  const quoted = icmpLen - ICMP_HDR;
+  if (quoted < 20) return false;
+  const ihl = ipv4HeaderLenAt(buf, inner);
+  if (ihl < 20 || quoted < ihl + 4) return false;
+  const proto = ipv4Proto(buf, inner);
+  const csAt = l4ChecksumOffset(proto);
+  if (csAt < 0) return false;
+  const l4 = inner + ihl;
+  const newIp = ip >>> 0;
+  const oldIp = ipv4Dst(buf, inner);
+  const oldPort = rd16(buf, l4 + L4_DST_PORT);
+  let icmpSum = rd16(buf, ic + ICMP_CSUM);
+  // Quoted IP header: destination and its checksum.
+  const oldIpCs = ipv4Checksum(buf, inner);
+  const newIpCs = checksumUpdate32(oldIpCs, oldIp, newIp);
+  icmpSum = checksumUpdate32(icmpSum, oldIp, newIp);
+  icmpSum = checksumUpdate16(icmpSum, oldIpCs, newIpCs);
+  wr16(buf, inner + IP_CSUM, newIpCs);
+  wr16(buf, inner + IP_DST_AT, newIp >>> 16);
+  wr16(buf, inner + IP_DST_AT + 2, newIp & 0xffff);
+  // Quoted L4 checksum, when present in the quote.
+  if (quoted >= ihl + csAt + 2) {
+    const cs = rd16(buf, l4 + csAt);
+    if (!(proto === IpProto.Udp && cs === 0)) {
+      let c = checksumUpdate16(checksumUpdate32(cs, oldIp, newIp), oldPort, port);
+      if (c === 0 && proto === IpProto.Udp) c = 0xffff;
+      icmpSum = checksumUpdate16(icmpSum, cs, c);
+      wr16(buf, l4 + csAt, c);
+    }
+  }
+  icmpSum = checksumUpdate16(icmpSum, oldPort, port);
+  wr16(buf, l4 + L4_DST_PORT, port);
+  wr16(buf, ic + ICMP_CSUM, icmpSum);
+  // Outer source: the task itself reported it -> it now comes from the VIP.
+  if (ipv4Src(buf, ipOff) === oldIp) {
+    wr16(buf, ipOff + IP_CSUM, checksumUpdate32(ipv4Checksum(buf, ipOff), oldIp, newIp));
+    setIpv4Src(buf, ipOff, newIp);
+  }
+  return true;
 }
