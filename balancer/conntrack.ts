@@ -19,6 +19,9 @@
 // Connection counts per backend (IPVS activeconns/inactconns) are reported to a listener:
 // established TCP and UDP flows are active, half-open and closing TCP ones inactive.
 
+import { NO_LIST, PoolLists } from './lists.js';
+import { SlotIndex } from './slot-index.js';
+
 export const CtProto = { Tcp: 6, Udp: 17 } as const;
 
 /** Entry states (0 = free slot). */
@@ -106,7 +109,6 @@ const FIN_BACKEND = 2;
 const L_HALF = 0;
 const L_UDP = 1;
 const L_CLOSING = 2;
-const L_NONE = 3;
 
 function hash5(proto: number, a: number, pa: number, b: number, pb: number): number {
   let h = Math.imul(a ^ 0x9e3779b9, 0xcc9e2d51);
@@ -150,20 +152,14 @@ export class ConnTable {
   readonly backendAck: Uint32Array;
   private readonly fins: Uint8Array;
   private readonly expires: Float64Array;
-  private readonly prev: Int32Array;
-  private readonly next: Int32Array;
-  private readonly list: Uint8Array;
-  private readonly head = new Int32Array([-1, -1, -1]);
-  private readonly tail = new Int32Array([-1, -1, -1]);
-  private readonly listLen = new Int32Array(3);
+  private readonly lists: PoolLists;
   private readonly free: Int32Array;
   private freeTop: number;
   private used = 0;
   private hairpinCursor = 0;
-  /** Index slots hold entry + 1 (0 = empty). */
-  private readonly fwd: Int32Array;
-  private readonly rev: Int32Array;
-  private readonly mask: number;
+  /** By the client tuple and by the reply tuple. */
+  private readonly fwd: SlotIndex;
+  private readonly rev: SlotIndex;
 
   constructor(config: Partial<ConnTableConfig> = {}, private readonly listener?: ConnListener) {
     const c = { ...DEFAULT_CONNTABLE_CONFIG, ...config };
@@ -191,37 +187,35 @@ export class ConnTable {
     this.backendAck = new Uint32Array(n);
     this.fins = new Uint8Array(n);
     this.expires = new Float64Array(n);
-    this.prev = new Int32Array(n);
-    this.next = new Int32Array(n);
-    this.list = new Uint8Array(n).fill(L_NONE);
+    this.lists = new PoolLists(n, 3);
     this.free = new Int32Array(n);
     for (let i = 0; i < n; i++) this.free[i] = n - 1 - i;
     this.freeTop = n;
-    let cap = 16;
-    while (cap < n * 2) cap <<= 1;
-    this.mask = cap - 1;
-    this.fwd = new Int32Array(cap);
-    this.rev = new Int32Array(cap);
+    this.fwd = new SlotIndex(n, (e) =>
+      hash5(this.proto[e], this.clientIp[e], this.clientPort[e], this.vip[e], this.vipPort[e]));
+    this.rev = new SlotIndex(n, (e) =>
+      hash5(this.proto[e], this.backendIp[e], this.backendPort[e], this.replyIp[e], this.replyPort[e]));
   }
 
   get size(): number {
     return this.used;
   }
   get halfOpen(): number {
-    return this.listLen[L_HALF];
+    return this.lists.length[L_HALF];
   }
   get udpFlows(): number {
-    return this.listLen[L_UDP];
+    return this.lists.length[L_UDP];
   }
 
   // ---- hot path ----
 
   /** Entry for a client packet (proto, client ip:port -> vip:port), or -1. */
   lookup(proto: number, cIp: number, cPort: number, vip: number, vPort: number): number {
-    const mask = this.mask;
+    const slots = this.fwd.slots;
+    const mask = this.fwd.mask;
     let i = hash5(proto, cIp, cPort, vip, vPort) & mask;
     for (;;) {
-      const e = this.fwd[i] - 1;
+      const e = slots[i] - 1;
       if (e < 0) return -1;
       if (this.clientIp[e] === (cIp | 0) && this.vip[e] === (vip | 0) && this.clientPort[e] === cPort
         && this.vipPort[e] === vPort && this.proto[e] === proto) return e;
@@ -231,10 +225,11 @@ export class ConnTable {
 
   /** Entry for a reply (proto, backend ip:port -> reply ip:port, normally the client), or -1. */
   lookupReply(proto: number, bIp: number, bPort: number, rIp: number, rPort: number): number {
-    const mask = this.mask;
+    const slots = this.rev.slots;
+    const mask = this.rev.mask;
     let i = hash5(proto, bIp, bPort, rIp, rPort) & mask;
     for (;;) {
-      const e = this.rev[i] - 1;
+      const e = slots[i] - 1;
       if (e < 0) return -1;
       if (this.backendIp[e] === (bIp | 0) && this.replyIp[e] === (rIp | 0) && this.backendPort[e] === bPort
         && this.replyPort[e] === rPort && this.proto[e] === proto) return e;
@@ -262,13 +257,13 @@ export class ConnTable {
     const tcp = proto === CtProto.Tcp;
     const l = tcp ? L_HALF : L_UDP;
     const bound = tcp ? this.config.maxHalfOpen : this.config.maxUdp;
-    if (this.listLen[l] >= bound) {
+    if (this.lists.length[l] >= bound) {
       this.expireList(l, now, 16);
-      if (this.listLen[l] >= bound) this.evictOldest(l);
+      if (this.lists.length[l] >= bound) this.evictOldest(l);
     }
     if (this.freeTop === 0) {
       this.sweep(now, 64);
-      if (this.freeTop === 0 && this.listLen[L_HALF] > 0) this.evictOldest(L_HALF);
+      if (this.freeTop === 0 && this.lists.length[L_HALF] > 0) this.evictOldest(L_HALF);
       if (this.freeTop === 0) {
         this.stats.refusedFull++;
         return CtRefuse.Full;
@@ -294,9 +289,9 @@ export class ConnTable {
     this.clientAck[e] = 0;
     this.backendAck[e] = 0;
     this.expires[e] = now + (tcp ? this.config.halfOpenMs : this.config.udpIdleMs);
-    this.pushTail(l, e);
-    this.indexInsert(this.fwd, hash5(proto, cIp, cPort, vip, vPort), e);
-    this.indexInsert(this.rev, hash5(proto, bIp, bPort, snatIp, snatPort), e);
+    this.lists.pushTail(l, e);
+    this.fwd.insert(hash5(proto, cIp, cPort, vip, vPort), e);
+    this.rev.insert(hash5(proto, bIp, bPort, snatIp, snatPort), e);
     this.stats.inserted++;
     if (tcp) this.listener?.countChange(svc, backend, 0, 1);
     else this.listener?.countChange(svc, backend, 1, 0);
@@ -322,7 +317,7 @@ export class ConnTable {
       if (st === CtState.HalfOpen) {
         // Retransmitted SYN: keep the entry alive a little longer.
         this.expires[e] = now + this.config.halfOpenMs;
-        this.moveToTail(L_HALF, e);
+        this.lists.moveToTail(L_HALF, e);
       } else if (st === CtState.Closing || st === CtState.HalfClosed) {
         this.stats.stale++;
         this.remove(e);
@@ -347,7 +342,7 @@ export class ConnTable {
       return CtVerdict.PassLast;
     }
     if (this.state[e] === CtState.HalfOpen) {
-      this.unlink(e);
+      this.lists.unlink(e);
       this.state[e] = CtState.Established;
       this.listener?.countChange(this.svc[e], this.backend[e], 1, -1);
     }
@@ -391,9 +386,9 @@ export class ConnTable {
   remove(e: number): void {
     const st = this.state[e];
     if (st === 0) return;
-    this.indexDelete(this.fwd, e, true);
-    this.indexDelete(this.rev, e, false);
-    this.unlink(e);
+    this.fwd.delete(e);
+    this.rev.delete(e);
+    this.lists.unlink(e);
     const active = st === CtState.Established || st === CtState.Udp;
     this.listener?.countChange(this.svc[e], this.backend[e], active ? -1 : 0, active ? 0 : -1);
     this.state[e] = 0;
@@ -413,7 +408,7 @@ export class ConnTable {
 
   /** Milliseconds until entry e expires (Infinity for untimed states), for inspection/tests. */
   ttl(e: number, now: number): number {
-    return this.list[e] === L_NONE ? Infinity : this.expires[e] - now;
+    return this.lists.listOf[e] === NO_LIST ? Infinity : this.expires[e] - now;
   }
 
   // ---- internals ----
@@ -425,10 +420,10 @@ export class ConnTable {
     if (f === (FIN_CLIENT | FIN_BACKEND)) {
       if (st !== CtState.Closing) {
         if (st === CtState.Established) this.listener?.countChange(this.svc[e], this.backend[e], -1, 1);
-        this.unlink(e);
+        this.lists.unlink(e);
         this.state[e] = CtState.Closing;
         this.expires[e] = now + this.config.finLingerMs;
-        this.pushTail(L_CLOSING, e);
+        this.lists.pushTail(L_CLOSING, e);
       }
     } else if (st === CtState.Established) {
       this.state[e] = CtState.HalfClosed;
@@ -438,13 +433,13 @@ export class ConnTable {
 
   private touchUdp(e: number, now: number): void {
     this.expires[e] = now + this.config.udpIdleMs;
-    this.moveToTail(L_UDP, e);
+    this.lists.moveToTail(L_UDP, e);
   }
 
   private expireList(l: number, now: number, budget: number): number {
     let n = 0;
     while (n < budget) {
-      const e = this.head[l];
+      const e = this.lists.head[l];
       if (e < 0 || this.expires[e] > now) break;
       if (l === L_HALF) this.stats.expiredHalfOpen++;
       else if (l === L_UDP) this.stats.expiredUdp++;
@@ -456,76 +451,10 @@ export class ConnTable {
   }
 
   private evictOldest(l: number): void {
-    const e = this.head[l];
+    const e = this.lists.head[l];
     if (e < 0) return;
     if (l === L_HALF) this.stats.evictedHalfOpen++;
     else this.stats.evictedUdp++;
     this.remove(e);
-  }
-
-  private pushTail(l: number, e: number): void {
-    this.list[e] = l;
-    this.next[e] = -1;
-    this.prev[e] = this.tail[l];
-    if (this.tail[l] >= 0) this.next[this.tail[l]] = e;
-    else this.head[l] = e;
-    this.tail[l] = e;
-    this.listLen[l]++;
-  }
-
-  private unlink(e: number): void {
-    const l = this.list[e];
-    if (l === L_NONE) return;
-    const p = this.prev[e];
-    const n = this.next[e];
-    if (p >= 0) this.next[p] = n;
-    else this.head[l] = n;
-    if (n >= 0) this.prev[n] = p;
-    else this.tail[l] = p;
-    this.list[e] = L_NONE;
-    this.listLen[l]--;
-  }
-
-  private moveToTail(l: number, e: number): void {
-    if (this.tail[l] === e) return;
-    this.unlink(e);
-    this.pushTail(l, e);
-  }
-
-  private homeOf(e: number, forward: boolean): number {
-    return (forward
-      ? hash5(this.proto[e], this.clientIp[e], this.clientPort[e], this.vip[e], this.vipPort[e])
-      : hash5(this.proto[e], this.backendIp[e], this.backendPort[e], this.replyIp[e], this.replyPort[e])) & this.mask;
-  }
-
-  private indexInsert(idx: Int32Array, h: number, e: number): void {
-    const mask = this.mask;
-    let i = h & mask;
-    while (idx[i] !== 0) i = (i + 1) & mask;
-    idx[i] = e + 1;
-  }
-
-  /** Backward-shift deletion: later entries of the probe run move up into the hole. */
-  private indexDelete(idx: Int32Array, e: number, forward: boolean): void {
-    const mask = this.mask;
-    let i = this.homeOf(e, forward);
-    while (idx[i] !== e + 1) {
-      if (idx[i] === 0) return;
-      i = (i + 1) & mask;
-    }
-    let hole = i;
-    let j = i;
-    for (;;) {
-      j = (j + 1) & mask;
-      const x = idx[j];
-      if (x === 0) break;
-      const home = this.homeOf(x - 1, forward);
-      // Move x into the hole unless its home lies cyclically in (hole, j].
-      if (((j - home) & mask) >= ((j - hole) & mask)) {
-        idx[hole] = x;
-        hole = j;
-      }
-    }
-    idx[hole] = 0;
   }
 }
