@@ -8,8 +8,9 @@
 // already a target port. A service that declares no port forwards every port unchanged (as a
 // Docker service without --publish is reachable on any port through its VIP). Any other port
 // on a VIP is REFUSED: the stage answers RST (TCP) or ICMP port unreachable (UDP).
-import { NumTable, macParts } from '../router/numtable.js';
-import { parseIpv4 } from '../router/wire/ipv4.js';
+import { NumTable } from '../router/numtable.js';
+import { macParts, parseIpv4 } from '../router/wire/addr.js';
+
 import { BackendSet, type BackendSpec } from './backends.js';
 import type { ConnListener } from './conntrack.js';
 import { SCHEDULER_NAMES, createScheduler, type Scheduler, type SchedulerName, type SchedulerOptions } from './scheduler.js';
