@@ -16,3 +16,4 @@ export * from './vxlan.js';
 export * from './icmp.js';
 export * from './tcp.js';
 export * from './flow.js';
+export * from './virtio.js';

@@ -77,6 +77,20 @@ export function tcpUrgent(buf: Uint8Array, off: number): number {
 export function tcpPayloadOff(buf: Uint8Array, off: number): number {
   return off + ((buf[off + 12] >> 4) << 2);
 }
+export function setTcpSeq(buf: Uint8Array, off: number, seq: number): void {
+  wr32(buf, off + 4, seq);
+}
+/** Writes the eight flag bits of byte 13 (FIN..CWR); NS is left as it is. */
+export function setTcpFlags(buf: Uint8Array, off: number, flags: number): void {
+  buf[off + 13] = flags;
+}
+export function setTcpChecksum(buf: Uint8Array, off: number, c: number): void {
+  wr16(buf, off + 16, c);
+}
+/** Offset of the options (right after the fixed header). */
+export function tcpOptionsOff(off: number): number {
+  return off + TCP_MIN_HEADER_LEN;
+}
 /** Computes and stores the checksum over the whole segment buf[off, off+len). */
 export function tcpFillChecksum(buf: Uint8Array, off: number, len: number, srcIp: number, dstIp: number): void {
   wr16(buf, off + 16, 0);
