@@ -185,7 +185,7 @@ export class Datapath {
     for (let i = 0; i < n; i++) {
       let v = fr.verdict[i];
       if (v === PASS) {
-        e.set(net.rxSlab, fr.offs[i], fr.lens[i], fr.mss[i]);
+        e.set(fr.offs[i], fr.lens[i], fr.mss[i]);
         v = egress(net, e, this.tx);
       }
       if (v >= 0) net.drops[v]++;

@@ -32,7 +32,7 @@ function setup(vnet = false, gso = false) {
   /** Put a frame into slot 0 of the network's slab, as the TAP port would. */
   const load = (frame: Buffer, mss = 0) => {
     frame.copy(net.rxSlab, HEADROOM);
-    e.set(net.rxSlab, HEADROOM, frame.length, mss);
+    e.set(HEADROOM, frame.length, mss);
     return e;
   };
   return { u, tap, net, tx, e, load };

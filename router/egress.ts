@@ -28,11 +28,10 @@ import {
 } from './wire/index.js';
 
 /**
- * The frame the egress stages work on (one object per datapath, reused). buf[off..off+len) is
- * the Ethernet frame, with at least HEADROOM bytes free before it and TAILROOM after.
+ * The frame the egress stages work on (one object per datapath, reused): net.rxSlab[off..off+len)
+ * is the Ethernet frame, with at least HEADROOM bytes free before it and TAILROOM after.
  */
 export class EgressFrame {
-  buf: Buffer = Buffer.alloc(0);
   off = 0;
   len = 0;
   /** TSO segment size; 0 = one ordinary frame. */
@@ -45,8 +44,7 @@ export class EgressFrame {
   stride = 0;
   last = 0;
 
-  set(buf: Buffer, off: number, len: number, mss: number): void {
-    this.buf = buf;
+  set(off: number, len: number, mss: number): void {
     this.off = off;
     this.len = len;
     this.mss = mss;
@@ -78,13 +76,13 @@ export function countRx(net: Network, e: EgressFrame): void {
 
 // 2.
 export function checkSource(net: Network, e: EgressFrame): number {
-  return net.local.find(ethSrcHi(e.buf, e.off), ethSrcLo(e.buf, e.off)) < 0 ? D.tapUnknownSrc : PASS;
+  return net.local.find(ethSrcHi(net.rxSlab, e.off), ethSrcLo(net.rxSlab, e.off)) < 0 ? D.tapUnknownSrc : PASS;
 }
 
 // 3. Group bit: broadcast or multicast. ARP for a known endpoint is answered here; anything else
 // crosses only to static VTEPs (head-end replication), never to tapmesh peers.
 export function groupFrame(net: Network, e: EgressFrame, tx: Sender): number {
-  const buf = e.buf;
+  const buf = net.rxSlab;
   if ((ethDstHi(buf, e.off) & MAC_HI_GROUP) === 0) return PASS;
   if (ethType(buf, e.off) === EtherType.Arp) {
     const v = answerArp(net, buf, e.off, e.len);
@@ -105,8 +103,8 @@ export function groupFrame(net: Network, e: EgressFrame, tx: Sender): number {
 
 // 6.
 export function lookupVtep(net: Network, e: EgressFrame): number {
-  const hi = ethDstHi(e.buf, e.off);
-  const lo = ethDstLo(e.buf, e.off);
+  const hi = ethDstHi(net.rxSlab, e.off);
+  const lo = ethDstLo(net.rxSlab, e.off);
   const r = net.remote.find(hi, lo);
   if (r < 0) return net.local.find(hi, lo) >= 0 ? D.localDst : D.unknownDst;
   e.vtep = net.remote.a[r];
@@ -123,7 +121,7 @@ export function encapsulate(net: Network, e: EgressFrame, tx: Sender): number {
     e.start = e.off - head;
     e.n = 1;
     e.stride = e.last = head + e.len + tail;
-    writeVxlanHeader(e.buf, e.off - VXLAN_HEADER_LEN, net.vni);
+    writeVxlanHeader(net.rxSlab, e.off - VXLAN_HEADER_LEN, net.vni);
     return PASS;
   }
   const n = tx.segment(net, e.off, e.len, e.mss, head, tail);
@@ -132,13 +130,13 @@ export function encapsulate(net: Network, e: EgressFrame, tx: Sender): number {
   e.n = n;
   e.stride = tx.segStride;
   e.last = tx.segLast;
-  for (let k = 0; k < n; k++) writeVxlanHeader(e.buf, e.start + k * e.stride + vx, net.vni);
+  for (let k = 0; k < n; k++) writeVxlanHeader(net.rxSlab, e.start + k * e.stride + vx, net.vni);
   return PASS;
 }
 
 // 9.
 export function enqueue(net: Network, e: EgressFrame, tx: Sender): number {
-  const q = tx.pick(flowHash(e.buf, e.off, e.len));
+  const q = tx.pick(flowHash(net.rxSlab, e.off, e.len));
   tx.queueRun(net, q, e.start, e.n, e.stride, e.last, e.vtep);
   return CONSUMED;
 }

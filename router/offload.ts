@@ -4,7 +4,7 @@
 // to the TAP with a GSO virtio header, so the kernel crosses bridge, veth and TCP once per 64 KB
 // instead of once per 1.4 KB. All functions work in place on slabs and allocate nothing.
 import {
-  ETH_HEADER_LEN as ETH, EtherType, IpProto, TcpFlag, VNET_HDR_LEN, ethType, fold,
+  ETH_HEADER_LEN as ETH, EtherType, IPV4_MIN_HEADER_LEN, IpProto, TCP_CHECKSUM_OFFSET, TCP_MIN_HEADER_LEN, TcpFlag, VNET_HDR_LEN, ethType, fold,
   ipv4DontFrag, ipv4FillChecksum, ipv4HeaderLenAt, ipv4Ident, ipv4IsFragment, ipv4Proto, ipv4PseudoSum, ipv4Src,
   ipv4Dst, ipv4TotalLen, ipv4Tos, ipv4Ttl, ipv4Version, onesSum, setIpv4Ident, setIpv4TotalLen, setTcpChecksum,
   setTcpFlags, setTcpSeq, tcpAck, tcpFillChecksum, tcpFlags, tcpHeaderLenAt, tcpOptionsOff, tcpSeq, tcpSrcPort,
@@ -16,8 +16,6 @@ export { VNET_F_NEEDS_CSUM, VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_HDR_LEN, writeVn
 export const GSO_MAX_BYTES = 65507;
 /** Segments per GSO send that every kernel with UDP_SEGMENT accepts. */
 export const GSO_MAX_SEGS = 64;
-/** TCP checksum field offset inside the TCP header (for the virtio csum_offset). */
-const TCP_CSUM_OFFSET = 16;
 
 /**
  * Finish a partial checksum (VIRTIO_NET_HDR_F_NEEDS_CSUM): the field at start+offset holds the
@@ -34,14 +32,14 @@ export function completeChecksum(buf: Buffer, off: number, len: number, start: n
 
 /** Header lengths of an IPv4/TCP frame, or 0 if it is not one we can segment/coalesce. */
 export function tcp4HeaderLen(buf: Buffer, off: number, len: number): number {
-  if (len < ETH + 40 || ethType(buf, off) !== EtherType.Ipv4) return 0;
+  if (len < ETH + IPV4_MIN_HEADER_LEN + TCP_MIN_HEADER_LEN || ethType(buf, off) !== EtherType.Ipv4) return 0;
   const ip = off + ETH;
   if (ipv4Version(buf, ip) !== 4 || ipv4Proto(buf, ip) !== IpProto.Tcp) return 0;
   const ihl = ipv4HeaderLenAt(buf, ip);
-  if (ihl < 20) return 0;
+  if (ihl < IPV4_MIN_HEADER_LEN) return 0;
   if (ipv4IsFragment(buf, ip)) return 0;
   const thl = tcpHeaderLenAt(buf, ip + ihl);
-  if (thl < 20 || ETH + ihl + thl > len) return 0;
+  if (thl < TCP_MIN_HEADER_LEN || ETH + ihl + thl > len) return 0;
   return ETH + ihl + thl;
 }
 
@@ -231,7 +229,7 @@ export class TapCoalescer {
     ipv4FillChecksum(o, ip);
     const t = ip + ihl;
     setTcpChecksum(o, t, fold(ipv4PseudoSum(ipv4Src(o, ip), ipv4Dst(o, ip), IpProto.Tcp, l4)));
-    writeVnetTcp4(o, v, this.curHdr, this.curMss, ETH + ihl, TCP_CSUM_OFFSET);
+    writeVnetTcp4(o, v, this.curHdr, this.curMss, ETH + ihl, TCP_CHECKSUM_OFFSET);
   }
 
   /** Close the open frame and forget the batch (after the caller wrote offs/lens out). */

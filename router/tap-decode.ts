@@ -6,7 +6,7 @@ import { D, PASS } from './counters.js';
 import { completeChecksum } from './offload.js';
 import type { FrameBatch } from './ports.js';
 import {
-  ETH_HEADER_LEN, EtherType, IpProto, VNET_F_NEEDS_CSUM, VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_HDR_LEN, ethType,
+  ETH_HEADER_LEN, EtherType, IPV4_MIN_HEADER_LEN, IpProto, VNET_F_NEEDS_CSUM, VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_HDR_LEN, ethType,
   ipv4Proto, vnetCsumOffset, vnetCsumStart, vnetFlags, vnetGsoSize, vnetGsoType,
 } from './wire/index.js';
 
@@ -46,6 +46,6 @@ function decodeVnet(buf: Buffer, at: number, raw: number, out: FrameBatch, i: nu
   }
   if (gso !== VNET_GSO_NONE) return D.unsupportedGso;
   if ((vnetFlags(buf, at) & VNET_F_NEEDS_CSUM) === 0) return PASS;
-  const udp = ethType(buf, off) === EtherType.Ipv4 && len > ETH_HEADER_LEN + 9 && ipv4Proto(buf, off + ETH_HEADER_LEN) === IpProto.Udp;
+  const udp = ethType(buf, off) === EtherType.Ipv4 && len >= ETH_HEADER_LEN + IPV4_MIN_HEADER_LEN && ipv4Proto(buf, off + ETH_HEADER_LEN) === IpProto.Udp;
   return completeChecksum(buf, off, len, vnetCsumStart(buf, at), vnetCsumOffset(buf, at), udp) ? PASS : D.badOffload;
 }

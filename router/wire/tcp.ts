@@ -8,6 +8,8 @@ import { WireError, WireParseError, assertRoom, assertUint, inBounds } from './e
 
 export const TCP_MIN_HEADER_LEN = 20;
 export const TCP_MAX_HEADER_LEN = 60;
+/** Where the checksum field sits in the header (a virtio csum_offset names it). */
+export const TCP_CHECKSUM_OFFSET = 16;
 const PROTO_TCP = 6;
 
 /** Flag bits as returned by tcpFlags (NS is bit 8, from the data-offset byte). */
@@ -85,7 +87,7 @@ export function setTcpFlags(buf: Uint8Array, off: number, flags: number): void {
   buf[off + 13] = flags;
 }
 export function setTcpChecksum(buf: Uint8Array, off: number, c: number): void {
-  wr16(buf, off + 16, c);
+  wr16(buf, off + TCP_CHECKSUM_OFFSET, c);
 }
 /** Offset of the options (right after the fixed header). */
 export function tcpOptionsOff(off: number): number {
