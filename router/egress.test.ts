@@ -1,7 +1,7 @@
 // The egress stages one by one, on a Network and Sender over in-memory ports.
 import { describe, expect, it } from 'vitest';
 import { CONSUMED, D, PASS } from './counters.js';
-import { EgressFrame, checkSource, egress, encapsulate, enqueue, groupFrame, lookupVtep } from './egress.js';
+import { EgressFrame, checkSource, egress, encapsulate, enqueue, groupFrame, isGroup, lookupVtep } from './egress.js';
 import { SEAL_HEAD, SEAL_TAIL } from './features.js';
 import { MemoryTap, MemoryUnderlay } from './memory.js';
 import { HEADROOM, Network, ROOM_FOR_SEAL, TAILROOM } from './network.js';
@@ -47,7 +47,8 @@ describe('egress stages', () => {
 
   it('groupFrame: unicast passes, ARP for a known IP is answered, other broadcast needs a static VTEP', () => {
     const { net, tx, load } = setup();
-    expect(groupFrame(net, load(ipv4Frame(MAC_B, MAC_A, IP_A, IP_B, 17, 1, 2, 10)), tx)).toBe(PASS);
+    expect(isGroup(net, load(ipv4Frame(MAC_B, MAC_A, IP_A, IP_B, 17, 1, 2, 10)))).toBe(false);
+    expect(isGroup(net, load(arpFrame(1, MAC_A, IP_A, '00:00:00:00:00:00', IP_B)))).toBe(true);
     expect(groupFrame(net, load(arpFrame(1, MAC_A, IP_A, '00:00:00:00:00:00', IP_B)), tx)).toBe(CONSUMED);
     expect(net.replyCount).toBe(1);
     expect(groupFrame(net, load(arpFrame(1, MAC_A, IP_A, '00:00:00:00:00:00', ip('10.0.9.77'))), tx)).toBe(D.arpUnknown);

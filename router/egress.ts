@@ -56,8 +56,7 @@ export function egress(net: Network, e: EgressFrame, tx: Sender): number {
   countRx(net, e);
   let v = checkSource(net, e);
   if (v !== PASS) return v;
-  v = groupFrame(net, e, tx);
-  if (v !== PASS) return v;
+  if (isGroup(net, e)) return groupFrame(net, e, tx); // never PASS
   // 4. if (net.dns !== null) { v = resolverQuery(net, net.dns, e); if (v !== PASS) return v; }
   // 5. if (net.vips !== null) { v = dnat(net, net.vips, e); if (v !== PASS) return v; }
   v = lookupVtep(net, e);
@@ -80,10 +79,15 @@ export function checkSource(net: Network, e: EgressFrame): number {
 }
 
 // 3. Group bit: broadcast or multicast. ARP for a known endpoint is answered here; anything else
-// crosses only to static VTEPs (head-end replication), never to tapmesh peers.
+// crosses only to static VTEPs (head-end replication), never to tapmesh peers. Unicast goes on
+// (the test is inline in egress(), so a unicast frame pays no call).
+export function isGroup(net: Network, e: EgressFrame): boolean {
+  return (ethDstHi(net.rxSlab, e.off) & MAC_HI_GROUP) !== 0;
+}
+
+/** For a group frame (isGroup): CONSUMED or a drop reason, never PASS. */
 export function groupFrame(net: Network, e: EgressFrame, tx: Sender): number {
   const buf = net.rxSlab;
-  if ((ethDstHi(buf, e.off) & MAC_HI_GROUP) === 0) return PASS;
   if (ethType(buf, e.off) === EtherType.Arp) {
     const v = answerArp(net, buf, e.off, e.len);
     if (v !== PASS) return v;
@@ -137,6 +141,7 @@ export function encapsulate(net: Network, e: EgressFrame, tx: Sender): number {
 // 9.
 export function enqueue(net: Network, e: EgressFrame, tx: Sender): number {
   const q = tx.pick(flowHash(net.rxSlab, e.off, e.len));
-  tx.queueRun(net, q, e.start, e.n, e.stride, e.last, e.vtep);
+  if (e.n === 1) tx.queue(net, q, e.start, e.last, e.vtep, 0, 1);
+  else tx.queueRun(net, q, e.start, e.n, e.stride, e.last, e.vtep);
   return CONSUMED;
 }
