@@ -6,7 +6,7 @@
 //                           (drops arrive as verdicts: tapShort, unsupportedGso, badOffload)
 //   1. countRx              per-network receive counters
 //   2. checkSource          the source MAC is a local endpoint                 (tapUnknownSrc)
-//   3. groupFrame           broadcast/multicast: ARP answered from the tables, else head-end
+//   3. groupFrame           (isGroup) broadcast/multicast: ARP answered from the tables, else head-end
 //                           replication to static VTEPs             (CONSUMED, arp*, broadcastNoFlood)
 //   4. [dns]                net.dns: queries to the embedded resolver taken here (dns/, future)
 //   5. [dnat]               net.vips: a service VIP rewritten to a backend task (balancer/, future)

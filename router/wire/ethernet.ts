@@ -96,9 +96,6 @@ export function writeMacParts(buf: Uint8Array, off: number, hi: number, lo: numb
   wr16(buf, off, hi);
   wr32(buf, off + 2, lo);
 }
-export function setEthSrcParts(buf: Uint8Array, off: number, hi: number, lo: number): void {
-  writeMacParts(buf, off + 6, hi, lo);
-}
 export function setEthDst(buf: Uint8Array, off: number, mac: number): void {
   wr48(buf, off, mac);
 }
