@@ -26,8 +26,8 @@
 import { C, D, PASS } from './counters.js';
 import type { Network } from './network.js';
 import {
-  ARP_LEN, ETH_HEADER_LEN, EtherType, IPV4_MIN_HEADER_LEN, MAC_HI_GROUP, VXLAN_HEADER_LEN, arpSenderIpKey, checkVxlan,
-  ethDstHi, ethDstLo, ethSrcHi, ethSrcLo, ethType, ipv4SrcKey, vxlanVni,
+  ARP_LEN, ETH_HEADER_LEN, EtherType, IPV4_MIN_HEADER_LEN, MAC_HI_GROUP, VXLAN_HEADER_LEN, arpSenderIpKey,
+  ethDstHi, ethDstLo, ethSrcHi, ethSrcLo, ethType, ipv4SrcKey, vxlanHeaderOk, vxlanVni,
 } from './wire/index.js';
 
 /** The datagram the ingress stages work on (one object per datapath, reused). */
@@ -85,7 +85,7 @@ export function ingress(nets: Map<number, Network>, d: IngressDatagram): number 
 // 2. As the kernel driver (without GBP/GPE): flags exactly 0x08, every reserved bit zero.
 export function checkHeader(d: IngressDatagram): number {
   if (d.len < VXLAN_HEADER_LEN + ETH_HEADER_LEN) return D.vxlanShort;
-  if (checkVxlan(d.buf, d.off, d.len) !== 0) return D.vxlanBadFlags;
+  if (!vxlanHeaderOk(d.buf, d.off)) return D.vxlanBadFlags;
   d.f = d.off + VXLAN_HEADER_LEN;
   d.flen = d.len - VXLAN_HEADER_LEN;
   return PASS;
@@ -116,7 +116,14 @@ export function checkSrcMac(net: Network, d: IngressDatagram): number {
   d.srcLo = lo;
   const r = net.remote.find(hi, lo);
   if (r >= 0) return net.remote.a[r] === d.vtep ? PASS : D.spoofedSrcMac;
-  if (!d.fromStatic || (hi & MAC_HI_GROUP) !== 0 || net.local.find(hi, lo) >= 0) return D.spoofedSrcMac;
+  return d.fromStatic ? learn(net, d) : D.spoofedSrcMac;
+}
+
+/** Flood-and-learn from a static VTEP (rare; apart so that checkSrcMac stays small to inline). */
+function learn(net: Network, d: IngressDatagram): number {
+  const hi = d.srcHi;
+  const lo = d.srcLo;
+  if ((hi & MAC_HI_GROUP) !== 0 || net.local.find(hi, lo) >= 0) return D.spoofedSrcMac;
   net.setRemote(hi, lo, 0, d.vtep, true);
   net.counters[C.learned]++;
   return PASS;
