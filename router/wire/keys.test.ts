@@ -6,6 +6,7 @@ import { rd32, rd32s } from './bytes.js';
 import { MAC_HI_GROUP, ethDst, ethDstHi, ethDstLo, ethSrc, ethSrcHi, ethSrcLo, macIsMulticast, writeMacParts } from './ethernet.js';
 import { ipv4Dst, ipv4DstKey, ipv4Src, ipv4SrcKey } from './ipv4.js';
 import { guarded } from './testkit.js';
+import { checkVxlan, vxlanHeaderOk } from './vxlan.js';
 
 const split = (mac: number): [number, number] => [Math.floor(mac / 2 ** 32), (mac % 2 ** 32) | 0];
 
@@ -33,5 +34,14 @@ describe('table keys', () => {
       expect([ethDstHi(buf, 2), ethDstLo(buf, 2)]).toEqual([hi, lo]);
       expect([buf[1], buf[8]]).toEqual([0x77, 0x77]);
     }));
+  });
+});
+
+describe('hot-path forms of the checks', () => {
+  it('vxlanHeaderOk agrees with checkVxlan on any 8+ bytes', () => {
+    fc.assert(fc.property(fc.uint8Array({ minLength: 8, maxLength: 16 }), fc.boolean(), (b, valid) => {
+      if (valid) b.set([8, 0, 0, 0], 0), (b[7] = 0);
+      expect(vxlanHeaderOk(b, 0)).toBe(checkVxlan(b, 0, b.length) === 0);
+    }), { numRuns: 500 });
   });
 });
