@@ -1,7 +1,9 @@
 // The services control plane on in-memory tables: what create/update/rm write and refuse, the
 // VIP from the same allocator as endpoints, and the spec the datapath is sent per network.
 import { describe, expect, test } from 'vitest';
+import { NOT_VIP, REFUSED, ServiceTable } from '../balancer/service.js';
 import type { JsonValue, TableEvent } from '../gossip/index.js';
+import { parseIpv4 } from '../router/wire/addr.js';
 import type { DatapathEngine, DpCommand } from '../router/engine.js';
 import { LocalAllocator } from './allocator.js';
 import type { Logger } from './log.js';
@@ -200,6 +202,27 @@ describe('service views (pure)', () => {
     expect(specs.map((s) => s.id)).toEqual(['a']);
     expect(specs[0].tasks).toEqual([{ ip: '10.0.9.1', mac: '02:42:00:00:00:01', weight: 2 }]);
     expect(specs[0].ports).toEqual([]); // a VIP without ports forwards every port (balancer/service.ts)
+  });
+
+  test('the spec goes straight into the VIP stage\'s ServiceTable (balancer/service.ts)', async () => {
+    const { services, sent, task, settle } = setup();
+    const { id, entry } = await services.create({ name: 'web', network: 'n1', scheduler: 'wrr', ports: [{ published: 8080, target: 80 }] });
+    task('a', id, '10.0.9.20', { weight: 2 });
+    task('b', id, '10.0.9.21', { weight: 0 });
+    await settle();
+    const st = new ServiceTable();
+    for (const spec of sent.at(-1)!.services) st.upsert(spec);
+    const vip = parseIpv4(entry.vip!);
+    expect(st.isVip(vip)).toBe(true);
+    const slot = st.classify(vip, 6, 8080);
+    expect(slot).toBeGreaterThanOrEqual(0);
+    expect(st.targetPort).toBe(80);
+    expect(st.classify(vip, 6, 81)).toBe(REFUSED);
+    expect(st.classify(parseIpv4('10.0.9.20'), 6, 80)).toBe(NOT_VIP);
+    // Only the weighted task is picked; the drained one gets no new flow.
+    const picked = new Set<number>();
+    for (let i = 0; i < 20; i++) picked.add(st.backends(slot).ip[st.pick(slot, 0x0a000901, 40000 + i)] >>> 0);
+    expect([...picked]).toEqual([parseIpv4('10.0.9.20')]);
   });
 
   test('the newer weight wins, whichever table it is in', () => {

@@ -1,7 +1,7 @@
 // The agent's replicated tables: their names, scopes and value shapes. The gossip layer carries
 // any JSON; what a remote host wrote is checked here before the agent acts on it.
 import type { JsonValue, TableDef } from '../gossip/index.js';
-import type { ServiceScheduler } from '../router/engine.js';
+import { SCHEDULER_NAMES, type SchedulerName } from '../balancer/scheduler.js';
 
 export const NETWORKS = 'networks';
 export const ENDPOINTS = 'endpoints';
@@ -53,8 +53,9 @@ export type EndpointEntry = {
 };
 
 export type EndpointMode = 'vip' | 'dnsrr';
-export type SchedulerName = ServiceScheduler;
-export const SCHEDULERS: readonly SchedulerName[] = ['rr', 'wrr', 'lc', 'wlc', 'sh', 'mh'];
+export type { SchedulerName };
+/** The VIP stage's schedulers (balancer/scheduler.ts). */
+export const SCHEDULERS = SCHEDULER_NAMES;
 export type PortProtocol = 'tcp' | 'udp';
 
 /** A published port of a service: cluster-wide on `published`, to the tasks' `target`. */

@@ -13,6 +13,7 @@
 // Hot path rules: frames stay in preallocated slabs; the VXLAN header is written into the
 // headroom in place; MACs are (hi16, lo32) and IPv4 addresses int32; lookups go through
 // NumTable; counters are Float64Array slots. Nothing in processTap/processUdp allocates.
+import type { ServiceSpec } from '../balancer/service.js';
 import { C, COUNTER_NAMES, D, DROP_NAMES, PASS, snapshot, type CounterSnapshot } from './counters.js';
 import { flushArpReplies } from './arp.js';
 import { EgressFrame, egress } from './egress.js';
@@ -143,10 +144,10 @@ export class Datapath {
     return this.need(vni).forwarding();
   }
 
-  /** Placeholder until the VIP stage exists: the service specs last sent per VNI (engine.ts ServiceSpec). */
-  readonly serviceSpecs = new Map<number, readonly object[]>();
+  /** Placeholder until the VIP stage exists: the service specs last sent per VNI. */
+  readonly serviceSpecs = new Map<number, readonly ServiceSpec[]>();
 
-  setServices(vni: number, specs: readonly object[]): void {
+  setServices(vni: number, specs: readonly ServiceSpec[]): void {
     if (specs.length === 0) this.serviceSpecs.delete(vni);
     else this.serviceSpecs.set(vni, specs);
   }

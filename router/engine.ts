@@ -3,27 +3,9 @@
 // `inline` runs it on the caller's thread (tests, debugging). Both speak the same commands.
 import { Worker } from 'node:worker_threads';
 import { macParts } from './wire/addr.js';
+import type { ServiceSpec } from '../balancer/service.js';
 import type { Datapath } from './datapath.js';
 import type { FramePort } from './ports.js';
-
-/** IPVS-equivalent schedulers of the VIP stage (balancer/scheduler.ts). */
-export type ServiceScheduler = 'rr' | 'wrr' | 'lc' | 'wlc' | 'sh' | 'mh';
-
-/**
- * One VIP service of a network as the VIP stage needs it: plain data, the input shape of
- * balancer/service.ts's ServiceTable.upsert (so the stage passes it straight in). dnsrr
- * services have no VIP and are not sent.
- */
-export interface ServiceSpec {
-  /** Service id (the `services` table key). */
-  id: string;
-  /** Virtual IP, dotted quad. */
-  vip: string;
-  ports: { published: number; target: number; protocol: 'tcp' | 'udp' }[];
-  scheduler: ServiceScheduler;
-  /** Every live task on any host; weight 0..65535, 0 = drained (no new flows). */
-  tasks: { ip: string; mac: string; weight: number }[];
-}
 
 export type DpCommand =
   | { op: 'addNetwork'; vni: number; mtu: number; tapFd: number; vnet: boolean }
@@ -35,9 +17,15 @@ export type DpCommand =
   | { op: 'addStaticVtep'; vni: number; vtep: number }
   | { op: 'deleteStaticVtep'; vni: number; vtep: number }
   | { op: 'forwarding'; vni: number }
-  /** The whole service table of a network (replaces the previous one). */
+  /**
+   * The whole VIP service table of a network, replacing the previous one: plain data in the
+   * input shape of balancer/service.ts (ServiceTable.upsert), computed by agent/services.ts
+   * from the replicated tables. dnsrr services have no VIP and are not sent.
+   */
   | { op: 'setServices'; vni: number; services: ServiceSpec[] }
   | { op: 'stats' };
+
+export type { ServiceSpec };
 
 export type DpStats = ReturnType<Datapath['stats']>;
 export type DpOp = DpCommand['op'];

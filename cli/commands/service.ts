@@ -3,6 +3,7 @@
 // parsers (agent/input.ts), so a malformed one is a usage error (exit 2) before any request.
 import { UserError } from '../../agent/requests.js';
 import { parsePublish, parsePublishRm, parseTaskWeight } from '../../agent/input.js';
+import { SCHEDULERS } from '../../agent/tables.js';
 import { inspectAll, removeAll, request, type Ctx } from '../client.js';
 import { LIST_OPTIONS, jsonLines, outputFormat, table } from '../format.js';
 import { UsageError, command } from '../table.js';
@@ -40,7 +41,7 @@ const create = command({
   async run(ctx: Ctx, o) {
     const ports = flag(parsePublish, o.publish);
     const endpointMode = oneOf(o['endpoint-mode'], ['vip', 'dnsrr'], '--endpoint-mode');
-    const scheduler = oneOf(o.lb, ['rr', 'wrr', 'lc', 'wlc', 'sh', 'mh'], '--lb');
+    const scheduler = oneOf(o.lb, SCHEDULERS, '--lb');
     const r = (await request(ctx.socket, 'POST', '/v1/services', { name: o.name, network: o.network, ports, endpointMode, scheduler })) as { ID: string };
     ctx.out(`${r.ID}\n`);
   },
