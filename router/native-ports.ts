@@ -4,6 +4,12 @@ import { native, type NativeAddon, type PollHandle } from '../native/index.js';
 import { RecvSlots, splitRuns } from './gro-split.js';
 import type { DatagramBatch, DatagramPort, FrameBatch, FramePort } from './ports.js';
 import { decodeFrames } from './tap-decode.js';
+import { nativeSumActive, useNativeSum } from './wire/checksum.js';
+
+/** Real ports mean the addon is loaded: let the checksums use it too (once per thread). */
+function nativeChecksums(n: NativeAddon): void {
+  if (!nativeSumActive()) useNativeSum(n.csumSum, n.csumBatch);
+}
 
 /** A descriptor watched for readability on this thread's loop, closed once. */
 class PolledFd {
@@ -11,7 +17,9 @@ class PolledFd {
   private poll: PollHandle | undefined;
   private closed = false;
 
-  constructor(readonly fd: number, private readonly ownsFd: boolean) {}
+  constructor(readonly fd: number, private readonly ownsFd: boolean) {
+    nativeChecksums(this.n);
+  }
 
   onReadable(cb: () => void): void {
     this.poll?.close();
