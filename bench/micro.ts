@@ -1,5 +1,5 @@
 // CPU-time microbench of the datapath's per-frame code, for a loaded machine where iperf3 figures
-// swing: `node dist/bench/micro.js [--bursts N] [--ms M]`. Each case runs A and B alternately in
+// swing: `node dist/bench/micro.js [--bursts N] [--ms M] [--procs N]`. Each case runs A and B alternately in
 // bursts of about M ms of work and reports the median CPU time (process.cpuUsage, user+system)
 // per unit over N bursts each, so load from other processes shifts both sides alike.
 // Cases: checksum sums (JS vs addon); the egress path of a 64 KB TSO super-frame (segmentation
@@ -7,6 +7,7 @@
 // coalescing with per-segment verification); plain 1400-byte frames through egress (stage cost).
 // The datapath runs its production code over bench ports that copy prebuilt frames into the
 // slabs and count what is sent, allocating nothing per frame.
+import { spawnSync } from 'node:child_process';
 import { native } from '../native/index.js';
 import { Datapath } from '../router/datapath.js';
 import { RecvSlots, splitRuns } from '../router/gro-split.js';
@@ -27,6 +28,8 @@ const MS = arg('ms', 40);
 /** MICRO_ONLY=text: only cases whose name contains it; MICRO_FIX=a|b: both sides run A (or B), for profiling. */
 const ONLY = process.env.MICRO_ONLY;
 const FIX = process.env.MICRO_FIX;
+/** --procs N: datapath cases as N+N alternating child processes (0, the default: in-process). */
+const PROCS = arg('procs', 0);
 
 const cpuNs = (): number => {
   const u = process.cpuUsage();
@@ -38,8 +41,9 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length
  * Alternate A and B bursts of `reps` calls of run(); returns the median ns per unit (run() returns
  * units done). reps is calibrated once so a burst takes about MS ms.
  */
-function ab(name: string, a: [string, () => void], b: [string, () => void], run: () => number): void {
+function ab(name: string, a: [string, () => void], b: [string, () => void], run: () => number, separate = false): void {
   if (ONLY !== undefined && !name.includes(ONLY)) return;
+  if (separate && PROCS > 0 && FIX === undefined) return abProcesses(name, a[0], b[0]);
   if (FIX === 'a') b = a;
   if (FIX === 'b') a = b;
   a[1]();
@@ -51,6 +55,11 @@ function ab(name: string, a: [string, () => void], b: [string, () => void], run:
     reps *= 2;
   }
   reps *= 4;
+  // Warm-up (JIT tiers settle) before anything counts: two bursts per side.
+  for (let k = 0; k < 4; k++) {
+    (k & 1 ? b : a)[1]();
+    for (let i = 0; i < reps; i++) run();
+  }
   const res: [number[], number[]] = [[], []];
   for (let k = 0; k < BURSTS * 2; k++) {
     const side = k & 1;
@@ -61,7 +70,31 @@ function ab(name: string, a: [string, () => void], b: [string, () => void], run:
     res[side].push((cpuNs() - t) / units);
   }
   const [ma, mb] = [median(res[0]), median(res[1])];
+  if (FIX !== undefined) {
+    console.log(`RESULT ${median([...res[0], ...res[1]])}`);
+    return;
+  }
   console.log(`${name.padEnd(44)} ${a[0]} ${ma.toFixed(1).padStart(8)} ns   ${b[0]} ${mb.toFixed(1).padStart(8)} ns   (${(ma / mb).toFixed(2)}×)`);
+}
+
+/**
+ * A and B in separate processes, alternately (PROCS times each): switching the checksum function
+ * inside one process leaves the datapath's optimized code tuned for the other side. Reports the
+ * median over the processes' medians.
+ */
+function abProcesses(name: string, an: string, bn: string): void {
+  const res: [number[], number[]] = [[], []];
+  for (let k = 0; k < PROCS * 2; k++) {
+    const side = k & 1;
+    const r = spawnSync(process.execPath, process.argv.slice(1), {
+      env: { ...process.env, MICRO_ONLY: name, MICRO_FIX: side === 0 ? 'a' : 'b' }, encoding: 'utf8',
+    });
+    const m = /RESULT (\S+)/.exec(r.stdout);
+    if (!m) throw new Error(`child failed: ${r.stderr}`);
+    res[side].push(Number(m[1]));
+  }
+  const [ma, mb] = [median(res[0]), median(res[1])];
+  console.log(`${name.padEnd(44)} ${an} ${ma.toFixed(1).padStart(8)} ns   ${bn} ${mb.toFixed(1).padStart(8)} ns   (${(ma / mb).toFixed(2)}×, ${PROCS}+${PROCS} processes)`);
 }
 
 // ---- bench ports ---------------------------------------------------------------------------
@@ -191,7 +224,7 @@ function pair(vnet: boolean, frame: Buffer) {
 const JS: [string, () => void] = ['JS', () => useNative(false)];
 const NATIVE: [string, () => void] = ['addon', () => useNative(true)];
 
-console.log(`CPU microbench: median of ${BURSTS} alternating bursts of ~${MS} ms each; node ${process.version}; load ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+if (FIX === undefined) console.log(`CPU microbench: median of ${BURSTS} alternating bursts of ~${MS} ms each; node ${process.version}; load ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')}`);
 
 const data = Buffer.alloc(65536 + 8);
 for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
@@ -216,7 +249,7 @@ function onesSumBytesOrWord(len: number): number {
     a.tap.pending = 1;
     a.dp.pumpTap(a.net);
     return 1;
-  });
+  }, true);
   // Ingress: the GRO run that super-frame became (46+ datagrams) per unit: split, stages,
   // coalescing with one verification per segment, one TAP write.
   a.tap.pending = 1;
@@ -228,8 +261,8 @@ function onesSumBytesOrWord(len: number): number {
     b.rx.pending = 1;
     b.dp.pumpUdp();
     return Math.ceil(b.rx.run!.length / b.rx.seg);
-  });
-  if (b.tap.written === 0) throw new Error('ingress bench delivered nothing');
+  }, true);
+  if (FIX !== undefined && ONLY !== undefined && 'ingress'.includes(ONLY) && b.tap.written === 0) throw new Error('ingress bench delivered nothing');
 }
 {
   // Stage cost: 64 plain 1400-byte TCP frames per batch through egress (no checksum work).
@@ -238,5 +271,5 @@ function onesSumBytesOrWord(len: number): number {
     a.tap.pending = 64;
     a.dp.pumpTap(a.net);
     return 64;
-  });
+  }, true);
 }
