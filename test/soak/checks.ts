@@ -16,11 +16,12 @@ export interface Snapshot {
 
 /** Every running agent's view, read in one pass (callers hold scene.exclusive). */
 export async function snapshot(s: Scene): Promise<Snapshot> {
+  const at = Date.now();
   const views = new Map<Host, { verbose: Verbose; nodes: NodeRow[] }>();
   await Promise.all(s.hosts.filter((h) => s.isUp(h)).map(async (h) => {
     views.set(h, { verbose: await s.verbose(h), nodes: await s.nodes(h) });
   }));
-  return { at: Date.now(), views };
+  return { at, views };
 }
 
 const ipOf = (cidr: string) => cidr.split('/')[0];

@@ -7,7 +7,7 @@
 // 5. stop the load, wait for convergence, run the final checks (checks.ts);
 // 6. print the report (report.ts); exit 0 only if every check held;
 // 7. remove every namespace and process it made (also on error, SIGINT and SIGTERM).
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { requireRoot, sleep } from '../harness/lab.js';
 import { badForwarding, duplicateAddresses, endpointDiff, falseDowns, memberEvents, rssVerdicts, sampleRss, snapshot, type RssSample } from './checks.js';
@@ -36,8 +36,8 @@ function plan(quick: boolean): Plan {
       faults: [
         { at: 8_000, run: (s, c) => killAndRestart(s, [h(s, 2)], 2_000, c) },
         { at: 20_000, run: (s, c) => killAndRestart(s, [h(s, 3)], 2_000, c) },
-        { at: 30_000, run: (s, c) => partition(s, h(s, 4), 10_000, c) },
-        { at: 45_000, run: (s, c) => loss(s, 12_000, c) },
+        { at: 30_000, run: (s, c) => partition(s, h(s, 4), 15_000, c) },
+        { at: 46_000, run: (s, c) => loss(s, 12_000, c) },
       ],
       traffic: { transferWorkers: 2, transferBytes: 2 * MiB, transferTimeoutMs: 30_000, pingEveryMs: 1_000, churnEveryMs: 1_500, maxChurn: 4 },
     };
@@ -86,6 +86,7 @@ async function main(): Promise<number> {
     let active = 0;
     const st = newStats();
     const rss: RssSample[] = [];
+    const load: number[] = [];
     const dups = new Set<string>();
     const badFwd = new Set<string>();
     let running = true;
@@ -96,6 +97,7 @@ async function main(): Promise<number> {
     const sampler = (async () => {
       while (running) {
         sampleRss(s, rss);
+        load.push(Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]));
         await s.exclusive(async () => {
           const snap = await snapshot(s);
           for (const d of duplicateAddresses(s, snap)) dups.add(d);
@@ -135,8 +137,8 @@ async function main(): Promise<number> {
     const events = memberEvents(s);
     const result: SoakResult = {
       mode: p.mode, startedAt: t0, durationMs, wallMs: Date.now() - wall0, setup, detectionMs: detect, faults, traffic: st,
-      duplicates: [...dups], badForwarding: [...badFwd], lost, events, falseDowns: falseDowns(events, ctx.windows, t0),
-      rss, rssVerdicts: rssVerdicts(s, rss, p.warmupMs), warmupMs: p.warmupMs,
+      duplicates: [...dups], badForwarding: [...badFwd], lost, events, falseDowns: falseDowns(events, ctx.windows, s.formedAt),
+      rss, rssVerdicts: rssVerdicts(s, rss, p.warmupMs), warmupMs: p.warmupMs, load,
     };
     await cleanup();
     result.wallMs = Date.now() - wall0;

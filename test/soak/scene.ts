@@ -35,13 +35,15 @@ export type Verbose = { Containers: Record<string, { Name: string; IPv4Address: 
 export type NodeRow = { ID: string; Hostname: string; Status: string; Addr: string };
 
 /**
- * Longest time a failure may take to show everywhere (ms): a full probe round over the other
- * members, then Lifeguard's longest suspicion (suspicionMaxTimeoutMult × the minimum), then a
- * few gossip rounds to spread it, doubled for the health multiplier under load.
+ * Longest time a failure may take to show everywhere (ms). The cut-off side is the slow one:
+ * its probes all fail, so Lifeguard's local health stretches its probe interval up to
+ * awarenessMaxMultiplier times while it probes each other member once; then the longest
+ * suspicion (suspicionMaxTimeoutMult × the minimum) and a few gossip rounds to spread it;
+ * × 1.5 for scheduling delays on a loaded machine.
  */
 export function detectionMs(n: number): number {
   const c = PROFILES.fast;
-  return 2 * ((n - 1) * c.probeInterval + c.suspicionMaxTimeoutMult * suspicionMin(c, n) + 10 * c.gossipInterval);
+  return Math.round(1.5 * ((n - 1) * c.probeInterval * c.awarenessMaxMultiplier + c.suspicionMaxTimeoutMult * suspicionMin(c, n) + 10 * c.gossipInterval));
 }
 
 export class Scene {
@@ -51,6 +53,8 @@ export class Scene {
   readonly ctrs = new Map<string, Ctr>(); // by namespace name
   /** Hosts whose underlay link is down (partitioned from all others). */
   readonly partitioned = new Set<Host>();
+  /** When every agent first showed every other Ready: false Downs count from here. */
+  formedAt = 0;
   private secret = '';
   private nextCtr = 0;
   /** Serialises container connect/disconnect with faults and snapshots (see checks.ts). */
@@ -115,6 +119,7 @@ export class Scene {
       for (const h of this.hosts) if ((await this.nodes(h)).filter((n) => n.Status === 'Ready').length !== nHosts) return false;
       return true;
     }, 20_000, 200);
+    this.formedAt = Date.now();
     await this.api(seed, 'POST', '/v1/networks', { name: NETWORK, driver: 'overlay', subnet: SUBNET });
     for (const h of this.hosts) await waitFor(`${NETWORK} on ${h.name}`, () => this.api(h, 'GET', `/v1/networks/${NETWORK}`).then(() => true), 10_000, 100);
     for (const h of this.hosts) for (let c = 0; c < perHost; c++) await this.connect(h, true);

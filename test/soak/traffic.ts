@@ -68,7 +68,7 @@ export async function runTraffic(s: Scene, o: TrafficOptions, st: TrafficStats, 
         const from = pick(srcs);
         const targets = s.stable().filter((c) => c !== from).map((c) => c.ip);
         const quiet = o.quiet();
-        const r = await s.lab.exec(from.ns, 'fping', ['-C', '1', '-q', '-t', '500', '-r', '0', ...targets], 15_000);
+        const r = await s.lab.exec(from.ns, 'fping', ['-C', '1', '-q', '-t', '1000', '-r', '1', ...targets], 15_000);
         const answered = r.stderr.split('\n').filter((l) => / : [\d.]+$/.test(l.trim())).length;
         st.pings.sent += targets.length;
         st.pings.answered += answered;
