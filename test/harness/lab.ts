@@ -66,6 +66,8 @@ export class Lab {
   private readonly namespaces: string[] = [];
   private readonly procs = new Set<ChildProcess>();
   private nextPort = 1;
+  /** Set by cleanup(): from then on nothing new is started or created. */
+  private closed = false;
 
   constructor(readonly underlayPrefix = '192.0.2') {
     this.tag = `tm${randomBytes(3).toString('hex')}`;
@@ -78,6 +80,7 @@ export class Lab {
   }
 
   async addNamespace(name: string): Promise<string> {
+    if (this.closed) throw new Error(`lab ${this.tag} is cleaned up; not adding ${name}`);
     await must('ip', ['netns', 'add', name]);
     this.namespaces.push(name);
     await must('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
@@ -133,6 +136,10 @@ export class Lab {
   }
 
   private track(child: ChildProcess): void {
+    if (this.closed) {
+      child.kill('SIGKILL'); // started by a loop that has not yet noticed the cleanup
+      return;
+    }
     this.procs.add(child);
     child.on('exit', () => this.procs.delete(child));
   }
@@ -185,6 +192,7 @@ export class Lab {
 
   /** Remove everything this lab made: processes by PID, namespaces by name (ours and the agents'). */
   async cleanup(): Promise<void> {
+    this.closed = true;
     await Promise.all([...this.procs].map((p) => this.stopProcess(p, 'SIGTERM', 3000)));
     // Agents create sandbox namespaces named with their --netns-prefix, i.e. under our tag.
     let all: string[] = [];

@@ -2,7 +2,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import type { Host } from '../harness/lab.js';
-import { badForwarding, duplicateAddresses, endpointDiff, falseDowns, membershipDiff, rssVerdicts, type Snapshot } from './checks.js';
+import { badForwarding, duplicateAddresses, endpointDiff, falseDowns, membershipDiff, rssVerdicts, suspectBursts, type Snapshot } from './checks.js';
 import { detectionMs, Scene, type Verbose } from './scene.js';
 
 const host = (i: number): Host => ({ name: `h${i}`, ns: `tm000000-h${i}`, addr: `192.0.2.${i}`, dir: '/nonexistent', socket: '/nonexistent' });
@@ -78,6 +78,14 @@ describe('soak checks', () => {
     const windows = [{ from: 100, to: 200, hosts: ['h2'] }];
     const events = [ev(150, 'h1', 'h2'), ev(150, 'h2', 'h3'), ev(150, 'h1', 'h3'), ev(250, 'h1', 'h2'), { ...ev(150, 'h1', 'h3'), kind: 'suspect' }];
     expect(falseDowns(events, windows, 0).map((e) => `${e.at} ${e.observer}:${e.node}`)).toEqual(['150 h1:h3', '250 h1:h2']);
+  });
+
+  it('a member suspected by nearly all others at once is a burst; scattered suspicions are not', () => {
+    const sus = (at: number, observer: string, node: string) => ({ at, observer, node, kind: 'suspect' });
+    const burst = [sus(1000, 'h1', 'h5'), sus(1100, 'h2', 'h5'), sus(1300, 'h3', 'h5'), sus(1350, 'h4', 'h5')];
+    const scattered = [sus(5000, 'h1', 'h2'), sus(5100, 'h3', 'h4'), sus(7000, 'h5', 'h2'), sus(9000, 'h4', 'h2')];
+    expect(suspectBursts([...burst, ...scattered], 5, 0)).toBe(1);
+    expect(suspectBursts(scattered, 5, 0)).toBe(0);
   });
 
   it('RSS grown more than 20% after warm-up fails; a process without a warm-up sample has no verdict', () => {

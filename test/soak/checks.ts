@@ -142,6 +142,25 @@ export function falseDowns(events: MemberEvent[], windows: DownWindow[], since: 
     !windows.some((w) => e.at >= w.from && e.at <= w.to && (w.hosts.includes(e.node) || w.hosts.includes(e.observer))));
 }
 
+/**
+ * Suspicions raised by nearly every other member within `withinMs` of each other: the suspect
+ * went silent to all at once (a stalled process), unlike a lost packet, which one prober sees.
+ */
+export function suspectBursts(events: MemberEvent[], members: number, since: number, withinMs = 400): number {
+  const sus = events.filter((e) => e.kind === 'suspect' && e.at >= since);
+  let bursts = 0;
+  for (let i = 0; i < sus.length; i++) {
+    const seen = new Set<string>();
+    let j = i;
+    for (; j < sus.length && sus[j].at - sus[i].at <= withinMs; j++) if (sus[j].node === sus[i].node) seen.add(sus[j].observer);
+    if (seen.size >= members - 2) {
+      bursts++;
+      while (i + 1 < j) i++; // one burst per window
+    }
+  }
+  return bursts;
+}
+
 export interface RssSample {
   at: number;
   host: string;

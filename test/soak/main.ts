@@ -10,7 +10,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { requireRoot, sleep } from '../harness/lab.js';
-import { badForwarding, duplicateAddresses, endpointDiff, falseDowns, memberEvents, rssVerdicts, sampleRss, snapshot, type RssSample } from './checks.js';
+import { badForwarding, duplicateAddresses, endpointDiff, falseDowns, memberEvents, rssVerdicts, sampleRss, snapshot, suspectBursts, type RssSample } from './checks.js';
 import { killAndRestart, loss, partition, removeLoss, waitConverged, type FaultContext, type FaultRecord } from './faults.js';
 import { passed, renderReport, type SoakResult } from './report.js';
 import { detectionMs, Scene, SUBNET } from './scene.js';
@@ -138,7 +138,7 @@ async function main(): Promise<number> {
     const result: SoakResult = {
       mode: p.mode, startedAt: t0, durationMs, wallMs: Date.now() - wall0, setup, detectionMs: detect, faults, traffic: st,
       duplicates: [...dups], badForwarding: [...badFwd], lost, events, falseDowns: falseDowns(events, ctx.windows, s.formedAt),
-      rss, rssVerdicts: rssVerdicts(s, rss, p.warmupMs), warmupMs: p.warmupMs, load,
+      rss, rssVerdicts: rssVerdicts(s, rss, p.warmupMs), warmupMs: p.warmupMs, load, hosts: s.hosts.length, suspectBursts: suspectBursts(events, s.hosts.length, s.formedAt),
     };
     await cleanup();
     result.wallMs = Date.now() - wall0;

@@ -23,6 +23,8 @@ export interface SoakResult {
   warmupMs: number;
   /** 1-minute load average of the machine, sampled with the RSS. */
   load: number[];
+  hosts: number;
+  suspectBursts: number;
 }
 
 export function passed(r: SoakResult): boolean {
@@ -65,7 +67,7 @@ export function renderReport(r: SoakResult): string {
   for (const [title, xs] of details) if (xs.length) out.push(`- ${title}:`, ...list(xs));
   const kinds = new Map<string, number>();
   for (const e of r.events.filter((x) => x.at >= r.startedAt)) kinds.set(e.kind, (kinds.get(e.kind) ?? 0) + 1);
-  out.push('', `Member events logged by the agents during the run: ${[...kinds].map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}.`, '');
+  out.push('', `Member events logged by the agents during the run: ${[...kinds].map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}; ${r.suspectBursts} times a member was suspected by at least ${r.hosts - 2} others within 400 ms (it went silent to all at once: a stalled process, not a lost packet).`, '');
   out.push(...rssTable(r));
   return `${out.join('\n')}\n`;
 }
