@@ -66,6 +66,8 @@ export class Lab {
   private readonly namespaces: string[] = [];
   private readonly procs = new Set<ChildProcess>();
   private nextPort = 1;
+  /** How long startAgent waits for the API (a restart rebuilds its sandboxes first; slow on a loaded machine). */
+  agentStartTimeoutMs = 15_000;
   /** Set by cleanup(): from then on nothing new is started or created. */
   private closed = false;
 
@@ -158,14 +160,14 @@ export class Lab {
     const nodeFlags = (process.env.TAPMESH_AGENT_NODE_FLAGS ?? '').split(' ').filter(Boolean);
     const launcher = via === 'nsenter' ? ['nsenter', `--net=/run/netns/${host.ns}`] : ['ip', 'netns', 'exec', host.ns];
     const child = this.spawn(launcher[0], [...launcher.slice(1), process.execPath, ...nodeFlags, ...args], `${host.name}-agent.log`);
-    const deadline = Date.now() + 15_000;
+    const deadline = Date.now() + this.agentStartTimeoutMs;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`agent on ${host.name} exited with ${child.exitCode}; see ${this.dir}/${host.name}-agent.log`);
       if (existsSync(host.socket)) {
         const r = await this.cli(host, ['network', 'ls', '-q']);
         if (r.code === 0) return child;
       }
-      if (Date.now() > deadline) throw new Error(`agent on ${host.name} did not answer within 15 s`);
+      if (Date.now() > deadline) throw new Error(`agent on ${host.name} did not answer within ${this.agentStartTimeoutMs / 1000} s`);
       await sleep(100);
     }
   }

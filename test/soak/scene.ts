@@ -60,7 +60,9 @@ export class Scene {
   /** Serialises container connect/disconnect with faults and snapshots (see checks.ts). */
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(readonly log: (msg: string) => void) {}
+  constructor(readonly log: (msg: string) => void) {
+    this.lab.agentStartTimeoutMs = 60_000; // restarts under load: measured, reported, not failed at 15 s
+  }
 
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.queue.then(fn, fn);
