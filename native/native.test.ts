@@ -337,6 +337,10 @@ describe.skipIf(!isRoot)('worker_threads (child in a netns)', () => {
     expect(r.term).toEqual({ code: 1, msgs: ['ready'] }); // terminate()
     expect(r.exit).toEqual({ code: 0, msgs: ['ready'] }); // process.exit() in the worker
   });
+
+  it('terminate() while a raw poll callback keeps firing ends the worker, never aborts the process', () => {
+    expect(r.termBusy).toEqual(Array(5).fill({ code: 1, msgs: ['ready'] }));
+  });
 });
 
 describe.skipIf(!isRoot)('UDP GSO / GRO (child in a netns)', () => {
