@@ -56,6 +56,8 @@ export class Agent {
   private repl: Publisher | undefined;
   private cluster: Cluster | undefined;
   private lock: Promise<unknown> = Promise.resolve();
+  /** Endpoints whose container was gone at restore, to be released cluster-wide once joined. */
+  private readonly forgotten: { net: NetworkRecord; ep: EndpointRecord }[] = [];
   readonly netnsPrefix: string;
 
   constructor(readonly cfg: AgentConfig, private readonly engine: DatapathEngine, private readonly log: Logger) {
@@ -74,6 +76,7 @@ export class Agent {
     this.cluster = cluster;
     this.alloc = alloc;
     this.repl = repl;
+    void this.releaseForgotten(cluster);
   }
 
   /** Serialize mutations: concurrent API calls see each other's results. */
@@ -83,32 +86,69 @@ export class Agent {
     return run;
   }
 
-  /** Rebuild sandboxes, TAPs and datapath tables from the saved state (agent start/restart). */
+  /**
+   * Rebuild sandboxes, TAPs and datapath tables from the saved state (agent start/restart), from
+   * whatever is left: a sandbox that is gone (deleted, or lost with the mount namespace of an
+   * agent killed -9) is recreated, a container that still exists is plumbed again with its MAC,
+   * IP and interface name, a container that is gone is forgotten. Stale state never stops the
+   * agent: a network that cannot be brought up is logged and retried on the next start.
+   */
   async restore(): Promise<void> {
     for (const net of this.state.networks) {
-      await this.bringUp(net);
-      const kept: EndpointRecord[] = [];
-      for (const ep of net.endpoints) {
-        const sb = this.sandbox(net);
-        if (await sb.hasLink(ep.veth)) {
-          await this.engine.call({ op: 'setLocal', vni: net.vni, mac: ep.mac, ip: parseIpv4(ep.ip) });
-          kept.push(ep);
-          continue;
-        }
-        try {
-          ep.ifname = await sb.connect(ep.container, { vethName: ep.veth, mac: ep.mac, ip: ep.ip, prefixLen: parseCidr(net.subnet).prefixLen, mtu: net.mtu });
-          await this.engine.call({ op: 'setLocal', vni: net.vni, mac: ep.mac, ip: parseIpv4(ep.ip) });
-          kept.push(ep);
-        } catch (e) {
-          this.log.warn('endpoint dropped at restore: container is gone', { network: net.name, container: ep.container, error: String(e) });
-          this.alloc.releaseIp(net, parseIpv4(ep.ip));
-        }
+      try {
+        await this.restoreNetwork(net);
+      } catch (e) {
+        this.log.error('network could not be restored', { network: net.name, id: net.id, error: (e as Error).message });
       }
-      net.endpoints = kept;
-      for (const p of net.peers) await this.programPeer(net, p);
-      this.log.info('network restored', { network: net.name, vni: net.vni, endpoints: kept.length, peers: net.peers.length });
     }
     this.store.save(this.state);
+  }
+
+  private async restoreNetwork(net: NetworkRecord): Promise<void> {
+    const rebuilt = await this.bringUp(net);
+    const sb = this.sandbox(net);
+    const kept: EndpointRecord[] = [];
+    for (const ep of net.endpoints) {
+      try {
+        if (rebuilt || !(await sb.hasLink(ep.veth))) {
+          resolveContainer(ep.container);
+          await sb.disconnect(ep.veth);
+          ep.ifname = await sb.connect(ep.container, { vethName: ep.veth, mac: ep.mac, ip: ep.ip, prefixLen: parseCidr(net.subnet).prefixLen, mtu: net.mtu, ifname: ep.ifname });
+        }
+        await this.engine.call({ op: 'setLocal', vni: net.vni, mac: ep.mac, ip: parseIpv4(ep.ip) });
+        kept.push(ep);
+      } catch (e) {
+        this.log.warn('endpoint dropped at restore: container is gone', { network: net.name, container: ep.container, error: String(e) });
+        this.forgotten.push({ net, ep });
+      }
+    }
+    const forgotten = net.endpoints.length - kept.length;
+    net.endpoints = kept;
+    for (const p of net.peers) await this.programPeer(net, p);
+    this.log.info('network restored', { network: net.name, vni: net.vni, sandboxRebuilt: rebuilt, endpoints: kept.length, forgotten, peers: net.peers.length });
+  }
+
+  /**
+   * Endpoints forgotten at restore leave the cluster: a fresh write then a delete of their table
+   * entry (newer than what the others hold), and their addresses released once this host's copy
+   * of the address table has them (it fills in by push-pull after the join).
+   */
+  private async releaseForgotten(cluster: Cluster): Promise<void> {
+    const gone = this.forgotten.splice(0);
+    if (gone.length === 0) return;
+    for (const { net, ep } of gone) {
+      this.repl?.publishEndpoint(net, ep);
+      this.repl?.unpublishEndpoint(ep);
+    }
+    for (let attempt = 0; attempt < 20; attempt++) {
+      for (const { net, ep } of gone) {
+        if (cluster.ipam.allocations(net.id).some((a) => a.ip === ep.ip && a.endpoint === ep.id)) {
+          this.alloc.releaseIp(net, parseIpv4(ep.ip));
+          this.log.info('address of a forgotten endpoint released', { network: net.name, ip: ep.ip });
+        }
+      }
+      await new Promise((res) => setTimeout(res, 1500).unref());
+    }
   }
 
   private sandbox(net: NetworkRecord): Sandbox {
@@ -120,11 +160,13 @@ export class Agent {
     return sb;
   }
 
-  private async bringUp(net: NetworkRecord): Promise<void> {
+  /** Returns true if the sandbox namespace had to be created (nothing in it survived). */
+  private async bringUp(net: NetworkRecord): Promise<boolean> {
     const sb = this.sandbox(net);
-    await sb.ensure(net.mtu);
+    const created = await sb.ensure(net.mtu);
     const fd = await sb.attachTap(`tmt${net.vni.toString(16)}`, net.mtu, this.cfg.offload);
     await this.engine.call({ op: 'addNetwork', vni: net.vni, mtu: net.mtu, tapFd: fd, vnet: this.cfg.offload });
+    return created;
   }
 
   // ---- networks -------------------------------------------------------------------------------

@@ -29,8 +29,8 @@ export interface Scene {
   vnet: { net: Network; tap: FuzzTap };
 }
 
-export function scene(udpGen: Generate, tapGen: Generate): Scene {
-  const rx = new FuzzUdp(4789, udpGen);
+export function scene(udpGen: Generate, tapGen: Generate, gro = false): Scene {
+  const rx = new FuzzUdp(4789, udpGen, gro);
   const tx = new FuzzUdp(40000, () => 0);
   const dp = new Datapath(rx, [tx], { vxlanPort: 4789, batch: 64 });
   const mk = (vni: number, vnet: boolean) => {
