@@ -94,7 +94,7 @@ describe.skipIf(!root)('--metrics-addr: Prometheus metrics and /healthz', () => 
     await waitFor('drop counters on h1', async () => {
       const m = await scrape(h1.ns);
       return reason(m, 'vxlanBadFlags') - reason(before, 'vxlanBadFlags') === 2 && reason(m, 'vxlanShort') - reason(before, 'vxlanShort') === 1;
-    }, 5000, 100);
+    }, 10_000, 100);
   });
 
   it('GET /healthz answers 200 with the datapath and gossip alive; other paths 404', async () => {
