@@ -5,6 +5,7 @@
 //   npm run fuzz                      full run (10 M inputs per parser; the API fewer, see its note)
 //   npm run fuzz -- --quick           a CI-sized run (1/200 of that)
 //   npm run fuzz -- --only dns --count 100000 --seed 7
+//   npm run fuzz -- --minutes 5       at most 5 minutes per target (the report says where it stopped)
 import { parseArgs } from 'node:util';
 import type { FuzzResult, FuzzTarget } from './mutate.js';
 import { apiTarget } from './targets/api.js';
@@ -29,6 +30,7 @@ async function main(): Promise<number> {
       seed: { type: 'string' },
       only: { type: 'string', multiple: true },
       count: { type: 'string' },
+      minutes: { type: 'string' },
     },
   });
   const seed = values.seed !== undefined ? Number(values.seed) >>> 0 : (Date.now() ^ (process.pid << 16)) >>> 0;
@@ -39,7 +41,9 @@ async function main(): Promise<number> {
   for (const [i, name] of names.entries()) {
     const t = TARGETS[name];
     const count = values.count !== undefined ? Number(values.count) : values.quick ? Math.ceil(t.count / QUICK_DIVISOR) : t.count;
-    const r = await t.run(count, (seed + i * 0x9e3779b9) >>> 0);
+    const until = values.minutes !== undefined ? performance.now() + Number(values.minutes) * 60_000 : Infinity;
+    const r = await t.run(count, (seed + i * 0x9e3779b9) >>> 0, until);
+    if (r.inputs < count) r.note = `${r.note ? `${r.note}; ` : ''}stopped by --minutes after ${fmt(r.inputs)} of ${fmt(count)}`;
     results.push(r);
     const status = r.failures.length === 0 ? 'ok' : 'FAIL';
     console.log(`${status.padEnd(4)} ${name.padEnd(14)} ${fmt(r.inputs).padStart(8)} inputs in ${r.seconds.toFixed(1).padStart(6)} s = ${fmt(r.inputs / r.seconds).padStart(8)}/s; ` +

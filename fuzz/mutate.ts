@@ -120,7 +120,13 @@ export interface FuzzTarget {
   name: string;
   /** Full-run input count (the quick run divides it). */
   count: number;
-  run(count: number, seed: number): Promise<FuzzResult>;
+  /** Run `count` inputs, or fewer if performance.now() passes `until` (ms; --minutes). */
+  run(count: number, seed: number, until: number): Promise<FuzzResult>;
+}
+
+/** True every 1024 inputs once the time budget is spent. */
+export function outOfTime(i: number, until: number): boolean {
+  return (i & 1023) === 0 && performance.now() > until;
 }
 
 /** Records up to a few distinct failures, with the seed and input index to replay them. */

@@ -18,7 +18,7 @@ import type { Logger } from '../../agent/log.js';
 import { UserError, type ConnectRequest, type CreateNetworkRequest } from '../../agent/requests.js';
 import type { EndpointRecord, NetworkRecord } from '../../agent/state.js';
 import type { DatapathEngine, DpCommandOf, DpOp, DpResults } from '../../router/engine.js';
-import { Failures, Mutator, type FuzzResult, type FuzzTarget } from '../mutate.js';
+import { Failures, Mutator, outOfTime, type FuzzResult, type FuzzTarget } from '../mutate.js';
 
 class StubEngine implements DatapathEngine {
   async call<O extends DpOp>(cmd: DpCommandOf<O>): Promise<DpResults[O]> {
@@ -82,7 +82,7 @@ function fuzzPath(m: Mutator, p: string): string {
 export const apiTarget: FuzzTarget = {
   name: 'API requests (serveApi on a unix socket)',
   count: 200_000,
-  async run(count, seed) {
+  async run(count, seed, until) {
     const dir = mkdtempSync(path.join(tmpdir(), 'tapmesh-fuzz-api-'));
     const agent = new FuzzAgent({ advertiseAddr: '192.0.2.1', dataPathAddr: '192.0.2.1', vxlanPort: 4789, stateDir: dir, netnsPrefix: 'tmfuzz', offload: false }, new StubEngine(), quiet);
     agent.state.networks.push({
@@ -130,7 +130,7 @@ export const apiTarget: FuzzTarget = {
     const t0 = performance.now();
     let next = 0;
     await Promise.all(Array.from({ length: 8 }, async () => {
-      while (next < count) await one(next++);
+      while (next < count && !outOfTime(next, until)) await one(next++);
     }));
     const seconds = (performance.now() - t0) / 1000;
     keepAlive.destroy();
@@ -138,6 +138,6 @@ export const apiTarget: FuzzTarget = {
     rmSync(dir, { recursive: true, force: true });
     for (const e of quiet.errors.slice(0, 3)) failures.add(`logged: ${e}`);
     const codes = [...status.entries()].sort((a, b) => a[0] - b[0]).map(([c, n]) => `${c}×${n}`).join(' ');
-    return { name: this.name, inputs: count, rejected, accepted, seconds, failures: failures.done(), note: `statuses ${codes}` } satisfies FuzzResult;
+    return { name: this.name, inputs: rejected + accepted, rejected, accepted, seconds, failures: failures.done(), note: `statuses ${codes}` } satisfies FuzzResult;
   },
 };

@@ -5,7 +5,7 @@
 import dnsPacket from 'dns-packet';
 import { DnsResolver } from '../../dns/server.js';
 import { fixture, query } from '../../dns/testkit.js';
-import { Failures, Mutator, hex, type FuzzResult, type FuzzTarget } from '../mutate.js';
+import { Failures, Mutator, hex, outOfTime, type FuzzResult, type FuzzTarget } from '../mutate.js';
 
 function samples(): Buffer[] {
   const names = ['web', 'tasks.web', 'db', 'tasks.db', 'big', 'client', 'cache', 'secret', 'web-1', 'example.com', 'a.b.c.d.e.f.example.org'];
@@ -21,14 +21,15 @@ function samples(): Buffer[] {
 export const dnsTarget: FuzzTarget = {
   name: 'DNS queries (DnsResolver.handle)',
   count: 10_000_000,
-  async run(count, seed) {
+  async run(count, seed, until) {
     const res = new DnsResolver(fixture(), { upstreams: [] });
     const m = new Mutator(seed, samples(), 1024);
     const failures = new Failures();
     let replies = 0;
     let twice = 0;
     const t0 = performance.now();
-    for (let i = 0; i < count; i++) {
+    let i = 0;
+    for (; i < count && !outOfTime(i, until); i++) {
       const len = m.next();
       const msg = Buffer.from(m.out.subarray(0, len)); // the resolver may keep it (forwarding)
       let answered = false;
@@ -48,6 +49,7 @@ export const dnsTarget: FuzzTarget = {
     await new Promise((r) => setTimeout(r, 10));
     const seconds = (performance.now() - t0) / 1000;
     const c = res.counters;
+    count = i;
     if (twice > 0) failures.add(`${twice} messages answered more than once`);
     if (c.queries !== count) failures.add(`queries counted ${c.queries} != ${count} inputs`);
     if (replies + c.malformed !== count) failures.add(`${replies} answered + ${c.malformed} dropped (malformed) != ${count} inputs`);
