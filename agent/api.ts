@@ -156,6 +156,15 @@ async function clearStaleSocket(path: string): Promise<void> {
   unlinkSync(path);
 }
 
+/** A path parameter, percent-decoded; bad escapes (`%zz`) are the caller's error, not a 500. */
+function decodeParam(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new UserError(`malformed percent-encoding in the path: ${s}`);
+  }
+}
+
 function nodes(cluster: Cluster) {
   const self = cluster.node.id;
   return cluster.node.members().map((m) => ({
@@ -178,7 +187,7 @@ export async function serveApi(socketPath: string, agent: Agent, cluster: Cluste
         const m = route.pattern.exec(url.pathname);
         if (!m || route.method !== req.method) continue;
         const body = await readBody(req);
-        const params = m.slice(1).map(decodeURIComponent);
+        const params = m.slice(1).map(decodeParam);
         return send(200, await route.handler(params, body, url.searchParams));
       }
       throw new UserError(`no such endpoint: ${req.method} ${url.pathname}`, 404);

@@ -7,6 +7,7 @@ import { ClusterAllocator } from './allocator.js';
 import { serveApi } from './api.js';
 import { Cluster } from './cluster.js';
 import { jsonLogger } from './log.js';
+import { Metrics, serveMetrics } from './metrics.js';
 import { Replication } from './replication.js';
 import type { ProfileName } from '../gossip/config.js';
 
@@ -46,6 +47,8 @@ export interface AgentOptions {
   busyPollUs: number;
   /** Software version, advertised to the other members. */
   version: string;
+  /** Where to serve Prometheus metrics and /healthz over HTTP (absent: not served). */
+  metrics?: { addr: string; port: number };
 }
 
 export async function runAgent(o: AgentOptions): Promise<void> {
@@ -71,9 +74,11 @@ export async function runAgent(o: AgentOptions): Promise<void> {
   agent.attachCluster(cluster, alloc, repl);
   repl.start();
   const server = await serveApi(path.resolve(socket), agent, cluster, log);
+  const metrics = o.metrics && (await serveMetrics(o.metrics.addr, o.metrics.port, new Metrics({ engine, agent, cluster, repl }), log));
   log.info('agent started', {
     nodeId: agent.nodeId, advertiseAddr, dataPathAddr, vxlanPort, socket, stateDir, listen,
     join: o.join, networks: agent.state.networks.length, offload,
+    metrics: o.metrics ? `${o.metrics.addr}:${o.metrics.port}` : undefined,
   });
 
   let stopping = false;
@@ -85,6 +90,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
     // broadcast first (others show this host Left at once); whatever remains is cut at 2 s.
     setTimeout(() => process.exit(0), 1900).unref();
     server.close();
+    metrics?.close();
     cluster.stop().finally(() => engine.close().finally(() => process.exit(0)));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));

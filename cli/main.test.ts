@@ -63,17 +63,18 @@ describe('tapmesh agent flags', () => {
     expect(parsed(['--advertise-addr', '192.0.2.1'])).toMatchObject({
       advertiseAddr: '192.0.2.1', dataPathAddr: '192.0.2.1', listenAddr: '0.0.0.0', listenPort: 7946, join: [], vxlanPort: 4789,
       stateDir: '/var/lib/tapmesh', socket: '/run/x.sock', txSockets: 4, offload: true, profile: 'lan', busyPollUs: 2500,
-      netnsPrefix: undefined, secretFile: undefined,
+      netnsPrefix: undefined, secretFile: undefined, metrics: undefined,
     });
   });
 
   it('reads every flag', () => {
     const o = parsed(['--advertise-addr', '192.0.2.1', '--data-path-addr', '198.51.100.1', '--listen-addr', '192.0.2.1:8000',
       '--join', '192.0.2.2', '--join', '192.0.2.3:7000', '--vxlan-port', '8472', '--state-dir', '/tmp/s', '--netns-prefix', 'p',
-      '--tx-sockets', '2', '--no-offload', '--secret-file', '/tmp/k', '--node-name', 'h1', '--gossip-profile', 'fast', '--busy-poll', '0']);
+      '--tx-sockets', '2', '--no-offload', '--secret-file', '/tmp/k', '--node-name', 'h1', '--gossip-profile', 'fast', '--busy-poll', '0', '--metrics-addr', '127.0.0.1:9464']);
     expect(o).toMatchObject({
       dataPathAddr: '198.51.100.1', listenAddr: '192.0.2.1', listenPort: 8000, join: ['192.0.2.2', '192.0.2.3:7000'], vxlanPort: 8472,
       stateDir: '/tmp/s', netnsPrefix: 'p', txSockets: 2, offload: false, secretFile: '/tmp/k', nodeName: 'h1', profile: 'fast', busyPollUs: 0,
+      metrics: { addr: '127.0.0.1', port: 9464 },
     });
   });
 
@@ -91,6 +92,9 @@ describe('tapmesh agent flags', () => {
       [['--advertise-addr', '192.0.2.1', '--tx-sockets', '65'], '--tx-sockets must be 1-64'],
       [['--advertise-addr', '192.0.2.1', '--busy-poll', '-1'], '--busy-poll takes microseconds, 0-1000000'],
       [['--advertise-addr', '192.0.2.1', '--listen-addr', 'x:1'], 'invalid --listen-addr "x": expected an IPv4 address'],
+      [['--advertise-addr', '192.0.2.1', '--metrics-addr', '9464'], 'invalid --metrics-addr "9464": expected ADDR:PORT'],
+      [['--advertise-addr', '192.0.2.1', '--metrics-addr', 'localhost:9464'], 'invalid --metrics-addr "localhost": expected an IPv4 address'],
+      [['--advertise-addr', '192.0.2.1', '--metrics-addr', '127.0.0.1:0'], 'invalid --metrics-addr "0": expected a port 1-65535'],
     ];
     for (const [argv, msg] of bad) expect(() => parsed(argv), argv.join(' ')).toThrow(msg);
   });

@@ -5,7 +5,7 @@ import { runAgent, type AgentOptions } from '../../agent/main.js';
 import { GOSSIP_PORT } from '../../agent/cluster.js';
 import { PROFILE_NAMES } from '../../gossip/config.js';
 import type { Ctx } from '../client.js';
-import { command, type Values } from '../table.js';
+import { command, UsageError, type Values } from '../table.js';
 import { VERSION } from '../version.js';
 import { integer, ipv4, oneOf, port } from '../values.js';
 
@@ -30,7 +30,16 @@ export const AGENT_OPTIONS = {
   'node-name': { type: 'string', value: 'NAME', help: "Hostname shown in 'node ls' (default: this machine's host name)" },
   'gossip-profile': { type: 'string', value: GOSSIP_PROFILES.join('|'), default: 'lan', help: 'Gossip timings: lan (memberlist LAN), fast (5x faster, for tests), wan (memberlist WAN)' },
   'busy-poll': { type: 'string', value: 'USEC', default: String(DEFAULT_BUSY_POLL_US), help: 'Microseconds (0-1000000) the datapath thread stays awake after traffic before sleeping' },
+  'metrics-addr': { type: 'string', value: 'ADDR:PORT', help: 'Serve Prometheus metrics (/metrics) and a health check (/healthz) over HTTP here (default: off)' },
 } as const;
+
+/** --metrics-addr ADDR:PORT → its parts; both are required (no default port to guess at). */
+function metricsAddr(v: string | undefined): { addr: string; port: number } | undefined {
+  if (v === undefined) return undefined;
+  const i = v.lastIndexOf(':');
+  if (i < 0) throw new UsageError(`invalid --metrics-addr "${v}": expected ADDR:PORT`);
+  return { addr: ipv4(v.slice(0, i), '--metrics-addr'), port: port(v.slice(i + 1), '--metrics-addr') };
+}
 
 /** Flags → the agent's typed options; every bad value is a one-line usage error. */
 export function agentOptions(o: Values<typeof AGENT_OPTIONS>, socket: string): AgentOptions {
@@ -54,6 +63,7 @@ export function agentOptions(o: Values<typeof AGENT_OPTIONS>, socket: string): A
     profile: oneOf(o['gossip-profile'], GOSSIP_PROFILES, '--gossip-profile'),
     busyPollUs: integer(o['busy-poll'], 0, 1_000_000, '--busy-poll takes microseconds, 0-1000000'),
     version: VERSION,
+    metrics: metricsAddr(o['metrics-addr']),
   };
 }
 
