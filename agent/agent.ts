@@ -41,6 +41,24 @@ export interface Publisher {
   endpointsOf(networkId: string): (EndpointEntry & { id: string })[];
 }
 
+/**
+ * What lives beside the overlay per container (DNS at 127.0.0.11, egress: agent/containers.ts),
+ * told after each change, under the agent's lock. Hooks log their own failures and never throw:
+ * the overlay works without them.
+ */
+export interface ContainerHooks {
+  /** A network is up on this host (created, adopted or restored). */
+  networkUp(net: NetworkRecord): Promise<void>;
+  /** A network left this host (removed here or by the cluster). */
+  networkGone(net: NetworkRecord): Promise<void>;
+  /** The endpoint's container was connected (or restored at start); `net.endpoints` has it. */
+  attached(net: NetworkRecord, ep: EndpointRecord): Promise<void>;
+  /** The endpoint's container was disconnected; `net.endpoints` no longer has it. */
+  detached(net: NetworkRecord, ep: EndpointRecord): Promise<void>;
+  /** The container's gateway-bridge address (CIDR), for `network inspect`. */
+  gatewayAddress(container: string): string | undefined;
+}
+
 function base36Id(len: number): string {
   const b = randomBytes(len);
   let s = '';
@@ -55,6 +73,7 @@ export class Agent {
   private alloc: Allocator = new LocalAllocator();
   private repl: Publisher | undefined;
   private cluster: Cluster | undefined;
+  private hooks: ContainerHooks | undefined;
   private lock: Promise<unknown> = Promise.resolve();
   readonly netnsPrefix: string;
 
@@ -74,6 +93,11 @@ export class Agent {
     this.cluster = cluster;
     this.alloc = alloc;
     this.repl = repl;
+  }
+
+  /** DNS and egress per container (call before restore()). */
+  setHooks(hooks: ContainerHooks): void {
+    this.hooks = hooks;
   }
 
   /** Serialize mutations: concurrent API calls see each other's results. */
@@ -105,6 +129,7 @@ export class Agent {
         }
       }
       net.endpoints = kept;
+      for (const ep of kept) await this.hooks?.attached(net, ep);
       for (const p of net.peers) await this.programPeer(net, p);
       this.log.info('network restored', { network: net.name, vni: net.vni, endpoints: kept.length, peers: net.peers.length });
     }
@@ -125,6 +150,7 @@ export class Agent {
     await sb.ensure(net.mtu);
     const fd = await sb.attachTap(`tmt${net.vni.toString(16)}`, net.mtu, this.cfg.offload);
     await this.engine.call({ op: 'addNetwork', vni: net.vni, mtu: net.mtu, tapFd: fd, vnet: this.cfg.offload });
+    await this.hooks?.networkUp(net);
   }
 
   // ---- networks -------------------------------------------------------------------------------
@@ -189,7 +215,7 @@ export class Agent {
     return {
       id: base36Id(25), name, created: new Date().toISOString(), driver: 'overlay',
       subnet: canonical, gateway: ipv4ToString(pool.gateway), ipRange: req.ipRange, vni, mtu,
-      encrypted: false, attachable: req.attachable ?? false, options, labels: req.labels ?? {},
+      encrypted: false, attachable: req.attachable ?? false, internal: req.internal ?? false, options, labels: req.labels ?? {},
       endpoints: [], peers: [],
     };
   }
@@ -235,6 +261,7 @@ export class Agent {
     this.sandboxes.delete(net.id);
     this.state.networks = this.state.networks.filter((n) => n !== net);
     this.store.save(this.state);
+    await this.hooks?.networkGone(net);
   }
 
   // ---- replication (called by Replication on table events) ------------------------------------
@@ -250,7 +277,7 @@ export class Agent {
       }
       const net: NetworkRecord = {
         id, name: v.name, created: v.created, driver: 'overlay', subnet: v.subnet, gateway: v.gateway, ipRange: v.ipRange,
-        vni: v.vni, mtu: v.mtu, encrypted: false, attachable: v.attachable, options: v.options, labels: v.labels, endpoints: [], peers: [],
+        vni: v.vni, mtu: v.mtu, encrypted: false, attachable: v.attachable, internal: v.internal ?? false, options: v.options, labels: v.labels, endpoints: [], peers: [],
       };
       // Listed at once (as Docker lists swarm networks before any local sandbox exists), then
       // brought up; a failed bring-up takes it off the list again.
@@ -317,6 +344,7 @@ export class Agent {
       net.endpoints.push(ep);
       this.store.save(this.state);
       this.repl?.publishEndpoint(net, ep);
+      await this.hooks?.attached(net, ep);
       this.log.info('container connected', { network: net.name, container: name, ip: ep.ip, mac, ns: nsPath });
       return ep;
     });
@@ -333,6 +361,7 @@ export class Agent {
       this.alloc.releaseIp(net, parseIpv4(ep.ip));
       net.endpoints = net.endpoints.filter((e) => e !== ep);
       this.store.save(this.state);
+      await this.hooks?.detached(net, ep);
       this.log.info('container disconnected', { network: net.name, container: ep.name });
       return ep;
     });
@@ -388,7 +417,7 @@ export class Agent {
 
   /** Docker-shaped `network inspect` object. */
   inspect(net: NetworkRecord): Record<string, unknown> {
-    return dockerInspect(net);
+    return dockerInspect(net, (c) => this.hooks?.gatewayAddress(c));
   }
 
   /** `network inspect --verbose`: adds the hosts on the network, every endpoint cluster-wide, and this host's forwarding table. */
