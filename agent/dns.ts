@@ -128,7 +128,7 @@ export class AgentDns {
   }
 
   /** Asks a container's resolver (through handle(), with its scope); without one, every network here. */
-  query(req: DnsQueryRequest): Promise<DnsQueryAnswer> {
+  async query(req: DnsQueryRequest): Promise<DnsQueryAnswer> {
     let networks: string[];
     let container = req.container ?? '';
     if (req.container !== undefined) {

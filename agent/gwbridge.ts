@@ -80,6 +80,16 @@ export class GatewayBridge {
     return Object.keys(this.state.containers);
   }
 
+  /** At start, with no network yet: can egress work here? (Logged; ensure() installs it later.) */
+  async probe(): Promise<void> {
+    try {
+      await this.nat.check(this.subnet, GWBRIDGE);
+    } catch (e) {
+      this.unavailable = (e as Error).message;
+      this.log.error('egress unavailable: containers will get no gateway-bridge interface (overlay networks work without it)', { reason: this.unavailable });
+    }
+  }
+
   // 1. bridge and NAT
   async ensure(): Promise<boolean> {
     if (this.up) return true;

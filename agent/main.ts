@@ -74,6 +74,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
   agent.setHooks(containers);
   await agent.restore();
   await containers.restored();
+  if (agent.state.networks.length === 0) await containers.gw?.probe();
   const cluster = new Cluster({
     id: agent.nodeId, name: o.nodeName, listenAddr, listenPort, advertiseAddr,
     join: o.join, secretFile: o.secretFile, stateDir, profile,

@@ -28,24 +28,33 @@ export class EgressUnavailable extends Error {}
 export class Masquerade {
   constructor(private readonly run: Runner) {}
 
+  /** What install() would do, checked by the kernel without applying it (nft -c). */
+  async check(subnet: string, bridge: string): Promise<void> {
+    await this.apply(subnet, bridge, ['-c']);
+  }
+
   /** Forwarding on (this namespace only) and the table in place; EgressUnavailable says why not. */
   async install(subnet: string, bridge: string): Promise<void> {
-    try {
-      await this.run('nft', ['--version']);
-    } catch (e) {
-      throw new EgressUnavailable(`nft (nftables) is not installed: ${(e as Error).message.split('\n')[0]}`);
-    }
-    try {
-      await this.run('nft', ['-f', '-'], nftScript(subnet, bridge));
-    } catch (e) {
-      throw new EgressUnavailable(`the kernel refused table ip ${NFT_TABLE} (nf_tables with nat/masquerade needed): ${(e as Error).message.split('\n')[0]}`);
-    }
+    await this.apply(subnet, bridge, []);
     const listed = await this.run('nft', ['list', 'table', 'ip', NFT_TABLE]).catch((e: Error) => e.message);
     if (!listed.includes('masquerade') || !listed.includes(subnet)) throw new EgressUnavailable(`table ip ${NFT_TABLE} did not read back as written: ${listed.slice(0, 200)}`);
     try {
       await this.run('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
     } catch (e) {
       throw new EgressUnavailable(`cannot enable net.ipv4.ip_forward: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+
+  private async apply(subnet: string, bridge: string, flags: string[]): Promise<void> {
+    try {
+      await this.run('nft', ['--version']);
+    } catch (e) {
+      throw new EgressUnavailable(`nft (nftables) is not installed: ${(e as Error).message.split('\n')[0]}`);
+    }
+    try {
+      await this.run('nft', [...flags, '-f', '-'], nftScript(subnet, bridge));
+    } catch (e) {
+      throw new EgressUnavailable(`the kernel refused table ip ${NFT_TABLE} (nf_tables with nat/masquerade needed): ${(e as Error).message.split('\n')[0]}`);
     }
   }
 
