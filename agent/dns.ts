@@ -142,6 +142,8 @@ export class AgentDns {
     let msg: Buffer;
     try {
       msg = encodeQuery(req.name, req.type.toUpperCase(), randomInt(65536), !req.tcp);
+      // dns-packet encodes a type it does not know as 0: refuse it rather than ask for TYPE0.
+      if (dnsPacket.decode(msg).questions?.[0]?.type !== req.type.toUpperCase()) throw new Error('unknown record type');
     } catch (e) {
       throw new UserError(`cannot ask for ${req.name} ${req.type}: ${(e as Error).message}`);
     }
