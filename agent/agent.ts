@@ -11,6 +11,7 @@ import { contains, makePool, overlaps, parseCidr, type Pool } from './ipam.js';
 import { containerName, normalizePeer, parseIp, parseMtu } from './input.js';
 import { UserError, type ConnectRequest, type CreateNetworkRequest, type PeerRequest } from './requests.js';
 import { dockerInspect } from './inspect.js';
+import type { ContainerHooks } from './hooks.js';
 import type { Logger } from './log.js';
 import type { EndpointEntry, NetworkEntry } from './tables.js';
 import { StateStore, type AgentState, type EndpointRecord, type NetworkRecord, type StaticPeerRecord } from './state.js';
@@ -41,24 +42,6 @@ export interface Publisher {
   endpointsOf(networkId: string): (EndpointEntry & { id: string })[];
 }
 
-/**
- * What lives beside the overlay per container (DNS at 127.0.0.11, egress: agent/containers.ts),
- * told after each change, under the agent's lock. Hooks log their own failures and never throw:
- * the overlay works without them.
- */
-export interface ContainerHooks {
-  /** A network is up on this host (created, adopted or restored). */
-  networkUp(net: NetworkRecord): Promise<void>;
-  /** A network left this host (removed here or by the cluster). */
-  networkGone(net: NetworkRecord): Promise<void>;
-  /** The endpoint's container was connected (or restored at start); `net.endpoints` has it. */
-  attached(net: NetworkRecord, ep: EndpointRecord): Promise<void>;
-  /** The endpoint's container was disconnected; `net.endpoints` no longer has it. */
-  detached(net: NetworkRecord, ep: EndpointRecord): Promise<void>;
-  /** The container's gateway-bridge address (CIDR), for `network inspect`. */
-  gatewayAddress(container: string): string | undefined;
-}
-
 function base36Id(len: number): string {
   const b = randomBytes(len);
   let s = '';
@@ -75,6 +58,8 @@ export class Agent {
   private cluster: Cluster | undefined;
   private hooks: ContainerHooks | undefined;
   private lock: Promise<unknown> = Promise.resolve();
+  /** Endpoints whose container was gone at restore, to be released cluster-wide once joined. */
+  private readonly forgotten: { net: NetworkRecord; ep: EndpointRecord }[] = [];
   readonly netnsPrefix: string;
 
   constructor(readonly cfg: AgentConfig, private readonly engine: DatapathEngine, private readonly log: Logger) {
@@ -93,6 +78,7 @@ export class Agent {
     this.cluster = cluster;
     this.alloc = alloc;
     this.repl = repl;
+    void this.releaseForgotten(cluster);
   }
 
   /** DNS and egress per container (call before restore()). */
@@ -107,33 +93,70 @@ export class Agent {
     return run;
   }
 
-  /** Rebuild sandboxes, TAPs and datapath tables from the saved state (agent start/restart). */
+  /**
+   * Rebuild sandboxes, TAPs and datapath tables from the saved state (agent start/restart), from
+   * whatever is left: a sandbox that is gone (deleted, or lost with the mount namespace of an
+   * agent killed -9) is recreated, a container that still exists is plumbed again with its MAC,
+   * IP and interface name, a container that is gone is forgotten. Stale state never stops the
+   * agent: a network that cannot be brought up is logged and retried on the next start.
+   */
   async restore(): Promise<void> {
     for (const net of this.state.networks) {
-      await this.bringUp(net);
-      const kept: EndpointRecord[] = [];
-      for (const ep of net.endpoints) {
-        const sb = this.sandbox(net);
-        if (await sb.hasLink(ep.veth)) {
-          await this.engine.call({ op: 'setLocal', vni: net.vni, mac: ep.mac, ip: parseIpv4(ep.ip) });
-          kept.push(ep);
-          continue;
-        }
-        try {
-          ep.ifname = await sb.connect(ep.container, { vethName: ep.veth, mac: ep.mac, ip: ep.ip, prefixLen: parseCidr(net.subnet).prefixLen, mtu: net.mtu });
-          await this.engine.call({ op: 'setLocal', vni: net.vni, mac: ep.mac, ip: parseIpv4(ep.ip) });
-          kept.push(ep);
-        } catch (e) {
-          this.log.warn('endpoint dropped at restore: container is gone', { network: net.name, container: ep.container, error: String(e) });
-          this.alloc.releaseIp(net, parseIpv4(ep.ip));
-        }
+      try {
+        await this.restoreNetwork(net);
+      } catch (e) {
+        this.log.error('network could not be restored', { network: net.name, id: net.id, error: (e as Error).message });
       }
-      net.endpoints = kept;
-      for (const ep of kept) await this.hooks?.attached(net, ep);
-      for (const p of net.peers) await this.programPeer(net, p);
-      this.log.info('network restored', { network: net.name, vni: net.vni, endpoints: kept.length, peers: net.peers.length });
     }
     this.store.save(this.state);
+  }
+
+  private async restoreNetwork(net: NetworkRecord): Promise<void> {
+    const rebuilt = await this.bringUp(net);
+    const sb = this.sandbox(net);
+    const kept: EndpointRecord[] = [];
+    for (const ep of net.endpoints) {
+      try {
+        if (rebuilt || !(await sb.hasLink(ep.veth))) {
+          resolveContainer(ep.container);
+          await sb.disconnect(ep.veth);
+          ep.ifname = await sb.connect(ep.container, { vethName: ep.veth, mac: ep.mac, ip: ep.ip, prefixLen: parseCidr(net.subnet).prefixLen, mtu: net.mtu, ifname: ep.ifname });
+        }
+        await this.engine.call({ op: 'setLocal', vni: net.vni, mac: ep.mac, ip: parseIpv4(ep.ip) });
+        kept.push(ep);
+      } catch (e) {
+        this.log.warn('endpoint dropped at restore: container is gone', { network: net.name, container: ep.container, error: String(e) });
+        this.forgotten.push({ net, ep });
+      }
+    }
+    const forgotten = net.endpoints.length - kept.length;
+    net.endpoints = kept;
+    for (const ep of kept) await this.hooks?.attached(net, ep);
+    for (const p of net.peers) await this.programPeer(net, p);
+    this.log.info('network restored', { network: net.name, vni: net.vni, sandboxRebuilt: rebuilt, endpoints: kept.length, forgotten, peers: net.peers.length });
+  }
+
+  /**
+   * Endpoints forgotten at restore leave the cluster: a fresh write then a delete of their table
+   * entry (newer than what the others hold), and their addresses released once this host's copy
+   * of the address table has them (it fills in by push-pull after the join).
+   */
+  private async releaseForgotten(cluster: Cluster): Promise<void> {
+    const gone = this.forgotten.splice(0);
+    if (gone.length === 0) return;
+    for (const { net, ep } of gone) {
+      this.repl?.publishEndpoint(net, ep);
+      this.repl?.unpublishEndpoint(ep);
+    }
+    for (let attempt = 0; attempt < 20; attempt++) {
+      for (const { net, ep } of gone) {
+        if (cluster.ipam.allocations(net.id).some((a) => a.ip === ep.ip && a.endpoint === ep.id)) {
+          this.alloc.releaseIp(net, parseIpv4(ep.ip));
+          this.log.info('address of a forgotten endpoint released', { network: net.name, ip: ep.ip });
+        }
+      }
+      await new Promise((res) => setTimeout(res, 1500).unref());
+    }
   }
 
   private sandbox(net: NetworkRecord): Sandbox {
@@ -145,12 +168,14 @@ export class Agent {
     return sb;
   }
 
-  private async bringUp(net: NetworkRecord): Promise<void> {
+  /** Returns true if the sandbox namespace had to be created (nothing in it survived). */
+  private async bringUp(net: NetworkRecord): Promise<boolean> {
     const sb = this.sandbox(net);
-    await sb.ensure(net.mtu);
+    const created = await sb.ensure(net.mtu);
     const fd = await sb.attachTap(`tmt${net.vni.toString(16)}`, net.mtu, this.cfg.offload);
     await this.engine.call({ op: 'addNetwork', vni: net.vni, mtu: net.mtu, tapFd: fd, vnet: this.cfg.offload });
     await this.hooks?.networkUp(net);
+    return created;
   }
 
   // ---- networks -------------------------------------------------------------------------------

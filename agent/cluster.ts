@@ -1,8 +1,9 @@
 // The agent's side of the gossip layer: one GossipNode per agent (UDP+TCP 7946), its cluster
 // key, joining (with retries), its quorum IPAM; the agent's tables are defined in tables.ts.
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { GossipNode, Keyring, attachIpam, type Ipam, formatJoinToken, keyId, newSecretFileText, parseJoinToken, parseSecretFile, type MemberInfo, type ProfileName } from '../gossip/index.js';
+import { writeFileAtomic } from './atomic-file.js';
 import type { Logger } from './log.js';
 import { AGENT_TABLES } from './tables.js';
 
@@ -36,7 +37,7 @@ export function loadKeyring(stateDir: string, secretFile: string | undefined): K
   if (!existsSync(own)) {
     const seed = secretFile ? readFileSync(secretFile, 'utf8') : newSecretFileText();
     parseSecretFile(seed); // a bad --secret-file fails here, before anything is written
-    writeFileSync(own, seed, { mode: 0o600 });
+    writeFileAtomic(own, seed);
   }
   return parseSecretFile(readFileSync(own, 'utf8'));
 }
@@ -44,8 +45,7 @@ export function loadKeyring(stateDir: string, secretFile: string | undefined): K
 export function saveKeyring(stateDir: string, keyring: Keyring): void {
   const text = keyring.exportKeys().map((k) => formatJoinToken(k)).join('\n') + '\n';
   const file = path.join(stateDir, 'cluster.secret');
-  writeFileSync(`${file}.tmp`, text, { mode: 0o600 });
-  renameSync(`${file}.tmp`, file);
+  writeFileAtomic(file, text);
 }
 
 export class Cluster {
@@ -109,9 +109,10 @@ export class Cluster {
     );
   }
 
-  async stop(): Promise<void> {
+  /** Leave gracefully (the others mark this host Left at once), waiting at most leaveMs. */
+  async stop(leaveMs = 1000): Promise<void> {
     if (this.retry) clearTimeout(this.retry);
-    await this.node.leave().catch(() => undefined);
+    await this.node.leave(leaveMs).catch(() => undefined);
     await this.node.stop();
   }
 }

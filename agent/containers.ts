@@ -4,7 +4,7 @@
 //   2. egress: one gateway-bridge interface while it is on a non-internal network (gwbridge.ts)
 // The bridge and the NAT table exist while this host has a network; the last one gone, or a
 // clean stop, removes them.
-import type { ContainerHooks } from './agent.js';
+import type { ContainerHooks } from './hooks.js';
 import type { AgentDns } from './dns.js';
 import type { GatewayBridge } from './gwbridge.js';
 import type { Logger } from './log.js';

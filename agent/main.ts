@@ -98,7 +98,9 @@ export async function runAgent(o: AgentOptions): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info('agent stopping', { signal: sig });
-    // Sandboxes and container interfaces stay: a restarted agent adopts them.
+    // Sandboxes and container interfaces stay: a restarted agent adopts them. The leave is
+    // broadcast first (others show this host Left at once); whatever remains is cut at 2 s.
+    setTimeout(() => process.exit(0), 1900).unref();
     server.close();
     containers.stop().finally(() => cluster.stop().finally(() => engine.close().finally(() => process.exit(0))));
   };

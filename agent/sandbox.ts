@@ -2,7 +2,7 @@
 // veth per attached container (design.md §1). Control path only: it drives iproute2 and
 // nsenter, which every Linux host running containers has.
 import { execFile } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, statSync, statfsSync } from 'node:fs';
 import { TUN_F, native } from '../native/index.js';
 
 export class CommandError extends Error {}
@@ -29,6 +29,67 @@ export function resolveContainer(spec: string): string {
   return p;
 }
 
+/** statfs f_type of a mounted namespace file (nsfs). */
+const NSFS_MAGIC = 0x6e736673;
+
+/** True if path is a live namespace mount here, not an empty mount point left behind. */
+export function isNsMount(p: string): boolean {
+  try {
+    return statfsSync(p).type === NSFS_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The mount namespace to mount sandboxes in, if not ours. `ip netns exec` gives the agent a
+ * private mount namespace (a slave of the one it was started from): a namespace mounted there
+ * dies with the agent, so a kill -9 would take every sandbox and container interface along.
+ * Mounted in the outer namespace instead, it propagates into ours (the /run/netns mount is
+ * shared there) and outlives the agent. The outer one is PID 1's if we may read it (a host),
+ * else the nearest ancestor's that differs from ours (e.g. inside a container).
+ * (With `nsenter --net` the agent shares its parent's mount namespace and mounts directly.)
+ */
+let outerMnt: string | null | undefined;
+function outerMountNs(): string | null {
+  if (outerMnt !== undefined) return outerMnt;
+  outerMnt = null;
+  const link = (pid: number | 'self') => {
+    try {
+      return readlinkSync(`/proc/${pid}/ns/mnt`);
+    } catch {
+      return '';
+    }
+  };
+  const own = link('self');
+  const candidates = [1];
+  for (let pid = process.ppid, i = 0; pid > 1 && i < 16; i++) {
+    candidates.push(pid);
+    const m = /^PPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    pid = m ? Number(m[1]) : 0;
+  }
+  for (const pid of candidates) {
+    const l = link(pid);
+    if (l !== '' && l !== own) {
+      outerMnt = `/proc/${pid}/ns/mnt`;
+      break;
+    }
+  }
+  return outerMnt;
+}
+
+/** `ip netns add|del` for sandboxes, in the outer mount namespace when the agent has a private one. */
+function netnsCmd(args: string[]): Promise<string> {
+  let outer: string | null = null;
+  try {
+    outer = outerMountNs();
+  } catch {
+    outer = null;
+  }
+  if (outer === null) return exec('ip', ['netns', ...args]);
+  return exec('nsenter', [`--mount=${outer}`, 'ip', 'netns', ...args]).catch(() => exec('ip', ['netns', ...args]));
+}
+
 export interface AttachOptions {
   /** veth end that stays in the sandbox on br0. */
   vethName: string;
@@ -36,6 +97,8 @@ export interface AttachOptions {
   ip: string;
   prefixLen: number;
   mtu: number;
+  /** Interface name inside the container to use if free (re-plumbing after a restart). */
+  ifname?: string;
 }
 
 export class Sandbox {
@@ -46,12 +109,20 @@ export class Sandbox {
   }
 
   exists(): boolean {
-    return existsSync(`/run/netns/${this.name}`);
+    return isNsMount(`/run/netns/${this.name}`);
   }
 
-  /** Create the namespace and its bridge, or adopt them if an earlier agent made them. */
-  async ensure(mtu: number): Promise<void> {
-    if (!this.exists()) await exec('ip', ['netns', 'add', this.name]);
+  /**
+   * Create the namespace and its bridge, or adopt them if an earlier agent made them. An empty
+   * mount point (the namespace died with the mount namespace that held it) is removed first.
+   * Returns true if the namespace had to be (re)created: nothing inside it survived.
+   */
+  async ensure(mtu: number): Promise<boolean> {
+    const created = !this.exists();
+    if (created) {
+      if (existsSync(`/run/netns/${this.name}`)) await netnsCmd(['del', this.name]).catch(() => undefined);
+      await netnsCmd(['add', this.name]);
+    }
     const links = await this.ip(['-o', 'link', 'show']);
     const batch = ['link set lo up'];
     if (!/ br0[:@]/.test(links)) batch.push('link add br0 type bridge');
@@ -60,6 +131,7 @@ export class Sandbox {
     // Overlay networks carry IPv4 only (as Docker's do unless IPv6 is enabled): no IPv6 noise.
     await exec('ip', ['netns', 'exec', this.name, 'sysctl', '-q', '-w',
       'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+    return created;
   }
 
   /**
@@ -90,9 +162,9 @@ export class Sandbox {
     const nsPath = resolveContainer(container);
     const inCtr = (args: string[], input?: string) => exec('nsenter', [`--net=${nsPath}`, 'ip', ...args], input);
     const existing = await inCtr(['-o', 'link', 'show']);
-    let idx = 0;
-    while (new RegExp(` eth${idx}[:@]`).test(existing)) idx++;
-    const ifname = `eth${idx}`;
+    const taken = (n: string) => new RegExp(` ${n.replace(/\./g, '\\.')}[:@]`).test(existing);
+    let ifname = o.ifname && /^[A-Za-z0-9_.-]{1,15}$/.test(o.ifname) && !taken(o.ifname) ? o.ifname : '';
+    for (let idx = 0; !ifname; idx++) if (!taken(`eth${idx}`)) ifname = `eth${idx}`;
     await inCtr(['link', 'add', ifname, 'mtu', String(o.mtu), 'type', 'veth', 'peer', 'name', o.vethName, 'netns', this.name]);
     try {
       await exec('nsenter', [`--net=${nsPath}`, 'sysctl', '-q', '-w', `net.ipv6.conf.${ifname}.disable_ipv6=1`]).catch(() => undefined);
@@ -125,6 +197,6 @@ export class Sandbox {
   }
 
   async remove(): Promise<void> {
-    if (this.exists()) await exec('ip', ['netns', 'del', this.name]);
+    if (existsSync(`/run/netns/${this.name}`)) await netnsCmd(['del', this.name]);
   }
 }

@@ -1,7 +1,9 @@
 // What an agent remembers across restarts: its networks, their endpoints and static peers.
-// Written atomically (temp file + rename) after every change.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+// Written atomically and durably (temp file, fsync, rename, fsync of the directory) after every
+// change, before the change is acknowledged.
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from './atomic-file.js';
 
 export interface EndpointRecord {
   id: string;
@@ -63,8 +65,6 @@ export class StateStore {
   }
 
   save(s: AgentState): void {
-    const tmp = `${this.file}.tmp`;
-    writeFileSync(tmp, JSON.stringify(s, null, 2), { mode: 0o600 });
-    renameSync(tmp, this.file);
+    writeFileAtomic(this.file, JSON.stringify(s, null, 2));
   }
 }

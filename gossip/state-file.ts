@@ -4,7 +4,7 @@
 // writes beat its old ones). The Lamport time is reserved in steps: the file stores a value
 // ahead of the clock and is rewritten only when the clock catches up, so writes stay rare.
 
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
 export interface PersistedState {
@@ -28,9 +28,22 @@ export function readState(dir: string): PersistedState | undefined {
 
 export function writeState(dir: string, s: PersistedState): void {
   mkdirSync(dir, { recursive: true });
+  // Atomic and durable: temp file, fsync, rename, fsync of the directory.
   const tmp = path.join(dir, `${FILE}.tmp`);
-  writeFileSync(tmp, `${JSON.stringify(s)}\n`, { mode: 0o600 });
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeSync(fd, `${JSON.stringify(s)}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
   renameSync(tmp, path.join(dir, FILE));
+  const d = openSync(dir, 'r');
+  try {
+    fsyncSync(d);
+  } finally {
+    closeSync(d);
+  }
 }
 
 /** Keeps the file in step with the live values. */

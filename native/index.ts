@@ -160,7 +160,54 @@ export interface NativeAddon {
    */
   socketBind(fd: number, addr: string, port: number): number;
   close(fd: number): void;
+
+  // ---- batched AES-GCM (native/aead.cc), over the OpenSSL Node carries ----
+  //
+  // Record layout, one per packet, in place at buf[offs[i] .. offs[i]+lens[i]) (lens[i] >= 32):
+  //   [0, 8) AAD in clear (ESP: SPI || seq) | [8, 16) explicit IV in clear |
+  //   [16, len-16) plaintext <-> ciphertext (may be empty) | [len-16, len) 16-byte tag.
+  // Nonce = the SA's 4-byte salt || the 8 IV bytes (RFC 4106 §4); the caller must never repeat an
+  // IV under one key. `sa` is either one handle for the whole batch or an Int32Array of
+  // per-packet handles indexed like offs/lens (a batch may mix peers). Handles belong to the
+  // thread (worker) that created them. Nothing is allocated per packet.
+
+  /**
+   * New SA: key 16 bytes (AES-128-GCM) or 32 (AES-256-GCM), salt 4 bytes. One EVP context per
+   * direction, key schedule set once. Returns a positive int32 handle. RangeError on bad sizes.
+   */
+  aeadCreate(key: Uint8Array, salt: Uint8Array): number;
+  /** Frees the SA's contexts (key material cleansed). False when the handle was not live. */
+  aeadDestroy(handle: number): boolean;
+  /** Live SAs on this thread (leak checks). */
+  aeadCount(): number;
+  /**
+   * Seals records [start, start+count) in place: encrypts [16, len-16) and writes the tag in
+   * [len-16, len). All handles and lengths are checked first; a bad one throws (TypeError for an
+   * unknown handle, RangeError for a record under 32 bytes or outside buf) and nothing is sealed.
+   * Returns count.
+   */
+  aeadSeal(buf: Uint8Array, offs: Int32Array, lens: Int32Array, sa: number | Int32Array, start: number, count: number): number;
+  /**
+   * Opens records [start, start+count) in place and verifies each tag; never throws for a packet.
+   * status[i] = AEAD_OPEN.OK (plaintext now at [16, len-16)), AUTH_FAIL (tag mismatch: that
+   * region is zeroed, drop the packet), MALFORMED (len < 32) or NO_SA (handle not live); records
+   * not OK other than AUTH_FAIL are left untouched.
+   * status.length >= start+count. Returns how many opened OK.
+   */
+  aeadOpen(buf: Uint8Array, offs: Int32Array, lens: Int32Array, sa: number | Int32Array, start: number, count: number,
+    status: Uint8Array): number;
+  /** The runtime OpenSSL (`openssl`), the headers compiled against, and whether the self-check passed. */
+  aeadInfo(): { openssl: string; headers: string; ok: boolean; error?: string };
 }
+
+/** Per-packet status codes of aeadOpen. */
+export const AEAD_OPEN = { OK: 0, AUTH_FAIL: 1, MALFORMED: 2, NO_SA: 3 } as const;
+/** Record layout constants of aeadSeal/aeadOpen (see NativeAddon). */
+export const AEAD_AAD_LEN = 8;
+export const AEAD_IV_LEN = 8;
+export const AEAD_TAG_LEN = 16;
+export const AEAD_SALT_LEN = 4;
+export const AEAD_MIN_RECORD = AEAD_AAD_LEN + AEAD_IV_LEN + AEAD_TAG_LEN;
 
 const require = createRequire(import.meta.url);
 
@@ -187,6 +234,3 @@ export function native(): NativeAddon {
   if (!cached) cached = require(locate()) as NativeAddon;
   return cached;
 }
-
-/** Kept for router/network.ts until it imports router/wire/addr.ts itself. */
-export { ipv4ToString as numToIpv4 } from '../router/wire/addr.js';

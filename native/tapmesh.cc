@@ -1,5 +1,6 @@
 // tapmesh native addon: the few Linux syscalls Node lacks (TAP devices, batched UDP with
-// GSO/GRO, fd readiness on the libuv loop). Thin by design: no protocol logic lives here.
+// GSO/GRO, fd readiness on the libuv loop) and batched AES-GCM over the OpenSSL Node carries.
+// Thin by design: no protocol logic lives here.
 // The TypeScript contract, with semantics, is native/index.ts (interface NativeAddon).
 //
 // Rules followed throughout:
@@ -28,6 +29,13 @@ Napi::Value PollReadable(const Napi::CallbackInfo& info);
 Napi::Value KeepAwake(const Napi::CallbackInfo& info);
 Napi::Value SocketInNetns(const Napi::CallbackInfo& info);
 Napi::Value SocketBind(const Napi::CallbackInfo& info);
+// Defined in aead.cc.
+Napi::Value AeadCreate(const Napi::CallbackInfo& info);
+Napi::Value AeadDestroy(const Napi::CallbackInfo& info);
+Napi::Value AeadCount(const Napi::CallbackInfo& info);
+Napi::Value AeadSeal(const Napi::CallbackInfo& info);
+Napi::Value AeadOpen(const Napi::CallbackInfo& info);
+Napi::Value AeadInfo(const Napi::CallbackInfo& info);
 
 // ---------------------------------------------------------------------------------------
 
@@ -57,6 +65,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("socketInNetns", Napi::Function::New(env, SocketInNetns, "socketInNetns"));
   exports.Set("socketBind", Napi::Function::New(env, SocketBind, "socketBind"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
+  exports.Set("aeadCreate", Napi::Function::New(env, AeadCreate, "aeadCreate"));
+  exports.Set("aeadDestroy", Napi::Function::New(env, AeadDestroy, "aeadDestroy"));
+  exports.Set("aeadCount", Napi::Function::New(env, AeadCount, "aeadCount"));
+  exports.Set("aeadSeal", Napi::Function::New(env, AeadSeal, "aeadSeal"));
+  exports.Set("aeadOpen", Napi::Function::New(env, AeadOpen, "aeadOpen"));
+  exports.Set("aeadInfo", Napi::Function::New(env, AeadInfo, "aeadInfo"));
   return exports;
 }
 

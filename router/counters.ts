@@ -17,6 +17,7 @@ export const C = {
   tsoFrames: 11, // TCP super-frames from the TAP cut into segments here
   tsoSegments: 12, // segments those produced
   groMerged: 13, // received segments merged into a super-frame for the TAP
+  rxPartialCsum: 14, // received frames with a partial inner checksum (kernel peer on veth), delivered as such
 } as const;
 export const COUNTER_NAMES = Object.keys(C) as (keyof typeof C)[];
 
@@ -61,3 +62,11 @@ export function snapshot(names: readonly string[], values: Float64Array, skipZer
   }
   return out;
 }
+
+/**
+ * Stage verdicts. A stage function returns PASS (go on with the next stage), CONSUMED (the stage
+ * took the frame: answered, replicated, queued) or a drop reason, which is a D index (>= 0). The
+ * loop that runs the stages counts drops; no stage increments a drop counter itself.
+ */
+export const PASS = -1;
+export const CONSUMED = -2;

@@ -7,6 +7,8 @@ import { rd16, wr16 } from './bytes.js';
 import { WireError, WireParseError, assertRoom, assertUint, inBounds } from './error.js';
 
 export const UDP_HEADER_LEN = 8;
+/** Offset of the checksum field in the UDP header. */
+export const UDP_CSUM_OFFSET = 6;
 const PROTO_UDP = 17;
 
 export interface UdpRepr {

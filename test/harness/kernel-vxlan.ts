@@ -22,14 +22,20 @@ export interface KernelVxlanOptions {
   floodTo?: string[];
   /** Install static neighbour entries for the remotes in the container (as Docker's peerAdd does). */
   staticNeigh?: boolean;
+  /**
+   * Leave the underlay veth's offloads at their defaults (as users have them): the inner TCP/UDP
+   * checksum then travels unfinished (CHECKSUM_PARTIAL crosses veth with the skb). Default
+   * false: tx checksumming off, so a real NIC's behaviour (checksums finished) is tested too.
+   */
+  defaultOffloads?: boolean;
 }
 
 export async function setupKernelVxlanHost(host: Host, o: KernelVxlanOptions): Promise<void> {
   const h = host.ns;
   const ipn = (ns: string, ...args: string[]) => must('ip', ['-n', ns, ...args]);
-  // A veth "wire" would carry the inner TCP checksum unfinished (CHECKSUM_PARTIAL travels with
-  // the skb between namespaces). A real NIC finishes it; so does software checksumming here.
-  await must('ip', ['netns', 'exec', h, 'ethtool', '-K', 'ul0', 'tx', 'off']);
+  // A veth "wire" carries the inner TCP checksum unfinished (CHECKSUM_PARTIAL travels with the
+  // skb between namespaces); a real NIC finishes it, and so does software checksumming here.
+  if (!o.defaultOffloads) await must('ip', ['netns', 'exec', h, 'ethtool', '-K', 'ul0', 'tx', 'off']);
   await ipn(h, 'link', 'add', 'br0', 'type', 'bridge');
   await ipn(h, 'link', 'add', 'vx0', 'mtu', String(o.mtu), 'type', 'vxlan', 'id', String(o.vni),
     'dstport', String(o.port ?? 4789), 'local', host.addr, 'nolearning');

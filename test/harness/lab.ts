@@ -142,15 +142,15 @@ export class Lab {
   }
 
   /** Start `tapmesh agent` inside a host namespace; resolves once its API answers. */
-  async startAgent(host: Host, extra: string[] = []): Promise<ChildProcess> {
+  async startAgent(host: Host, extra: string[] = [], via: 'nsenter' | 'ip-netns-exec' = 'nsenter'): Promise<ChildProcess> {
     const args = [tapmeshBin, 'agent', '--advertise-addr', host.addr, '--socket', host.socket,
       '--state-dir', path.join(host.dir, 'state'), '--netns-prefix', host.ns, ...extra];
-    // nsenter switches only the network namespace. (`ip netns exec` would also put the agent in a
-    // private mount namespace, and the sandbox namespaces it mounts under /run/netns would then
-    // vanish with it, taking the containers' interfaces along.)
+    // Both ways users run it: nsenter switches only the network namespace; `ip netns exec` also
+    // gives the agent a private mount namespace (the agent mounts its sandboxes in PID 1's).
     // TAPMESH_AGENT_NODE_FLAGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the agents.
     const nodeFlags = (process.env.TAPMESH_AGENT_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-    const child = this.spawn('nsenter', [`--net=/run/netns/${host.ns}`, process.execPath, ...nodeFlags, ...args], `${host.name}-agent.log`);
+    const launcher = via === 'nsenter' ? ['nsenter', `--net=/run/netns/${host.ns}`] : ['ip', 'netns', 'exec', host.ns];
+    const child = this.spawn(launcher[0], [...launcher.slice(1), process.execPath, ...nodeFlags, ...args], `${host.name}-agent.log`);
     const deadline = Date.now() + 15_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`agent on ${host.name} exited with ${child.exitCode}; see ${this.dir}/${host.name}-agent.log`);
