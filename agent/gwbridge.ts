@@ -10,9 +10,10 @@
 // Assignments persist in <state-dir>/gwbridge.json, so a restarted agent re-plugs the same
 // interfaces and addresses.
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ipv4ToString } from '../router/wire/addr.js';
+import { writeFileAtomic } from './atomic-file.js';
 import { contains, parseCidr, type Cidr } from './ipam.js';
 import type { Logger } from './log.js';
 import { EgressUnavailable, Masquerade, type Runner } from './masquerade.js';
@@ -65,8 +66,7 @@ export class GatewayBridge {
   }
 
   private save(): void {
-    writeFileSync(`${this.file}.tmp`, JSON.stringify(this.state, null, 2), { mode: 0o600 });
-    renameSync(`${this.file}.tmp`, this.file);
+    writeFileAtomic(this.file, JSON.stringify(this.state, null, 2));
   }
 
   /** The container's address on the bridge (CIDR), if it has one. */
