@@ -94,7 +94,10 @@ describe.skipIf(!root)('egress through the gateway bridge', () => {
     expect((await lab.exec(pub, 'ping', ['-c', '1', '-W', '1', other])).code).not.toBe(0);
   });
 
-  it('a clean stop removes the table and the bridge; a restart brings egress back with the same address', async () => {
+  it('a clean stop removes the table and the bridge; a restart brings egress (and the container DNS) back with the same address', async () => {
+    const digSelf = async () => (await lab.exec(pub, 'dig', ['@127.0.0.11', '+short', '+time=2', '+tries=1', pub])).stdout.trim();
+    const ip = await digSelf();
+    expect(ip).toMatch(/^10\.0\.20\.\d+$/);
     const before = (await containers('pub')).find((x) => x.Name === pub)!.GatewayBridgeIPv4Address;
     await lab.stopProcess(agent);
     expect((await nftTable()).code).not.toBe(0);
@@ -104,6 +107,7 @@ describe.skipIf(!root)('egress through the gateway bridge', () => {
     expect((await containers('pub')).find((x) => x.Name === pub)!.GatewayBridgeIPv4Address).toBe(before);
     await waitFor('egress back after restart', async () => (await httpFrom(pub)).code === 0, 10_000, 200);
     expect((await ping(pub)).code).toBe(0);
+    expect(await digSelf()).toBe(ip); // the resolver is served again for the restored container
   });
 
   it('disconnect removes the interface; rm of the last network removes the table and the bridge', async () => {
