@@ -102,7 +102,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
     // broadcast first (others show this host Left at once); whatever remains is cut at 2 s.
     setTimeout(() => process.exit(0), 1900).unref();
     server.close();
-    containers.stop().finally(() => cluster.stop().finally(() => engine.close().finally(() => process.exit(0))));
+    void Promise.allSettled([containers.stop(), cluster.stop()]).then(() => engine.close().finally(() => process.exit(0)));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
