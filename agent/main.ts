@@ -6,6 +6,7 @@ import type { Upstream } from '../dns/config.js';
 import { Agent } from './agent.js';
 import { ContainerServices } from './containers.js';
 import { AgentDns, hostSearch } from './dns.js';
+import { serviceNames } from './dns-services.js';
 import { GatewayBridge } from './gwbridge.js';
 import { exec } from './sandbox.js';
 import { ClusterAllocator } from './allocator.js';
@@ -86,6 +87,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
   agent.attachCluster(cluster, alloc, repl);
   repl.start();
   dns.follow(cluster.node.tables);
+  dns.useServices(serviceNames(agent.services, cluster.node.tables));
   const server = await serveApi(path.resolve(socket), agent, cluster, log, dns);
   log.info('agent started', {
     nodeId: agent.nodeId, advertiseAddr, dataPathAddr, vxlanPort, socket, stateDir, listen,

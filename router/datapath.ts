@@ -13,6 +13,7 @@
 // Hot path rules: frames stay in preallocated slabs; the VXLAN header is written into the
 // headroom in place; MACs are (hi16, lo32) and IPv4 addresses int32; lookups go through
 // NumTable; counters are Float64Array slots. Nothing in processTap/processUdp allocates.
+import type { ServiceSpec } from '../balancer/service.js';
 import { C, COUNTER_NAMES, D, DROP_NAMES, PASS, snapshot, type CounterSnapshot } from './counters.js';
 import { flushArpReplies } from './arp.js';
 import { EgressFrame, egress } from './egress.js';
@@ -141,6 +142,14 @@ export class Datapath {
 
   forwarding(vni: number): { mac: string; vtep: string; static: boolean }[] {
     return this.need(vni).forwarding();
+  }
+
+  /** Placeholder until the VIP stage exists: the service specs last sent per VNI. */
+  readonly serviceSpecs = new Map<number, readonly ServiceSpec[]>();
+
+  setServices(vni: number, specs: readonly ServiceSpec[]): void {
+    if (specs.length === 0) this.serviceSpecs.delete(vni);
+    else this.serviceSpecs.set(vni, specs);
   }
 
   stats(): { drops: CounterSnapshot; networks: Record<number, { counters: CounterSnapshot; drops: CounterSnapshot }> } {

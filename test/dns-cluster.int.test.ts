@@ -133,6 +133,28 @@ describe.skipIf(!root)('embedded DNS on three hosts', () => {
     expect((await dig(lab, c.c1.ns, 'api')).lines).toEqual([c.c2.ip]);
   });
 
+  it('services: a vip service name is its VIP, tasks.NAME and a dnsrr name every task, on every host', async () => {
+    await lab.mustCli(hosts[0], ['service', 'create', '--name', 'websvc', '--network', 'front']);
+    await lab.mustCli(hosts[0], ['service', 'create', '--name', 'rrsvc', '--network', 'front', '--endpoint-mode', 'dnsrr']);
+    const vip = (JSON.parse(await lab.mustCli(hosts[0], ['service', 'inspect', 'websvc']))[0].Endpoint.VirtualIPs[0].Addr as string).split('/')[0];
+    const task = async (h: Host, key: string, svc: string) => {
+      const ns = await lab.addContainer(h, key);
+      await lab.mustCli(h, ['network', 'connect', '--service', svc, 'front', ns], 60_000);
+      const ip = (Object.values(JSON.parse(await lab.mustCli(h, ['network', 'inspect', 'front']))[0].Containers) as { Name: string; IPv4Address: string }[]).find((x) => x.Name === ns)!.IPv4Address.split('/')[0];
+      return ip;
+    };
+    const web = [await task(hosts[1], 't1', 'websvc'), await task(hosts[2], 't2', 'websvc')].sort();
+    const rr = [await task(hosts[0], 't3', 'rrsvc'), await task(hosts[2], 't4', 'rrsvc')].sort();
+    for (const from of [c.c1, c.c3]) {
+      await waitFor(`services from ${from.ns}`, async () => (await dig(lab, from.ns, 'tasks.websvc')).lines.sort().join() === web.join(), 10_000, 200);
+      expect((await dig(lab, from.ns, 'websvc')).lines).toEqual([vip]);
+      await waitFor(`rrsvc from ${from.ns}`, async () => (await dig(lab, from.ns, 'rrsvc')).lines.sort().join() === rr.join(), 10_000, 200);
+      expect((await dig(lab, from.ns, '-x', vip)).lines).toEqual(['websvc.']);
+      expect((await lab.exec(from.ns, 'getent', ['hosts', 'websvc'])).stdout.trim().split(/\s+/)[0]).toBe(vip);
+    }
+    expect((await dig(lab, c.c4.ns, 'websvc')).status).toBe('NXDOMAIN'); // c4 is only on back
+  });
+
   it('after network disconnect, its name stops resolving on every host within the detection time', async () => {
     await lab.mustCli(hosts[1], ['network', 'disconnect', 'front', c.c2.ns]);
     const t0 = Date.now();
