@@ -145,3 +145,26 @@ describe('dns query', () => {
     await dns.close();
   });
 });
+
+describe('services for DNS', () => {
+  it('serviceNames: vip and dnsrr services with their live tasks; drained (weight 0) tasks left out', async () => {
+    const { serviceNames } = await import('./dns-services.js');
+    const ep = (name: string, ip: string, service: string) => ({ network: 'n1', name, ip, mac: '', host: 'h', vtep: '', aliases: [], service });
+    const fake = {
+      all: () => [
+        ['s1', { name: 'web', network: 'n1', mode: 'vip', vip: '10.0.0.100', scheduler: 'rr', ports: [{ published: 8080, target: 80, protocol: 'tcp', proxyProtocol: null }], created: '' }],
+        ['s2', { name: 'db', network: 'n1', mode: 'dnsrr', vip: null, scheduler: 'rr', ports: [], created: '' }],
+      ],
+      tasks: () => [
+        { id: 'e1', ep: ep('web.1', '10.0.0.5', 's1'), weight: 1 },
+        { id: 'e2', ep: ep('db.1', '10.0.0.6', 's2'), weight: 1 },
+        { id: 'e3', ep: ep('db.2', '10.0.0.7', 's2'), weight: 0 },
+      ],
+    } as unknown as Parameters<typeof serviceNames>[0];
+    const names = serviceNames(fake, { subscribe: () => () => undefined } as unknown as TableView);
+    expect([...names.services()]).toEqual([
+      { network: 'n1', name: 'web', mode: 'vip', vip: '10.0.0.100', tasks: [{ name: 'web.1', ip: '10.0.0.5' }], ports: [{ target: 80, protocol: 'tcp' }] },
+      { network: 'n1', name: 'db', mode: 'dnsrr', tasks: [{ name: 'db.1', ip: '10.0.0.6' }], ports: [] },
+    ]);
+  });
+});
