@@ -12,6 +12,7 @@ import { containerName, normalizePeer, parseIp, parseMtu } from './input.js';
 import { Services } from './services.js';
 import { UserError, type ConnectRequest, type CreateNetworkRequest, type PeerRequest } from './requests.js';
 import { dockerInspect, verboseInspect } from './inspect.js';
+import type { ContainerHooks } from './hooks.js';
 import { base36Id } from './ids.js';
 import type { Logger } from './log.js';
 import type { EndpointEntry, NetworkEntry } from './tables.js';
@@ -50,6 +51,7 @@ export class Agent {
   private alloc: Allocator = new LocalAllocator();
   private repl: Publisher | undefined;
   private cluster: Cluster | undefined;
+  private hooks: ContainerHooks | undefined;
   private lock: Promise<unknown> = Promise.resolve();
   /** Endpoints whose container was gone at restore, to be released cluster-wide once joined. */
   private readonly forgotten: { net: NetworkRecord; ep: EndpointRecord }[] = [];
@@ -76,6 +78,11 @@ export class Agent {
     this.repl = repl;
     this.services.attach(cluster.node.tables, alloc, (id) => cluster.node.members().find((m) => m.id === id)?.name ?? id);
     void this.releaseForgotten(cluster);
+  }
+
+  /** DNS and egress per container (call before restore()). */
+  setHooks(hooks: ContainerHooks): void {
+    this.hooks = hooks;
   }
 
   /** Serialize mutations: concurrent API calls see each other's results. */
@@ -123,6 +130,7 @@ export class Agent {
     }
     const forgotten = net.endpoints.length - kept.length;
     net.endpoints = kept;
+    for (const ep of kept) await this.hooks?.attached(net, ep);
     for (const p of net.peers) await this.programPeer(net, p);
     this.log.info('network restored', { network: net.name, vni: net.vni, sandboxRebuilt: rebuilt, endpoints: kept.length, forgotten, peers: net.peers.length });
   }
@@ -165,6 +173,7 @@ export class Agent {
     const created = await sb.ensure(net.mtu);
     const fd = await sb.attachTap(`tmt${net.vni.toString(16)}`, net.mtu, this.cfg.offload);
     await this.engine.call({ op: 'addNetwork', vni: net.vni, mtu: net.mtu, tapFd: fd, vnet: this.cfg.offload });
+    await this.hooks?.networkUp(net);
     this.services.schedule(); // its VIP table, once it is listed
     return created;
   }
@@ -231,7 +240,7 @@ export class Agent {
     return {
       id: base36Id(25), name, created: new Date().toISOString(), driver: 'overlay',
       subnet: canonical, gateway: ipv4ToString(pool.gateway), ipRange: req.ipRange, vni, mtu,
-      encrypted: false, attachable: req.attachable ?? false, options, labels: req.labels ?? {},
+      encrypted: false, attachable: req.attachable ?? false, internal: req.internal ?? false, options, labels: req.labels ?? {},
       endpoints: [], peers: [],
     };
   }
@@ -279,6 +288,7 @@ export class Agent {
     this.sandboxes.delete(net.id);
     this.state.networks = this.state.networks.filter((n) => n !== net);
     this.store.save(this.state);
+    await this.hooks?.networkGone(net);
   }
 
   // ---- replication (called by Replication on table events) ------------------------------------
@@ -294,7 +304,7 @@ export class Agent {
       }
       const net: NetworkRecord = {
         id, name: v.name, created: v.created, driver: 'overlay', subnet: v.subnet, gateway: v.gateway, ipRange: v.ipRange,
-        vni: v.vni, mtu: v.mtu, encrypted: false, attachable: v.attachable, options: v.options, labels: v.labels, endpoints: [], peers: [],
+        vni: v.vni, mtu: v.mtu, encrypted: false, attachable: v.attachable, internal: v.internal ?? false, options: v.options, labels: v.labels, endpoints: [], peers: [],
       };
       // Listed at once (as Docker lists swarm networks before any local sandbox exists), then
       // brought up; a failed bring-up takes it off the list again.
@@ -365,6 +375,7 @@ export class Agent {
       net.endpoints.push(ep);
       this.store.save(this.state);
       this.repl?.publishEndpoint(net, ep);
+      await this.hooks?.attached(net, ep);
       this.log.info('container connected', { network: net.name, container: name, ip: ep.ip, mac, ns: nsPath });
       return ep;
     });
@@ -382,6 +393,7 @@ export class Agent {
       this.alloc.releaseIp(net, parseIpv4(ep.ip));
       net.endpoints = net.endpoints.filter((e) => e !== ep);
       this.store.save(this.state);
+      await this.hooks?.detached(net, ep);
       this.log.info('container disconnected', { network: net.name, container: ep.name });
       return ep;
     });
@@ -455,7 +467,7 @@ export class Agent {
 
   /** Docker-shaped `network inspect` object. */
   inspect(net: NetworkRecord): Record<string, unknown> {
-    return dockerInspect(net);
+    return dockerInspect(net, (c) => this.hooks?.gatewayAddress(c));
   }
 
   /** `network inspect --verbose`: adds the hosts on the network, every endpoint cluster-wide, and this host's forwarding table. */

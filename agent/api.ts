@@ -3,6 +3,7 @@ import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import http from 'node:http';
 import type { Agent } from './agent.js';
+import type { AgentDns } from './dns.js';
 import { UserError, type PortRequest } from './requests.js';
 import { checkPort, checkWeight, parsePublishRm, parseTaskWeight } from './input.js';
 import { statusOf, type Cluster } from './cluster.js';
@@ -16,7 +17,7 @@ interface Route {
   handler: Handler;
 }
 
-export function routes(agent: Agent, cluster: Cluster): Route[] {
+export function routes(agent: Agent, cluster: Cluster, dns?: AgentDns): Route[] {
   const r = (method: string, path: string, handler: Handler): Route => ({
     method,
     pattern: new RegExp(`^${path.replace(/:[a-z]+/g, '([^/]+)')}$`),
@@ -50,7 +51,7 @@ export function routes(agent: Agent, cluster: Cluster): Route[] {
       const net = await agent.createNetwork({
         name: str(b.name, 'name') ?? '', driver: str(b.driver, 'driver'), subnet: str(b.subnet, 'subnet'),
         gateway: str(b.gateway, 'gateway'), ipRange: str(b.ipRange, 'ipRange'), options: strMap(b.options, 'options'),
-        labels: strMap(b.labels, 'labels'), attachable: b.attachable === true,
+        labels: strMap(b.labels, 'labels'), attachable: b.attachable === true, internal: b.internal === true,
       });
       return { Id: net.id };
     }),
@@ -88,6 +89,12 @@ export function routes(agent: Agent, cluster: Cluster): Route[] {
     r('POST', '/v1/networks/:ref/disconnect', async ([ref], b) => ({ EndpointID: (await agent.disconnect(ref, str(b.container, 'container') ?? '')).id })),
     r('POST', '/v1/networks/:ref/peers', async ([ref], b) => agent.addPeer(ref, { vtep: str(b.vtep, 'vtep') ?? '', mac: str(b.mac, 'mac'), ip: str(b.ip, 'ip') })),
     r('DELETE', '/v1/networks/:ref/peers', async ([ref], _b, q) => ({ Removed: await agent.removePeer(ref, { vtep: q.get('vtep') ?? '', mac: q.get('mac') ?? undefined, ip: q.get('ip') ?? undefined }) })),
+    r('POST', '/v1/dns/query', async (_p, b) => {
+      if (!dns) throw new UserError('this agent has no embedded DNS', 404);
+      const name = str(b.name, 'name');
+      if (!name) throw new UserError('name is required');
+      return dns.query({ container: str(b.container, 'container'), name, type: str(b.type, 'type') ?? 'A', tcp: b.tcp === true });
+    }),
     r('GET', '/v1/services', async () => agent.services.list()),
     r('POST', '/v1/services', async (_p, b) => {
       const { id } = await agent.services.create({
@@ -115,6 +122,7 @@ export function routes(agent: Agent, cluster: Cluster): Route[] {
       const g = cluster.node.stats();
       return {
         gossip: { ...g, suspectEvents: cluster.suspectEvents },
+        dns: dns?.counters,
         drops: s.drops,
         networks: agent.state.networks.map((n) => ({ Name: n.name, Id: n.id, VNI: n.vni, ...(s.networks[n.vni] ?? { counters: {}, drops: {} }) })),
       };
@@ -173,8 +181,8 @@ function nodes(cluster: Cluster) {
   }));
 }
 
-export async function serveApi(socketPath: string, agent: Agent, cluster: Cluster, log: Logger): Promise<http.Server> {
-  const table = routes(agent, cluster);
+export async function serveApi(socketPath: string, agent: Agent, cluster: Cluster, log: Logger, dns?: AgentDns): Promise<http.Server> {
+  const table = routes(agent, cluster, dns);
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://tapmesh');
     const send = (status: number, body: unknown) => {

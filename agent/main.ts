@@ -2,7 +2,13 @@
 import path from 'node:path';
 import { parseIpv4 as ipv4ToNum } from '../router/wire/addr.js';
 import { WorkerEngine } from '../router/engine.js';
+import type { Upstream } from '../dns/config.js';
 import { Agent } from './agent.js';
+import { ContainerServices } from './containers.js';
+import { AgentDns, hostSearch } from './dns.js';
+import { serviceNames } from './dns-services.js';
+import { GatewayBridge } from './gwbridge.js';
+import { exec } from './sandbox.js';
 import { ClusterAllocator } from './allocator.js';
 import { serveApi } from './api.js';
 import { Cluster } from './cluster.js';
@@ -49,6 +55,10 @@ export interface AgentOptions {
   version: string;
   /** Where to serve Prometheus metrics and /healthz over HTTP (absent: not served). */
   metrics?: { addr: string; port: number };
+  /** Upstream DNS resolvers, at most 3 (default: the host's resolv.conf, read at start). */
+  dnsUpstreams: Upstream[];
+  /** IPv4 subnet of the gateway bridge (egress); this host's bridge holds its .1. */
+  gwbridgeSubnet: string;
 }
 
 export async function runAgent(o: AgentOptions): Promise<void> {
@@ -62,7 +72,13 @@ export async function runAgent(o: AgentOptions): Promise<void> {
   });
   await engine.start();
   const agent = new Agent({ advertiseAddr, dataPathAddr, vxlanPort, stateDir, netnsPrefix: o.netnsPrefix, offload }, engine, log);
+  const networks = () => agent.state.networks;
+  const dns = new AgentDns(networks, { upstreams: o.dnsUpstreams, search: hostSearch() }, log);
+  const containers = new ContainerServices(networks, dns, new GatewayBridge(stateDir, o.gwbridgeSubnet, exec, log), log);
+  agent.setHooks(containers);
   await agent.restore();
+  await containers.restored();
+  if (agent.state.networks.length === 0) await containers.gw?.probe();
   const cluster = new Cluster({
     id: agent.nodeId, name: o.nodeName, listenAddr, listenPort, advertiseAddr,
     join: o.join, secretFile: o.secretFile, stateDir, profile,
@@ -73,11 +89,14 @@ export async function runAgent(o: AgentOptions): Promise<void> {
   const repl = new Replication(agent, cluster, engine, alloc, log);
   agent.attachCluster(cluster, alloc, repl);
   repl.start();
-  const server = await serveApi(path.resolve(socket), agent, cluster, log);
+  dns.follow(cluster.node.tables);
+  dns.useServices(serviceNames(agent.services, cluster.node.tables));
+  const server = await serveApi(path.resolve(socket), agent, cluster, log, dns);
   const metrics = o.metrics && (await serveMetrics(o.metrics.addr, o.metrics.port, new Metrics({ engine, agent, cluster, repl }), log));
   log.info('agent started', {
     nodeId: agent.nodeId, advertiseAddr, dataPathAddr, vxlanPort, socket, stateDir, listen,
-    join: o.join, networks: agent.state.networks.length, offload,
+    join: o.join, networks: agent.state.networks.length, offload, dnsUpstreams: o.dnsUpstreams.map((u) => `${u.host}:${u.port}`),
+    gwbridgeSubnet: o.gwbridgeSubnet, egress: containers.gw?.unavailable ?? 'ok',
     metrics: o.metrics ? `${o.metrics.addr}:${o.metrics.port}` : undefined,
   });
 
@@ -91,7 +110,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
     setTimeout(() => process.exit(0), 1900).unref();
     server.close();
     metrics?.close();
-    cluster.stop().finally(() => engine.close().finally(() => process.exit(0)));
+    void Promise.allSettled([containers.stop(), cluster.stop()]).then(() => engine.close().finally(() => process.exit(0)));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

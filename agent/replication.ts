@@ -153,7 +153,7 @@ export class Replication {
   publishNetwork(net: NetworkRecord): void {
     const v: NetworkEntry = {
       name: net.name, created: net.created, subnet: net.subnet, gateway: net.gateway, vni: net.vni, mtu: net.mtu,
-      attachable: net.attachable, options: net.options, labels: net.labels, ...(net.ipRange ? { ipRange: net.ipRange } : {}),
+      attachable: net.attachable, ...(net.internal ? { internal: true } : {}), options: net.options, labels: net.labels, ...(net.ipRange ? { ipRange: net.ipRange } : {}),
     };
     this.tables.set(NETWORKS, net.id, networkValue(v));
   }

@@ -17,6 +17,8 @@ export interface CreateNetworkRequest {
   options?: Record<string, string>;
   labels?: Record<string, string>;
   attachable?: boolean;
+  /** No egress (Docker's --internal). */
+  internal?: boolean;
 }
 
 export interface ConnectRequest {

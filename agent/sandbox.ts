@@ -7,7 +7,7 @@ import { TUN_F, native } from '../native/index.js';
 
 export class CommandError extends Error {}
 
-function exec(cmd: string, args: string[], input?: string): Promise<string> {
+export function exec(cmd: string, args: string[], input?: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = execFile(cmd, args, { timeout: 20_000 }, (err, stdout, stderr) => {
       if (err) reject(new CommandError(`${cmd} ${args.join(' ')}: ${String(stderr).trim() || err.message}`));

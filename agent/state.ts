@@ -40,6 +40,8 @@ export interface NetworkRecord {
   mtu: number;
   encrypted: boolean;
   attachable: boolean;
+  /** `--internal`: no egress through the gateway bridge (absent in states written before it). */
+  internal?: boolean;
   options: Record<string, string>;
   labels: Record<string, string>;
   endpoints: EndpointRecord[];

@@ -31,6 +31,8 @@ export type NetworkEntry = {
   vni: number;
   mtu: number;
   attachable: boolean;
+  /** No egress; absent from agents that predate it (= false). */
+  internal?: boolean;
   options: Record<string, string>;
   labels: Record<string, string>;
 };
@@ -102,11 +104,12 @@ function str(o: JsonObject, key: string): string | undefined {
 export function asNetworkEntry(v: JsonValue | undefined): NetworkEntry | undefined {
   if (!isObject(v)) return undefined;
   const [name, created, subnet, gateway] = [str(v, 'name'), str(v, 'created'), str(v, 'subnet'), str(v, 'gateway')];
-  const { ipRange, vni, mtu, attachable, options, labels } = v;
+  const { ipRange, vni, mtu, attachable, internal, options, labels } = v;
   if (name === undefined || created === undefined || subnet === undefined || gateway === undefined) return undefined;
   if (typeof vni !== 'number' || typeof mtu !== 'number' || typeof attachable !== 'boolean') return undefined;
   if (!isStringMap(options) || !isStringMap(labels) || (ipRange !== undefined && typeof ipRange !== 'string')) return undefined;
-  return { name, created, subnet, gateway, vni, mtu, attachable, options, labels, ...(ipRange !== undefined ? { ipRange } : {}) };
+  if (internal !== undefined && typeof internal !== 'boolean') return undefined;
+  return { name, created, subnet, gateway, vni, mtu, attachable, options, labels, ...(ipRange !== undefined ? { ipRange } : {}), ...(internal ? { internal } : {}) };
 }
 
 /** An `endpoints` value as written by a tapmesh agent, or undefined if it is not one. */
@@ -165,8 +168,8 @@ export function asTaskWeightEntry(v: JsonValue | undefined): TaskWeightEntry | u
 }
 
 export function networkValue(e: NetworkEntry): JsonValue {
-  const { ipRange, ...rest } = e;
-  return ipRange === undefined ? rest : { ...rest, ipRange };
+  const { ipRange, internal, ...rest } = e;
+  return { ...rest, ...(ipRange === undefined ? {} : { ipRange }), ...(internal ? { internal } : {}) };
 }
 
 export function endpointValue(e: EndpointEntry): JsonValue {

@@ -1,4 +1,4 @@
-// Bench entry point: `node dist/bench/main.js [crypto|overlay|gossip|all|profile]... [--quick]
+// Bench entry point: `node dist/bench/main.js [crypto|overlay|gossip|all|profile|dns]... [--quick]
 // [--runs N] [--peers] [--out DIR] [--seconds S] [--pings N] [--systems id,id]`. Progress goes to stderr
 // (one line per step with elapsed time); results to bench/results/ (markdown, JSON, SVG, and
 // latest.* copies). Exit status: 0 when everything that was asked for ran, 1 when a system failed
@@ -22,7 +22,7 @@ import type { OverlaySystem } from './systems/system.js';
 import { tapmesh } from './systems/tapmesh.js';
 import { wireguardGo } from './systems/wireguard-go.js';
 
-const PARTS = ['crypto', 'overlay', 'gossip', 'all', 'profile'] as const;
+const PARTS = ['crypto', 'overlay', 'gossip', 'all', 'profile', 'dns'] as const;
 
 const BENCH_OPTIONS = {
   quick: { type: 'boolean', help: 'CI mode: 1 run, 2 s per iperf3 test, 200 pings, tiny crypto time boxes (< 2 minutes)' },
@@ -42,6 +42,7 @@ const BENCH = command({
   crypto    AEAD microbench (one packet per call) at 64/512/1400/8900 bytes
   overlay   kernel VXLAN vs tapmesh (and tapmesh encrypted; fastd, wireguard-go with --peers), needs root
   gossip    runs dist/bench/gossip.js when it exists
+  dns       the embedded resolver with dnsperf: local and forwarded queries/s, p50/p99 (dist/bench/dns.js, --seconds), not in 'all'
   all       all of the above (default); parts can be combined: \`crypto overlay\`
   profile   where the time goes: per-hop latency (tcpdump) and agent CPU by syscall (perf), not in 'all'`,
   run: (_ctx, o, args): Promise<number> => bench(toArgs(o, args)),
@@ -52,7 +53,7 @@ const USAGE = commandHelp(PROGRAM, BENCH).trimEnd();
 
 export interface Args {
   /** Parts in order; `all` expands to crypto, overlay, gossip. */
-  parts: ('crypto' | 'overlay' | 'gossip' | 'profile')[];
+  parts: ('crypto' | 'overlay' | 'gossip' | 'profile' | 'dns')[];
   quick: boolean;
   runs: number;
   seconds: number;
@@ -113,11 +114,11 @@ function machine(): Machine {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Cleanup on exit, error and signals: labs remove their namespaces and processes; the gossip
-// child is stopped by its PID.
+// Cleanup on exit, error and signals: labs remove their namespaces and processes; a part run
+// as a child (gossip, dns) is stopped by its PID.
 
 const labs = new Set<Lab>();
-let gossipChild: ChildProcess | undefined;
+let childPart: ChildProcess | undefined;
 let stopping = false;
 
 async function emergencyCleanup(signal: string): Promise<void> {
@@ -128,24 +129,24 @@ async function emergencyCleanup(signal: string): Promise<void> {
   stopping = true;
   abort.requested = true;
   progress(`${signal}: stopping, cleaning up ${[...labs].map((l) => `${l.tag}-*`).join(' ') || 'nothing'} …`);
-  if (gossipChild?.pid && gossipChild.exitCode === null) gossipChild.kill('SIGTERM');
+  if (childPart?.pid && childPart.exitCode === null) childPart.kill('SIGTERM');
   await Promise.allSettled([...labs].map((l) => l.cleanup()));
   process.exit(signal === 'SIGINT' ? 130 : 143);
 }
 
-function runGossip(a: Args): Promise<number> {
-  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'gossip.js');
+/** A part that is its own script (dist/bench/NAME.js), run as a child; its output goes to ours. */
+function runScript(name: 'gossip' | 'dns', args: string[], alone: boolean): Promise<number> {
+  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), `${name}.js`);
   if (!existsSync(script)) {
-    progress(`gossip: ${script} not built yet; skipped`);
-    return Promise.resolve(a.parts.length === 1 ? 1 : 0); // asked for on its own: that is a failure
+    progress(`${name}: ${script} not built yet; skipped`);
+    return Promise.resolve(alone ? 1 : 0); // asked for on its own: that is a failure
   }
-  const args = [script, ...(a.quick ? ['--quick'] : []), '--runs', String(a.runs), '--out', a.out];
-  progress(`gossip: node ${args.join(' ')}`);
+  progress(`${name}: node ${[script, ...args].join(' ')}`);
   return new Promise((resolve) => {
-    gossipChild = spawn(process.execPath, args, { stdio: 'inherit' });
-    gossipChild.on('exit', (code, sig) => {
-      gossipChild = undefined;
-      progress(`gossip: exited ${code ?? sig}`);
+    childPart = spawn(process.execPath, [script, ...args], { stdio: 'inherit' });
+    childPart.on('exit', (code, sig) => {
+      childPart = undefined;
+      progress(`${name}: exited ${code ?? sig}`);
       resolve(code ?? 1);
     });
   });
@@ -203,7 +204,7 @@ async function bench(a: Args): Promise<number> {
   const date = new Date();
   const report: BenchReport = {
     version: 1, date: date.toISOString(), machine: machine(),
-    mode: { quick: a.quick, runs: a.runs, seconds: a.seconds, pings: a.pings, parts: parts.filter((p) => p !== 'gossip'), underlayOffload: a.underlayOffload },
+    mode: { quick: a.quick, runs: a.runs, seconds: a.seconds, pings: a.pings, parts: parts.filter((p) => p !== 'gossip' && p !== 'dns'), underlayOffload: a.underlayOffload },
     systems: [],
   };
   if (parts.includes('profile')) return runProfile(a, date);
@@ -250,7 +251,8 @@ async function bench(a: Args): Promise<number> {
     process.stdout.write(`${files[0][1]}\n`);
     progress(`wrote ${path.join(a.out, base)}.{md,json,svg}${a.quick ? '' : ' and latest.*'}`);
   }
-  if (parts.includes('gossip') && (await runGossip(a)) !== 0) failed = true;
+  if (parts.includes('gossip') && (await runScript('gossip', [...(a.quick ? ['--quick'] : []), '--runs', String(a.runs), '--out', a.out], parts.length === 1)) !== 0) failed = true;
+  if (parts.includes('dns') && (await runScript('dns', ['--seconds', String(a.quick ? 2 : a.seconds)], parts.length === 1)) !== 0) failed = true;
   progress(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s${failed ? ' — with failures' : ''}`);
   return failed ? 1 : 0;
 }

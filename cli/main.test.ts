@@ -76,6 +76,10 @@ describe('tapmesh agent flags', () => {
       stateDir: '/tmp/s', netnsPrefix: 'p', txSockets: 2, offload: false, secretFile: '/tmp/k', nodeName: 'h1', profile: 'fast', busyPollUs: 0,
       metrics: { addr: '127.0.0.1', port: 9464 },
     });
+    const d = parsed(['--advertise-addr', '192.0.2.1', '--dns-upstream', '192.0.2.53', '--dns-upstream', '198.51.100.1:5353', '--gwbridge-subnet', '172.30.0.9/24']);
+    expect(d.dnsUpstreams).toEqual([{ host: '192.0.2.53', port: 53 }, { host: '198.51.100.1', port: 5353 }]);
+    expect(d.gwbridgeSubnet).toBe('172.30.0.0/24');
+    expect(parsed(['--advertise-addr', '192.0.2.1']).gwbridgeSubnet).toBe('172.18.0.0/16');
   });
 
   it('accepts every listed gossip profile, wan among them, and refuses others', () => {
@@ -95,6 +99,10 @@ describe('tapmesh agent flags', () => {
       [['--advertise-addr', '192.0.2.1', '--metrics-addr', '9464'], 'invalid --metrics-addr "9464": expected ADDR:PORT'],
       [['--advertise-addr', '192.0.2.1', '--metrics-addr', 'localhost:9464'], 'invalid --metrics-addr "localhost": expected an IPv4 address'],
       [['--advertise-addr', '192.0.2.1', '--metrics-addr', '127.0.0.1:0'], 'invalid --metrics-addr "0": expected a port 1-65535'],
+      [['--advertise-addr', '192.0.2.1', ...['1.1.1.1', '1.0.0.1', '8.8.8.8', '9.9.9.9'].flatMap((u) => ['--dns-upstream', u])], '--dns-upstream takes at most 3 resolvers (got 4)'],
+      [['--advertise-addr', '192.0.2.1', '--dns-upstream', 'dns.example'], '--dns-upstream: invalid DNS upstream: dns.example'],
+      [['--advertise-addr', '192.0.2.1', '--gwbridge-subnet', '172.18.0.0'], '--gwbridge-subnet: invalid CIDR address: 172.18.0.0'],
+      [['--advertise-addr', '192.0.2.1', '--gwbridge-subnet', '172.18.0.0/31'], '--gwbridge-subnet 172.18.0.0/31: /30 or larger needed'],
     ];
     for (const [argv, msg] of bad) expect(() => parsed(argv), argv.join(' ')).toThrow(msg);
   });

@@ -3,6 +3,7 @@
 // in cli/commands/ on the table mechanism of cli/table.ts; this file only dispatches.
 import { pathToFileURL } from 'node:url';
 import { agentCommands } from './commands/agent.js';
+import { dnsCommands } from './commands/dns.js';
 import { keyCommands } from './commands/key.js';
 import { networkCommands } from './commands/network.js';
 import { nodeCommands } from './commands/node.js';
@@ -48,7 +49,7 @@ const PROGRAM: Program<Ctx> = {
   name: 'tapmesh',
   summary: 'A userspace overlay network router for container hosts.',
   globals: GLOBALS,
-  commands: [...agentCommands, ...networkCommands, ...serviceCommands, ...nodeCommands, ...keyCommands, ...statsCommands, help, version],
+  commands: [...agentCommands, ...networkCommands, ...serviceCommands, ...nodeCommands, ...keyCommands, ...statsCommands, ...dnsCommands, help, version],
 };
 
 export async function main(argv: string[]): Promise<number> {

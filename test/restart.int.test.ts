@@ -32,7 +32,8 @@ describe.skipIf(!root)('agents restart from any state (kill -9, started with ip 
   /** What the container itself has: MAC and address of its interface on the overlay. */
   const inside = async (c: Ctr): Promise<{ ifname: string; mac: string; ip: string } | undefined> => {
     const out = await lab.mustExec(c.ns, 'ip', ['-o', '-4', 'addr', 'show']);
-    const m = out.split('\n').map((l) => /^\d+: (\S+)\s+inet (\S+)\//.exec(l)).find((x) => x && x[1] !== 'lo');
+    // The overlay interface: not lo, not the gateway-bridge one (egress, 172.18.0.0/16 by default).
+    const m = out.split('\n').map((l) => /^\d+: (\S+)\s+inet (\S+)\//.exec(l)).find((x) => x && x[1] !== 'lo' && !x[2].startsWith('172.18.'));
     if (!m) return undefined;
     const link = await lab.mustExec(c.ns, 'cat', [`/sys/class/net/${m[1]}/address`]);
     return { ifname: m[1], ip: m[2], mac: link.trim() };

@@ -5,9 +5,13 @@ import { runAgent, type AgentOptions } from '../../agent/main.js';
 import { GOSSIP_PORT } from '../../agent/cluster.js';
 import { PROFILE_NAMES } from '../../gossip/config.js';
 import type { Ctx } from '../client.js';
-import { command, UsageError, type Values } from '../table.js';
+import { UsageError, command, type Values } from '../table.js';
+import { ipv4ToString } from '../../router/wire/addr.js';
 import { VERSION } from '../version.js';
 import { integer, ipv4, oneOf, port } from '../values.js';
+import { hostUpstreams, parseUpstream, type Upstream } from '../../dns/config.js';
+import { DEFAULT_GWBRIDGE_SUBNET } from '../../agent/gwbridge.js';
+import { parseCidr } from '../../agent/ipam.js';
 
 /** The --gossip-profile values: the one list to extend when gossip/config.ts gains a profile. */
 export const GOSSIP_PROFILES = PROFILE_NAMES;
@@ -29,6 +33,8 @@ export const AGENT_OPTIONS = {
   'secret-file': { type: 'string', value: 'FILE', help: 'Join token file (mode 0600) that seeds the cluster keyring on first start' },
   'node-name': { type: 'string', value: 'NAME', help: "Hostname shown in 'node ls' (default: this machine's host name)" },
   'gossip-profile': { type: 'string', value: GOSSIP_PROFILES.join('|'), default: 'lan', help: 'Gossip timings: lan (memberlist LAN), fast (5x faster, for tests), wan (memberlist WAN)' },
+  'dns-upstream': { type: 'string', multiple: true, value: 'ADDR[:PORT]', help: "Upstream DNS resolver for names the embedded DNS does not know, up to 3 (default: the host's /etc/resolv.conf)" },
+  'gwbridge-subnet': { type: 'string', value: 'CIDR', default: DEFAULT_GWBRIDGE_SUBNET, help: 'IPv4 subnet of this host\'s gateway bridge (egress NAT); the host side holds its .1' },
   'busy-poll': { type: 'string', value: 'USEC', default: String(DEFAULT_BUSY_POLL_US), help: 'Microseconds (0-1000000) the datapath thread stays awake after traffic before sleeping' },
   'metrics-addr': { type: 'string', value: 'ADDR:PORT', help: 'Serve Prometheus metrics (/metrics) and a health check (/healthz) over HTTP here (default: off)' },
 } as const;
@@ -64,7 +70,32 @@ export function agentOptions(o: Values<typeof AGENT_OPTIONS>, socket: string): A
     busyPollUs: integer(o['busy-poll'], 0, 1_000_000, '--busy-poll takes microseconds, 0-1000000'),
     version: VERSION,
     metrics: metricsAddr(o['metrics-addr']),
+    dnsUpstreams: dnsUpstreams(o['dns-upstream']),
+    gwbridgeSubnet: gwbridgeSubnet(o['gwbridge-subnet']),
   };
+}
+
+function dnsUpstreams(given: string[]): Upstream[] {
+  if (given.length > 3) throw new UsageError(`--dns-upstream takes at most 3 resolvers (got ${given.length})`);
+  if (given.length === 0) return hostUpstreams();
+  return given.map((s) => {
+    try {
+      return parseUpstream(s);
+    } catch (e) {
+      throw new UsageError(`--dns-upstream: ${(e as Error).message}`);
+    }
+  });
+}
+
+function gwbridgeSubnet(s: string): string {
+  let c;
+  try {
+    c = parseCidr(s);
+  } catch (e) {
+    throw new UsageError(`--gwbridge-subnet: ${(e as Error).message}`);
+  }
+  if (c.prefixLen > 30) throw new UsageError(`--gwbridge-subnet ${s}: /30 or larger needed (a gateway and containers)`);
+  return `${ipv4ToString(c.base)}/${c.prefixLen}`;
 }
 
 const agent = command({

@@ -5,7 +5,7 @@ import { UsageError, command } from '../table.js';
 import { integer, keyValues } from '../values.js';
 
 type NetInspect = {
-  Name: string; Id: string; Created: string; Driver: string; Scope: string; Labels: Record<string, string>;
+  Name: string; Id: string; Created: string; Driver: string; Scope: string; Internal: boolean; Labels: Record<string, string>;
 };
 
 const FILTER_KEYS = ['name', 'id', 'driver', 'scope'];
@@ -20,13 +20,14 @@ const create = command({
     opt: { type: 'string', short: 'o', multiple: true, value: 'KEY=VALUE', help: 'Driver option (see below)' },
     label: { type: 'string', multiple: true, value: 'KEY=VALUE', help: 'Network label' },
     attachable: { type: 'boolean', help: 'Accepted for Docker compatibility (every network is attachable)' },
+    internal: { type: 'boolean', help: 'No egress: containers get no gateway-bridge interface for it' },
   },
   notes: `Options: com.docker.network.driver.overlay.vxlanid_list=VNI, com.docker.network.mtu=MTU (container MTU),
          com.docker.network.driver.mtu=MTU (underlay MTU; 50 bytes of VXLAN are subtracted)`,
   async run(ctx: Ctx, o, [name]) {
     const r = (await request(ctx.socket, 'POST', '/v1/networks', {
       name, driver: o.driver, subnet: o.subnet, gateway: o.gateway, ipRange: o['ip-range'],
-      options: keyValues(o.opt, '--opt'), labels: keyValues(o.label, '--label'), attachable: o.attachable,
+      options: keyValues(o.opt, '--opt'), labels: keyValues(o.label, '--label'), attachable: o.attachable, internal: o.internal,
     })) as { Id: string };
     ctx.out(`${r.Id}\n`);
   },
@@ -55,7 +56,7 @@ const ls = command({
     if (o.quiet) return ctx.out(nets.map((n) => `${id(n)}\n`).join(''));
     if (format === 'json') {
       return ctx.out(jsonLines(nets.map((n) => ({
-        CreatedAt: n.Created, Driver: n.Driver, ID: id(n), IPv6: 'false', Internal: 'false',
+        CreatedAt: n.Created, Driver: n.Driver, ID: id(n), IPv6: 'false', Internal: String(n.Internal ?? false),
         Labels: Object.entries(n.Labels ?? {}).map(([k, v]) => `${k}=${v}`).join(','), Name: n.Name, Scope: n.Scope,
       }))));
     }

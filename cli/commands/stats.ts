@@ -6,6 +6,7 @@ import { command } from '../table.js';
 type StatsReply = {
   gossip: { members: Record<string, number>; dropped: Record<string, number>; suspectEvents: number; health: number };
   drops: Record<string, number>;
+  dns?: Record<string, number>;
   networks: { Name: string; Id: string; VNI: number; counters: Record<string, number>; drops: Record<string, number> }[];
 };
 
@@ -23,7 +24,7 @@ const stats = command({
     const sum = (d: Record<string, number>) => Object.values(d).reduce((a, b) => a + b, 0);
     if (format === 'json') {
       const lines: unknown[] = nets.map((n) => ({ Network: n.Name, ID: n.Id, VNI: n.VNI, ...n.counters, Drops: n.drops }));
-      if (ref === undefined) lines.push({ Network: '', ID: '', VNI: 0, Drops: s.drops, Gossip: s.gossip });
+      if (ref === undefined) lines.push({ Network: '', ID: '', VNI: 0, Drops: s.drops, Gossip: s.gossip, ...(s.dns ? { DNS: s.dns } : {}) });
       return ctx.out(jsonLines(lines));
     }
     ctx.out(table(['NETWORK', 'VNI', 'TX PKTS', 'TX BYTES', 'RX PKTS', 'RX BYTES', 'ARP REPLIED', 'DROPS'], nets.map((n) => [
@@ -37,9 +38,17 @@ const stats = command({
     if (ref === undefined) {
       const g = s.gossip;
       const dropped = Object.entries(g.dropped).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+      if (s.dns) ctx.out(`\n${dnsLine(s.dns)}`);
       ctx.out(`\ngossip: ${g.members.alive ?? 0} ready, ${g.members.suspect ?? 0} suspect, ${g.members.dead ?? 0} down; health ${g.health}; suspect events ${g.suspectEvents}; dropped: ${dropped}\n`);
     }
   },
 });
+
+/** The embedded DNS counters in one line (names as in dns/config.ts DnsCounters). */
+export function dnsLine(d: Record<string, number>): string {
+  const n = (k: string) => d[k] ?? 0;
+  return `dns: ${n('queries')} queries, ${n('local')} local answers, ${n('forwarded')} forwarded, ${n('upstreamFailures')} upstream failures, ` +
+    `${n('servfail')} SERVFAIL, ${n('nxdomain')} NXDOMAIN, ${n('truncated')} truncated, ${n('refused')} refused, ${n('malformed')} malformed dropped\n`;
+}
 
 export const statsCommands = [stats];

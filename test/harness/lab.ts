@@ -205,6 +205,10 @@ export class Lab {
     }
     const ours = new Set([...this.namespaces, ...all.filter((n) => n.startsWith(`${this.tag}-`))]);
     for (const n of ours) await run('ip', ['netns', 'del', n]);
+    // Agents write /etc/netns/<container>/resolv.conf for named containers (ours carry the tag).
+    for (const n of existsSync('/etc/netns') ? readdirSync('/etc/netns') : []) {
+      if (n.startsWith(`${this.tag}-`)) rmSync(path.join('/etc/netns', n), { recursive: true, force: true });
+    }
     if (process.env.TAPMESH_KEEP_LOGS !== '1') rmSync(this.dir, { recursive: true, force: true });
   }
 }
