@@ -18,14 +18,19 @@ interface SimHost {
   restarts: number;
 }
 
-function pair(opts: { keysB?: () => { id: string; key: Uint8Array }[]; bootA?: string } = {}): [SimHost, SimHost] {
-  const ia = generateX25519(), ib = generateX25519();
-  const cfg = (id: string, boot: string, identity = ia, keys = () => [CLUSTER]): HandshakeConfig => ({
-    localId: id, boot, identity, clusterKeys: keys, newSpi: () => randomSpi(), rekeyAfterMs: 5000, rekeyAfterPackets: 1000, retryMs: 300,
-  });
-  const a: SimHost = { id: 'A', hs: new PairHandshake(cfg('A', opts.bootA ?? 'a1', ia), 'B', ib.publicKey), inbound: new Map(), out: undefined, restarts: 0 };
-  const b: SimHost = { id: 'B', hs: new PairHandshake(cfg('B', 'b1', ib, opts.keysB), 'A', ia.publicKey), inbound: new Map(), out: undefined, restarts: 0 };
-  return [a, b];
+type Keys = () => { id: string; key: Uint8Array }[];
+const IDS = { A: generateX25519(), B: generateX25519() };
+
+function host(id: 'A' | 'B', boot: string, keys: Keys = () => [CLUSTER]): SimHost {
+  const peer = id === 'A' ? 'B' : 'A';
+  const cfg: HandshakeConfig = {
+    localId: id, boot, identity: IDS[id], clusterKeys: keys, newSpi: () => randomSpi(), rekeyAfterMs: 5000, rekeyAfterPackets: 1000, retryMs: 300,
+  };
+  return { id, hs: new PairHandshake(cfg, peer, IDS[peer].publicKey), inbound: new Map(), out: undefined, restarts: 0 };
+}
+
+function pair(opts: { keysB?: Keys } = {}): [SimHost, SimHost] {
+  return [host('A', 'a1'), host('B', 'b1', opts.keysB)];
 }
 
 const hex = (k: SaKeyMaterial): string => Buffer.concat([k.key, k.salt]).toString('hex');
@@ -110,8 +115,7 @@ describe('PairHandshake', () => {
     const [a, b] = pair();
     for (const [x, y] of [[a, b], [b, a]] as const) apply(x, x.hs.receive(apply(y, y.hs.receive(apply(x, x.hs.tick(0), 0)!, 0), 0)!, 0), 0);
     // A restarts: a new PairHandshake with another boot and nothing installed.
-    const [a2] = pair({ bootA: 'a2' });
-    const fresh: SimHost = { ...a2, hs: new PairHandshake({ ...(a2.hs as unknown as { cfg: HandshakeConfig }).cfg, identity: (a.hs as unknown as { cfg: HandshakeConfig }).cfg.identity }, 'B', (b.hs as unknown as { cfg: HandshakeConfig }).cfg.identity.publicKey) };
+    const fresh = host('A', 'a2');
     const offer = apply(fresh, fresh.hs.tick(100), 100)!;
     const act = b.hs.receive(offer, 101);
     expect(act.peerRestarted).toBe(true);
