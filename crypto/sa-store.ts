@@ -6,6 +6,8 @@
 import { NumTable } from '../router/numtable.js';
 import { InboundSaTable, createInboundSa, createOutboundSa, type AeadBackend, type OutboundSa, type SaLifetimes } from './sa.js';
 import type { SaKeyMaterial } from './keys.js';
+import { SealBatch } from './seal.js';
+import type { NativeAddon } from '../native/index.js';
 
 /** One SA as `network inspect --verbose` and `stats` show it (never its key). */
 export interface SaRow {
@@ -25,10 +27,14 @@ export class SaStore {
   /** (0, VTEP) → a = slot in `outSlots`. */
   private readonly outIndex = new NumTable(16);
   private readonly outSlots: (OutboundSa | undefined)[] = [];
+  /** Records waiting for the batch's one AEAD call (crypto/seal.ts). */
+  readonly sealer: SealBatch;
   /** The clock of the current batch (ms, the caller's monotonic clock), set by the loop. */
   now = 0;
 
-  constructor(private readonly aead: AeadBackend, private readonly clock: () => number) {}
+  constructor(private readonly aead: AeadBackend & Pick<NativeAddon, 'aeadSeal'>, private readonly clock: () => number) {
+    this.sealer = new SealBatch(aead);
+  }
 
   /** Time for this batch (one clock read per batch, not per packet). */
   tick(): number {

@@ -12,8 +12,11 @@ function start(): Datapath {
   const rx = new UdpPort(cfg.bindAddr, cfg.vxlanPort, false, cfg.offload);
   const tx: UdpPort[] = [];
   for (let i = 0; i < cfg.txSockets; i++) tx.push(new UdpPort(cfg.srcAddr, 0, cfg.offload, false));
+  // ESP-in-UDP for encrypted networks: its own socket, so plain VXLAN on 4789 can never be
+  // mistaken for it (and the reverse).
+  const espRx = cfg.espPort > 0 ? new UdpPort(cfg.bindAddr, cfg.espPort, false, cfg.offload) : undefined;
   const n = native();
-  return new Datapath(rx, tx, { vxlanPort: cfg.vxlanPort, busyPollUs: cfg.busyPollUs, keepAwake: (us) => n.keepAwake(us) });
+  return new Datapath(rx, tx, { vxlanPort: cfg.vxlanPort, busyPollUs: cfg.busyPollUs, keepAwake: (us) => n.keepAwake(us), espRx, espPort: cfg.espPort });
 }
 
 const dp = start();
