@@ -20,7 +20,7 @@
 import { randomBytes } from 'node:crypto';
 import type { GossipNode, MemberInfo } from '../gossip/index.js';
 import { ipv4ToString, parseIpv4 } from '../router/wire/addr.js';
-import type { DatapathEngine } from '../router/engine.js';
+import type { DatapathEngine, DpStats } from '../router/engine.js';
 import { PairHandshake, asHsMessage, type HsActions, type HsMessage } from '../crypto/handshake.js';
 import { loadOrCreateIdentity, randomSpi, type X25519Pair } from '../crypto/keys.js';
 import { appendKeylog } from '../crypto/keylog.js';
@@ -239,6 +239,38 @@ export class Encryption {
   private keylog(src: number, dst: number, km: { spi: number; key: Uint8Array; salt: Uint8Array }): void {
     if (this.o.keylog) appendKeylog(this.o.keylog, [{ src: src >>> 0, dst: dst >>> 0, spi: km.spi, key: km.key, salt: km.salt }]);
   }
+}
+
+/** ESP counters summed over the datapath (ingress, before the VNI) and every network (egress). */
+export interface EspStats {
+  counters: Record<'sealed' | 'opened' | 'authFail' | 'replay' | 'noSa' | 'cleartextOnEncrypted' | 'malformed' | 'wrongPeer', number>;
+  sas: ReturnType<typeof saView>;
+}
+
+export function espStats(s: DpStats, rows: Awaited<ReturnType<Encryption['sas']>>): EspStats {
+  const nets = Object.values(s.networks);
+  const sum = (f: (x: Record<string, number>) => number | undefined, from: Record<string, number>[]) => from.reduce((a, x) => a + (f(x) ?? 0), 0);
+  const drops = [s.drops, ...nets.map((n) => n.drops)];
+  return {
+    counters: {
+      sealed: sum((c) => c.espSealed, nets.map((n) => n.counters)),
+      opened: sum((c) => c.espOpened, nets.map((n) => n.counters)),
+      authFail: sum((d) => d.espAuthFail, drops),
+      replay: sum((d) => d.espReplay, drops),
+      noSa: sum((d) => d.espNoSa, drops),
+      cleartextOnEncrypted: sum((d) => d.cleartextOnEncrypted, drops),
+      malformed: sum((d) => d.espMalformed, drops),
+      wrongPeer: sum((d) => d.espWrongPeer, drops),
+    },
+    sas: saView(rows),
+  };
+}
+
+/** SAs as `network inspect --verbose` and `stats` show them: never a key. */
+export function saView(rows: Awaited<ReturnType<Encryption['sas']>>) {
+  return rows.map((r) => ({
+    SPI: hex(r.spi), Direction: r.dir, Peer: r.peerVtep, PeerName: r.peerName, AgeSeconds: Math.round(r.ageMs / 100) / 10, Packets: r.packets, Current: r.current,
+  }));
 }
 
 const hex = (spi: number): string => `0x${spi.toString(16).padStart(8, '0')}`;

@@ -8,6 +8,9 @@ import { serveApi } from './api.js';
 import { Cluster } from './cluster.js';
 import { jsonLogger } from './log.js';
 import { Replication } from './replication.js';
+import { Encryption, identityMeta } from './encryption.js';
+import { keyId } from '../gossip/index.js';
+import { ESP_UDP_PORT } from '../router/wire/esp.js';
 import type { ProfileName } from '../gossip/config.js';
 
 /**
@@ -46,6 +49,10 @@ export interface AgentOptions {
   busyPollUs: number;
   /** Software version, advertised to the other members. */
   version: string;
+  /** Encrypted networks: age (ms) after which every SA is replaced. */
+  rekeyIntervalMs: number;
+  /** Encrypted networks: append every installed SA to this file (Wireshark esp_sa format). */
+  keylog?: string;
 }
 
 export async function runAgent(o: AgentOptions): Promise<void> {
@@ -53,19 +60,24 @@ export async function runAgent(o: AgentOptions): Promise<void> {
   const listen = `${listenAddr}:${listenPort}`;
   const log = jsonLogger('agent');
 
-  const engine = new WorkerEngine({ bindAddr: 0, vxlanPort, txSockets, srcAddr: ipv4ToNum(dataPathAddr), offload, busyPollUs }, (e) => {
+  const engine = new WorkerEngine({ bindAddr: 0, vxlanPort, txSockets, srcAddr: ipv4ToNum(dataPathAddr), offload, busyPollUs, espPort: ESP_UDP_PORT }, (e) => {
     log.error('datapath failed', { error: e.message });
     process.exit(1);
   });
   await engine.start();
   const agent = new Agent({ advertiseAddr, dataPathAddr, vxlanPort, stateDir, netnsPrefix: o.netnsPrefix, offload }, engine, log);
   await agent.restore();
+  const { identity, x25519 } = identityMeta(stateDir);
   const cluster = new Cluster({
     id: agent.nodeId, name: o.nodeName, listenAddr, listenPort, advertiseAddr,
     join: o.join, secretFile: o.secretFile, stateDir, profile,
-    meta: { vtep: dataPathAddr, vxlanPort, version: o.version },
+    meta: { vtep: dataPathAddr, vxlanPort, version: o.version, x25519 },
   }, log);
   await cluster.start();
+  const enc = new Encryption({ stateDir, dataPathAddr, rekeyIntervalMs: o.rekeyIntervalMs, keylog: o.keylog }, identity, cluster.node,
+    () => cluster.keyring.exportKeys().map((key) => ({ id: keyId(key), key })), engine, () => agent.state.networks.some((n) => n.encrypted), log);
+  enc.start();
+  agent.attachEncryption(enc);
   const alloc = new ClusterAllocator(cluster.ipam);
   const repl = new Replication(agent, cluster, engine, alloc, log);
   agent.attachCluster(cluster, alloc, repl);
@@ -85,6 +97,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
     // broadcast first (others show this host Left at once); whatever remains is cut at 2 s.
     setTimeout(() => process.exit(0), 1900).unref();
     server.close();
+    enc.stop();
     cluster.stop().finally(() => engine.close().finally(() => process.exit(0)));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));

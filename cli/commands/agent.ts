@@ -5,9 +5,9 @@ import { runAgent, type AgentOptions } from '../../agent/main.js';
 import { GOSSIP_PORT } from '../../agent/cluster.js';
 import { PROFILE_NAMES } from '../../gossip/config.js';
 import type { Ctx } from '../client.js';
-import { command, type Values } from '../table.js';
+import { UsageError, command, type Values } from '../table.js';
 import { VERSION } from '../version.js';
-import { integer, ipv4, oneOf, port } from '../values.js';
+import { duration, integer, ipv4, oneOf, port } from '../values.js';
 
 /** The --gossip-profile values: the one list to extend when gossip/config.ts gains a profile. */
 export const GOSSIP_PROFILES = PROFILE_NAMES;
@@ -29,6 +29,8 @@ export const AGENT_OPTIONS = {
   'secret-file': { type: 'string', value: 'FILE', help: 'Join token file (mode 0600) that seeds the cluster keyring on first start' },
   'node-name': { type: 'string', value: 'NAME', help: "Hostname shown in 'node ls' (default: this machine's host name)" },
   'gossip-profile': { type: 'string', value: GOSSIP_PROFILES.join('|'), default: 'lan', help: 'Gossip timings: lan (memberlist LAN), fast (5x faster, for tests), wan (memberlist WAN)' },
+  'rekey-interval': { type: 'string', value: 'DURATION', default: '120s', help: 'Encrypted networks: replace every SA after this long (1s-1h; e.g. 5s for tests)' },
+  keylog: { type: 'string', value: 'FILE', help: "Encrypted networks: append every SA's keys to FILE (mode 0600) in Wireshark's esp_sa format, for debugging" },
   'busy-poll': { type: 'string', value: 'USEC', default: String(DEFAULT_BUSY_POLL_US), help: 'Microseconds (0-1000000) the datapath thread stays awake after traffic before sleeping' },
 } as const;
 
@@ -54,7 +56,15 @@ export function agentOptions(o: Values<typeof AGENT_OPTIONS>, socket: string): A
     profile: oneOf(o['gossip-profile'], GOSSIP_PROFILES, '--gossip-profile'),
     busyPollUs: integer(o['busy-poll'], 0, 1_000_000, '--busy-poll takes microseconds, 0-1000000'),
     version: VERSION,
+    rekeyIntervalMs: rekeyInterval(o['rekey-interval']),
+    keylog: o.keylog,
   };
+}
+
+function rekeyInterval(v: string): number {
+  const ms = duration(v, '--rekey-interval');
+  if (ms < 1000 || ms > 3_600_000) throw new UsageError(`invalid --rekey-interval "${v}": must be between 1s and 1h`);
+  return ms;
 }
 
 const agent = command({
