@@ -6,7 +6,7 @@
 import { NumTable } from '../router/numtable.js';
 import { InboundSaTable, createInboundSa, createOutboundSa, type AeadBackend, type OutboundSa, type SaLifetimes } from './sa.js';
 import type { SaKeyMaterial } from './keys.js';
-import { SealBatch } from './seal.js';
+import { SealBatch } from './seal-batch.js';
 import type { NativeAddon } from '../native/index.js';
 
 /** One SA as `network inspect --verbose` and `stats` show it (never its key). */

@@ -16,7 +16,6 @@ import {
   ESP_HEADER_LEN, ESP_ICV_LEN, ESP_NEXT_UDP, ESP_TAILROOM, ESP_TRAILER_LEN, VXLAN_PORT, espLenFor, espPadFor, writeEspHeader,
   writeEspTrailer, writeUdpHeader,
 } from '../router/wire/index.js';
-import type { NativeAddon } from '../native/index.js';
 import type { SaStore } from './sa-store.js';
 
 /** What seal needs of the network (router/network.ts's Network; structural, so imports point down). */
@@ -36,38 +35,6 @@ export interface SealFrame {
   readonly stride: number;
   readonly tail: number;
   last: number;
-}
-
-/** Records waiting for the batch's one aeadSeal call (all in one buffer). */
-export class SealBatch {
-  readonly offs: Int32Array;
-  readonly lens: Int32Array;
-  readonly handles: Int32Array;
-  count = 0;
-  private buf: Buffer | null = null;
-
-  constructor(private readonly aead: Pick<NativeAddon, 'aeadSeal'>, readonly cap = 1024) {
-    this.offs = new Int32Array(cap);
-    this.lens = new Int32Array(cap);
-    this.handles = new Int32Array(cap);
-  }
-
-  add(buf: Buffer, off: number, len: number, handle: number): void {
-    if (this.count === this.cap || (this.buf !== buf && this.count > 0)) this.flush();
-    this.buf = buf;
-    const k = this.count++;
-    this.offs[k] = off;
-    this.lens[k] = len;
-    this.handles[k] = handle;
-  }
-
-  /** Seal everything collected (before any of it is sent). */
-  flush(): void {
-    if (this.count === 0 || this.buf === null) return;
-    this.aead.aeadSeal(this.buf, this.offs, this.lens, this.handles, 0, this.count);
-    this.count = 0;
-    this.buf = null;
-  }
 }
 
 /**
