@@ -7,8 +7,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ipv4Frame, ip, vxlan } from '../router/testframes.js';
 import { Lab, must, repoRoot, requireRoot, sleep, type Host } from './harness/lab.js';
-import { buildOverlay, type Overlay } from './harness/overlay.js';
-import { ping, waitForSas } from './harness/esp.js';
+import type { Overlay } from './harness/overlay.js';
+import { captureEsp, encryptedOverlay, ping } from './harness/esp.js';
 
 const root = requireRoot('encrypted overlay hostile-input integration');
 const INJECT = path.join(repoRoot, 'test/harness/inject.py');
@@ -29,14 +29,8 @@ describe.skipIf(!root)('encrypted overlay under hostile input', () => {
   let ov: Overlay;
 
   beforeAll(async () => {
-    try {
-      ov = await buildOverlay(lab, { hosts: 2, containersPerHost: 1, mode: 'gossip', createFlags: ['--opt', 'encrypted'], agentArgs: ['--gossip-profile', 'fast'] });
-      await waitForSas(lab, ov);
-      await lab.mustExec(ov.hosts[1].ns, 'ip', ['addr', 'add', `${STRANGER}/24`, 'dev', 'ul0']);
-    } catch (e) {
-      await lab.cleanup();
-      throw e;
-    }
+    ov = await encryptedOverlay(lab, 2, ['--gossip-profile', 'fast']);
+    await lab.mustExec(ov.hosts[1].ns, 'ip', ['addr', 'add', `${STRANGER}/24`, 'dev', 'ul0']);
   }, 90_000);
   afterAll(() => lab.cleanup());
 
@@ -44,15 +38,11 @@ describe.skipIf(!root)('encrypted overlay under hostile input', () => {
     const [a, b] = ov.containers;
     const [h1, h2] = ov.hosts;
     // Capture one genuine ESP packet h2 → h1 carrying the marker.
-    const pcap = path.join(lab.dir, 'esp.pcap');
-    const cap = lab.spawnIn(h1.ns, 'tcpdump', ['-i', 'ul0', '-s', '0', '-U', '-w', pcap, `udp dst port 4500 and src host ${h2.addr}`], 'tcpdump-esp.log');
-    await sleep(800);
-    expect((await ping(lab, b.ns, a.ip, ['-c', '1', '-p', MARKER_HEX, '-s', '64'])).ok).toBe(true);
-    await sleep(300);
-    await lab.stopProcess(cap, 'SIGINT');
-    const payloads = (await must('tshark', ['-r', pcap, '-T', 'fields', '-e', 'udp.payload'])).trim().split('\n').filter(Boolean);
+    const payloads = await captureEsp(lab, h2, h1, 'esp', async () => {
+      expect((await ping(lab, b.ns, a.ip, ['-c', '1', '-p', MARKER_HEX, '-s', '64'])).ok).toBe(true);
+    });
     expect(payloads.length).toBeGreaterThanOrEqual(1);
-    const esp = Buffer.from(payloads[0].replaceAll(':', ''), 'hex');
+    const esp = payloads[0];
 
     const flipped = Buffer.from(esp);
     flipped[4] ^= 0x80; // the top bit of the sequence number: a fresh number, so it reaches the AEAD

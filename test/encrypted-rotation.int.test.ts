@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, must, repoRoot, requireRoot, sleep } from './harness/lab.js';
-import { buildOverlay, type Overlay } from './harness/overlay.js';
-import { espOf, ping, waitForSas } from './harness/esp.js';
+import type { Overlay } from './harness/overlay.js';
+import { captureEsp, encryptedOverlay, espOf, ping, waitForSas } from './harness/esp.js';
 import { tcpTransfer } from './harness/transfer.js';
 
 const root = requireRoot('encrypted overlay rotation integration');
@@ -24,13 +24,7 @@ describe.skipIf(!root)('encrypted overlay: rotation and restart', () => {
   let ov: Overlay;
 
   beforeAll(async () => {
-    try {
-      ov = await buildOverlay(lab, { hosts: 2, containersPerHost: 1, mode: 'gossip', createFlags: ['--opt', 'encrypted'], agentArgs: AGENT_ARGS });
-      await waitForSas(lab, ov);
-    } catch (e) {
-      await lab.cleanup();
-      throw e;
-    }
+    ov = await encryptedOverlay(lab, 2, AGENT_ARGS);
   }, 90_000);
   afterAll(() => lab.cleanup());
 
@@ -61,13 +55,10 @@ describe.skipIf(!root)('encrypted overlay: rotation and restart', () => {
   it('after a rotation and its grace period, a packet of the old SA is refused (espNoSa)', async () => {
     const [a, b] = ov.containers;
     const [h1, h2] = ov.hosts;
-    const pcap = path.join(lab.dir, 'old-sa.pcap');
-    const cap = lab.spawnIn(h1.ns, 'tcpdump', ['-i', 'ul0', '-s', '0', '-U', '-w', pcap, `udp dst port 4500 and src host ${h2.addr}`], 'tcpdump-old.log');
-    await sleep(800);
-    expect((await ping(lab, b.ns, a.ip, ['-c', '1'])).ok).toBe(true);
-    await sleep(300);
-    await lab.stopProcess(cap, 'SIGINT');
-    const old = (await must('tshark', ['-r', pcap, '-T', 'fields', '-e', 'udp.payload'])).trim().split('\n')[0].replaceAll(':', '');
+    const [first] = await captureEsp(lab, h2, h1, 'old-sa', async () => {
+      expect((await ping(lab, b.ns, a.ip, ['-c', '1'])).ok).toBe(true);
+    });
+    const old = first.toString('hex');
     // Interval 5 s, grace 2.5 s: after 9 s that SA has been replaced and has expired.
     await sleep(9000);
     const before = (await espOf(lab, h1)).counters;

@@ -6,8 +6,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ESP_SA_FILE, WIRESHARK_ESP_PREFERENCES } from '../crypto/keylog.js';
 import { Lab, must, requireRoot, sleep } from './harness/lab.js';
-import { espOf, ping, waitForSas } from './harness/esp.js';
-import { buildOverlay, type Overlay } from './harness/overlay.js';
+import { encryptedOverlay, espOf, ping } from './harness/esp.js';
+import type { Overlay } from './harness/overlay.js';
 import { tcpTransfer } from './harness/transfer.js';
 
 const root = requireRoot('encrypted overlay integration');
@@ -20,18 +20,9 @@ describe.skipIf(!root)('encrypted overlay across three tapmesh hosts', () => {
   let keylog: string;
 
   beforeAll(async () => {
-    try {
-      keylog = path.join(lab.dir, 'esp.keylog');
-      mkdirSync(lab.dir, { recursive: true });
-      ov = await buildOverlay(lab, {
-        hosts: 3, containersPerHost: 1, mode: 'gossip', createFlags: ['--opt', 'encrypted'],
-        agentArgs: ['--gossip-profile', 'fast', '--keylog', keylog],
-      });
-      await waitForSas(lab, ov);
-    } catch (e) {
-      await lab.cleanup();
-      throw e;
-    }
+    keylog = path.join(lab.dir, 'esp.keylog');
+    mkdirSync(lab.dir, { recursive: true });
+    ov = await encryptedOverlay(lab, 3, ['--gossip-profile', 'fast', '--keylog', keylog]);
   }, 90_000);
   afterAll(() => lab.cleanup());
 

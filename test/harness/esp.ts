@@ -1,7 +1,8 @@
 // Helpers of the encrypted-network integration tests: ESP counters and SAs from `stats`, waiting
 // for SAs between every pair of hosts, ping.
-import { waitFor, type Host, type Lab } from './lab.js';
-import type { Overlay } from './overlay.js';
+import path from 'node:path';
+import { must, sleep, waitFor, type Host, type Lab } from './lab.js';
+import { buildOverlay, type Overlay } from './overlay.js';
 
 /** The `Esp` object of `stats --format json` (global line). */
 export type EspStats = { counters: Record<string, number>; sas: { SPI: string; Direction: string; Peer: string; Current: boolean; Packets: number }[] };
@@ -28,3 +29,30 @@ export async function ping(lab: Lab, ns: string, to: string, args: string[] = ['
   return { ok: r.code === 0, out: r.stdout };
 }
 
+
+/**
+ * N gossip-joined hosts with one container each on an `--opt encrypted` network, SAs agreed
+ * between every pair; on failure everything the lab made is cleaned up.
+ */
+export async function encryptedOverlay(lab: Lab, hosts: number, agentArgs: string[]): Promise<Overlay> {
+  try {
+    const ov = await buildOverlay(lab, { hosts, containersPerHost: 1, mode: 'gossip', createFlags: ['--opt', 'encrypted'], agentArgs });
+    await waitForSas(lab, ov);
+    return ov;
+  } catch (e) {
+    await lab.cleanup();
+    throw e;
+  }
+}
+
+/** The ESP packets (UDP payloads) `from` sends to `to` while `action` runs, captured on `to`'s ul0. */
+export async function captureEsp(lab: Lab, from: Host, to: Host, name: string, action: () => Promise<void>): Promise<Buffer[]> {
+  const pcap = path.join(lab.dir, `${name}.pcap`);
+  const cap = lab.spawnIn(to.ns, 'tcpdump', ['-i', 'ul0', '-s', '0', '-U', '-w', pcap, `udp dst port 4500 and src host ${from.addr}`], `tcpdump-${name}.log`);
+  await sleep(800);
+  await action();
+  await sleep(300);
+  await lab.stopProcess(cap, 'SIGINT');
+  const lines = (await must('tshark', ['-r', pcap, '-T', 'fields', '-e', 'udp.payload'])).trim().split('\n').filter(Boolean);
+  return lines.map((l) => Buffer.from(l.replaceAll(':', ''), 'hex'));
+}
