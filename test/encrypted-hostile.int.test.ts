@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ipv4Frame, ip, vxlan } from '../router/testframes.js';
 import { Lab, must, repoRoot, requireRoot, sleep, type Host } from './harness/lab.js';
 import type { Overlay } from './harness/overlay.js';
-import { captureEsp, encryptedOverlay, ping } from './harness/esp.js';
+import { captureEsp, encryptedOverlay, ping, tcpdumpListening } from './harness/esp.js';
 
 const root = requireRoot('encrypted overlay hostile-input integration');
 const INJECT = path.join(repoRoot, 'test/harness/inject.py');
@@ -54,7 +54,7 @@ describe.skipIf(!root)('encrypted overlay under hostile input', () => {
     // Watch the container's interface for anything carrying the marker from now on.
     const inner = path.join(lab.dir, 'container.pcap');
     const watch = lab.spawnIn(a.ns, 'tcpdump', ['-i', 'eth0', '-s', '0', '-U', '-w', inner], 'tcpdump-c.log');
-    await sleep(800);
+    await tcpdumpListening(lab, 'tcpdump-c.log');
     const before = await drops(lab, h1, ov.network);
     await lab.mustExec(h2.ns, 'python3', [INJECT, 'udp', h2.addr, h1.addr, '4500', hex(esp), hex(flipped), hex(unknownSpi), hex(esp.subarray(0, 20))]);
     await lab.mustExec(h2.ns, 'python3', [INJECT, 'udp', STRANGER, h1.addr, '4500', hex(esp)]);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, must, repoRoot, requireRoot, sleep } from './harness/lab.js';
 import type { Overlay } from './harness/overlay.js';
-import { captureEsp, encryptedOverlay, espOf, ping, waitForSas } from './harness/esp.js';
+import { captureEsp, encryptedOverlay, espOf, ping, tcpdumpListening, waitForSas } from './harness/esp.js';
 import { tcpTransfer } from './harness/transfer.js';
 
 const root = requireRoot('encrypted overlay rotation integration');
@@ -77,7 +77,7 @@ describe.skipIf(!root)('encrypted overlay: rotation and restart', () => {
     const h2 = ov.hosts[1];
     const pcap = path.join(lab.dir, 'restart.pcap');
     const cap = lab.spawnIn(lab.underlayNs, 'tcpdump', ['-i', 'br0', '-s', '0', '-U', '-w', pcap, 'udp'], 'tcpdump-restart.log');
-    await sleep(800);
+    await tcpdumpListening(lab, 'tcpdump-restart.log');
     const pinging = ping(lab, a.ns, b.ip, ['-c', '400', '-i', '0.05']); // 20 s
     await sleep(5000);
     await lab.stopProcess(ov.agents[1]);

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ESP_SA_FILE, WIRESHARK_ESP_PREFERENCES } from '../crypto/keylog.js';
 import { Lab, must, requireRoot, sleep } from './harness/lab.js';
-import { encryptedOverlay, espOf, ping } from './harness/esp.js';
+import { encryptedOverlay, espOf, ping, tcpdumpListening } from './harness/esp.js';
 import type { Overlay } from './harness/overlay.js';
 import { tcpTransfer } from './harness/transfer.js';
 
@@ -53,7 +53,7 @@ describe.skipIf(!root)('encrypted overlay across three tapmesh hosts', () => {
     const [a, b] = ov.containers;
     const pcap = path.join(lab.dir, 'underlay.pcap');
     const cap = lab.spawnIn(lab.underlayNs, 'tcpdump', ['-i', 'br0', '-s', '0', '-U', '-w', pcap, 'udp'], 'tcpdump-ul.log');
-    await sleep(1000);
+    await tcpdumpListening(lab, 'tcpdump-ul.log');
     expect((await ping(lab, a.ns, b.ip, ['-c', '5', '-i', '0.2', '-p', MARKER_HEX, '-s', '200'])).ok).toBe(true);
     const t = await tcpTransfer(lab, a.ns, b.ns, b.ip, 256 * 1024, 5010);
     expect(t.received.sha256).toBe(t.sent.sha256);

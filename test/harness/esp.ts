@@ -1,5 +1,6 @@
 // Helpers of the encrypted-network integration tests: ESP counters and SAs from `stats`, waiting
 // for SAs between every pair of hosts, ping.
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { must, sleep, waitFor, type Host, type Lab } from './lab.js';
 import { buildOverlay, type Overlay } from './overlay.js';
@@ -49,10 +50,16 @@ export async function encryptedOverlay(lab: Lab, hosts: number, agentArgs: strin
 export async function captureEsp(lab: Lab, from: Host, to: Host, name: string, action: () => Promise<void>): Promise<Buffer[]> {
   const pcap = path.join(lab.dir, `${name}.pcap`);
   const cap = lab.spawnIn(to.ns, 'tcpdump', ['-i', 'ul0', '-s', '0', '-U', '-w', pcap, `udp dst port 4500 and src host ${from.addr}`], `tcpdump-${name}.log`);
-  await sleep(800);
+  await tcpdumpListening(lab, `tcpdump-${name}.log`);
   await action();
   await sleep(300);
   await lab.stopProcess(cap, 'SIGINT');
   const lines = (await must('tshark', ['-r', pcap, '-T', 'fields', '-e', 'udp.payload'])).trim().split('\n').filter(Boolean);
   return lines.map((l) => Buffer.from(l.replaceAll(':', ''), 'hex'));
+}
+
+/** Resolves once the tcpdump logging to `logName` (in the lab dir) is capturing. */
+export async function tcpdumpListening(lab: Lab, logName: string): Promise<void> {
+  await waitFor(`tcpdump (${logName}) listening`, async () => readFileSync(path.join(lab.dir, logName), 'utf8').includes('listening on'), 10_000, 50);
+  await sleep(200);
 }
