@@ -102,7 +102,7 @@ export function groupFrame(net: Network, e: EgressFrame, tx: Sender): number {
   const statics = net.staticVteps;
   // An encrypted network never floods: static VTEPs have no SA (and are refused on it).
   if (statics.length === 0 || e.mss !== 0 || net.sa !== null) return D.broadcastNoFlood;
-  // One VXLAN header, sent to each static VTEP. (An encrypted network would seal per copy.)
+  // One VXLAN header, sent to each static VTEP.
   const at = e.off - VXLAN_HEADER_LEN;
   writeVxlanHeader(buf, at, net.vni);
   const q = tx.queues[0];

@@ -53,7 +53,7 @@ describe.skipIf(!root)('encrypted overlay under hostile input', () => {
 
     // Watch the container's interface for anything carrying the marker from now on.
     const inner = path.join(lab.dir, 'container.pcap');
-    const watch = lab.spawnIn(a.ns, 'tcpdump', ['-i', 'eth0', '-s', '0', '-U', '-w', inner], 'tcpdump-c.log');
+    const watch = lab.spawnIn(a.ns, 'tcpdump', ['--immediate-mode', '-i', 'eth0', '-s', '0', '-U', '-w', inner], 'tcpdump-c.log');
     await tcpdumpListening(lab, 'tcpdump-c.log');
     const before = await drops(lab, h1, ov.network);
     await lab.mustExec(h2.ns, 'python3', [INJECT, 'udp', h2.addr, h1.addr, '4500', hex(esp), hex(flipped), hex(unknownSpi), hex(esp.subarray(0, 20))]);

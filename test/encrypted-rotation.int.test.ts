@@ -76,7 +76,7 @@ describe.skipIf(!root)('encrypted overlay: rotation and restart', () => {
     const [a, b] = ov.containers;
     const h2 = ov.hosts[1];
     const pcap = path.join(lab.dir, 'restart.pcap');
-    const cap = lab.spawnIn(lab.underlayNs, 'tcpdump', ['-i', 'br0', '-s', '0', '-U', '-w', pcap, 'udp'], 'tcpdump-restart.log');
+    const cap = lab.spawnIn(lab.underlayNs, 'tcpdump', ['--immediate-mode', '-i', 'br0', '-s', '0', '-U', '-w', pcap, 'udp'], 'tcpdump-restart.log');
     await tcpdumpListening(lab, 'tcpdump-restart.log');
     const pinging = ping(lab, a.ns, b.ip, ['-c', '400', '-i', '0.05']); // 20 s
     await sleep(5000);

@@ -52,7 +52,7 @@ describe.skipIf(!root)('encrypted overlay across three tapmesh hosts', () => {
   it('the underlay carries only ESP: no VXLAN header, no marker in cleartext; the keylog decrypts it to ICMP and TCP', async () => {
     const [a, b] = ov.containers;
     const pcap = path.join(lab.dir, 'underlay.pcap');
-    const cap = lab.spawnIn(lab.underlayNs, 'tcpdump', ['-i', 'br0', '-s', '0', '-U', '-w', pcap, 'udp'], 'tcpdump-ul.log');
+    const cap = lab.spawnIn(lab.underlayNs, 'tcpdump', ['--immediate-mode', '-i', 'br0', '-s', '0', '-U', '-w', pcap, 'udp'], 'tcpdump-ul.log');
     await tcpdumpListening(lab, 'tcpdump-ul.log');
     expect((await ping(lab, a.ns, b.ip, ['-c', '5', '-i', '0.2', '-p', MARKER_HEX, '-s', '200'])).ok).toBe(true);
     const t = await tcpTransfer(lab, a.ns, b.ns, b.ip, 256 * 1024, 5010);

@@ -49,7 +49,7 @@ export async function encryptedOverlay(lab: Lab, hosts: number, agentArgs: strin
 /** The ESP packets (UDP payloads) `from` sends to `to` while `action` runs, captured on `to`'s ul0. */
 export async function captureEsp(lab: Lab, from: Host, to: Host, name: string, action: () => Promise<void>): Promise<Buffer[]> {
   const pcap = path.join(lab.dir, `${name}.pcap`);
-  const cap = lab.spawnIn(to.ns, 'tcpdump', ['-i', 'ul0', '-s', '0', '-U', '-w', pcap, `udp dst port 4500 and src host ${from.addr}`], `tcpdump-${name}.log`);
+  const cap = lab.spawnIn(to.ns, 'tcpdump', ['--immediate-mode', '-i', 'ul0', '-s', '0', '-U', '-w', pcap, `udp dst port 4500 and src host ${from.addr}`], `tcpdump-${name}.log`);
   await tcpdumpListening(lab, `tcpdump-${name}.log`);
   await action();
   await sleep(300);
