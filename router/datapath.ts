@@ -49,6 +49,8 @@ export interface DatapathOptions {
   espRx?: DatagramPort;
   /** Destination port of ESP datagrams (default 4500). */
   espPort?: number;
+  /** Why there is no espRx (shown when an encrypted network is refused). */
+  espError?: string;
   /** The AEAD calls of the SAs (default: the native addon, on this thread). */
   aead?: SaAead;
 }
@@ -76,6 +78,7 @@ export class Datapath {
   private readonly keepAwake: ((us: number) => void) | undefined;
   private readonly espRx: DatagramPort | undefined;
   private readonly espPort: number;
+  private readonly espError: string;
   private readonly aead: SaAead | undefined;
   /** The host's SAs (crypto/sa-store.ts), created with the first encrypted network or SA. */
   private saStore: SaStore | null = null;
@@ -96,6 +99,7 @@ export class Datapath {
     rx.onReadable(() => this.pumpUdp());
     this.espRx = opts.espRx;
     this.espPort = opts.espPort ?? ESP_UDP_PORT;
+    this.espError = opts.espError ?? 'no ESP socket';
     this.aead = opts.aead;
     this.espRx?.onReadable(() => this.pumpEsp());
   }
@@ -117,7 +121,7 @@ export class Datapath {
   /** An encrypted network is encrypted from its first frame: it never exists here in cleartext. */
   addNetwork(vni: number, mtu: number, tap: FramePort, encrypted = false): Network {
     if (this.nets.has(vni)) throw new Error(`VNI ${vni} already has a network`);
-    if (encrypted && this.espRx === undefined) throw new Error('this datapath has no ESP socket: encrypted networks are not possible');
+    if (encrypted && this.espRx === undefined) throw new Error(`encrypted networks are not possible on this host: ${this.espError}`);
     const net = new Network(vni, mtu, tap, this.batch);
     if (encrypted) {
       net.sa = this.sas;
