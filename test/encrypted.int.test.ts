@@ -90,5 +90,10 @@ describe.skipIf(!root)('encrypted overlay across three tapmesh hosts', () => {
     const esp = await espOf(lab, a.host);
     expect(esp.counters.sealed).toBeGreaterThan(10_000);
     expect(esp.counters.authFail + esp.counters.malformed).toBe(0);
+    // The offloads stayed on: TSO super-frames sealed per segment, GSO runs the kernel took.
+    const lines = (await lab.mustCli(a.host, ['stats', '--format', 'json'])).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const net = lines.find((l) => l.Network === ov.network) as { tsoFrames?: number; Drops: Record<string, number> };
+    expect(net.tsoFrames ?? 0).toBeGreaterThan(0);
+    expect(net.Drops.udpTxError ?? 0).toBe(0);
   }, 400_000);
 });
