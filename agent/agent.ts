@@ -8,12 +8,13 @@ import { Sandbox, resolveContainer } from './sandbox.js';
 import { AllocationError, ClusterAllocator, LocalAllocator, VNI_MAX, type Allocator } from './allocator.js';
 import type { Cluster } from './cluster.js';
 import { contains, makePool, overlaps, parseCidr, type Pool } from './ipam.js';
-import { containerName, normalizePeer, parseIp, parseMtu } from './input.js';
+import { OPT_ENCRYPTED, containerName, encryptedOption, networkMtu, normalizePeer, parseIp } from './input.js';
 import { Services } from './services.js';
 import { UserError, type ConnectRequest, type CreateNetworkRequest, type PeerRequest } from './requests.js';
 import { dockerInspect, verboseInspect } from './inspect.js';
 import type { ContainerHooks } from './hooks.js';
 import { base36Id } from './ids.js';
+import { espStats, saView, type Encryption, type EspStats } from './encryption.js';
 import type { Logger } from './log.js';
 import type { EndpointEntry, NetworkEntry } from './tables.js';
 import { StateStore, type AgentState, type EndpointRecord, type NetworkRecord, type StaticPeerRecord } from './state.js';
@@ -21,7 +22,6 @@ import { StateStore, type AgentState, type EndpointRecord, type NetworkRecord, t
 export const OPT_VNI = 'com.docker.network.driver.overlay.vxlanid_list';
 export const OPT_MTU = 'com.docker.network.mtu';
 export const OPT_DRIVER_MTU = 'com.docker.network.driver.mtu';
-export const VXLAN_OVERHEAD = 50;
 
 export interface AgentConfig {
   advertiseAddr: string;
@@ -52,6 +52,7 @@ export class Agent {
   private repl: Publisher | undefined;
   private cluster: Cluster | undefined;
   private hooks: ContainerHooks | undefined;
+  private enc: Encryption | undefined;
   private lock: Promise<unknown> = Promise.resolve();
   /** Endpoints whose container was gone at restore, to be released cluster-wide once joined. */
   private readonly forgotten: { net: NetworkRecord; ep: EndpointRecord }[] = [];
@@ -78,6 +79,16 @@ export class Agent {
     this.repl = repl;
     this.services.attach(cluster.node.tables, alloc, (id) => cluster.node.members().find((m) => m.id === id)?.name ?? id);
     void this.releaseForgotten(cluster);
+  }
+
+  /** SAs for encrypted networks (agent/encryption.ts; wired in agent/main.ts). */
+  attachEncryption(enc: Encryption): void {
+    this.enc = enc;
+  }
+
+  /** The ESP counters and every SA with its age (`stats`). */
+  async espStats(): Promise<EspStats> {
+    return espStats(await this.engine.stats(), this.enc ? await this.enc.sas() : []);
   }
 
   /** DNS and egress per container (call before restore()). */
@@ -172,7 +183,7 @@ export class Agent {
     const sb = this.sandbox(net);
     const created = await sb.ensure(net.mtu);
     const fd = await sb.attachTap(`tmt${net.vni.toString(16)}`, net.mtu, this.cfg.offload);
-    await this.engine.call({ op: 'addNetwork', vni: net.vni, mtu: net.mtu, tapFd: fd, vnet: this.cfg.offload });
+    await this.engine.call({ op: 'addNetwork', vni: net.vni, mtu: net.mtu, tapFd: fd, vnet: this.cfg.offload, encrypted: net.encrypted });
     await this.hooks?.networkUp(net);
     this.services.schedule(); // its VIP table, once it is listed
     return created;
@@ -215,10 +226,7 @@ export class Agent {
     const driver = req.driver ?? 'overlay';
     if (driver !== 'overlay') throw new UserError(`driver "${driver}" is not supported: tapmesh provides the overlay driver only`);
     const options = { ...(req.options ?? {}) };
-    if ('encrypted' in options) {
-      // Fail closed (cf. CVE-2023-28841): never carry an "encrypted" network in cleartext.
-      throw new UserError('--opt encrypted is not available yet in this build: refusing to create a network that would travel in cleartext');
-    }
+    const encrypted = encryptedOption(options);
     const subnet = req.subnet ?? this.freeSubnet();
     let pool: Pool;
     try {
@@ -230,17 +238,14 @@ export class Agent {
       if (overlaps(parseCidr(n.subnet), pool.subnet)) throw new UserError(`invalid pool request: Pool overlaps with other one on this address space (${n.name} has ${n.subnet})`, 409);
     }
     const vni = this.requestedVni(options[OPT_VNI]); // 0 = pick one
-    let mtu = 1500 - VXLAN_OVERHEAD;
-    if (options[OPT_DRIVER_MTU] !== undefined) mtu = parseMtu(options[OPT_DRIVER_MTU], OPT_DRIVER_MTU) - VXLAN_OVERHEAD;
-    if (options[OPT_MTU] !== undefined) mtu = parseMtu(options[OPT_MTU], OPT_MTU);
-    if (mtu < 576 || mtu > 9000) throw new UserError(`MTU ${mtu} out of range (576-9000)`);
+    const mtu = networkMtu(options, encrypted, { mtu: OPT_MTU, driverMtu: OPT_DRIVER_MTU });
     options[OPT_VNI] = String(vni);
     options[OPT_MTU] = String(mtu);
     const canonical = `${ipv4ToString(pool.subnet.base)}/${pool.subnet.prefixLen}`;
     return {
       id: base36Id(25), name, created: new Date().toISOString(), driver: 'overlay',
       subnet: canonical, gateway: ipv4ToString(pool.gateway), ipRange: req.ipRange, vni, mtu,
-      encrypted: false, attachable: req.attachable ?? false, internal: req.internal ?? false, options, labels: req.labels ?? {},
+      encrypted, attachable: req.attachable ?? false, internal: req.internal ?? false, options, labels: req.labels ?? {},
       endpoints: [], peers: [],
     };
   }
@@ -304,7 +309,7 @@ export class Agent {
       }
       const net: NetworkRecord = {
         id, name: v.name, created: v.created, driver: 'overlay', subnet: v.subnet, gateway: v.gateway, ipRange: v.ipRange,
-        vni: v.vni, mtu: v.mtu, encrypted: false, attachable: v.attachable, internal: v.internal ?? false, options: v.options, labels: v.labels, endpoints: [], peers: [],
+        vni: v.vni, mtu: v.mtu, encrypted: OPT_ENCRYPTED in v.options, attachable: v.attachable, internal: v.internal ?? false, options: v.options, labels: v.labels, endpoints: [], peers: [],
       };
       // Listed at once (as Docker lists swarm networks before any local sandbox exists), then
       // brought up; a failed bring-up takes it off the list again.
@@ -423,6 +428,7 @@ export class Agent {
     return this.exclusive(async () => {
       const net = this.findNetwork(ref);
       const peer = normalizePeer(req);
+      if (net.encrypted) throw new UserError(`network ${net.name} is encrypted: static VXLAN peers cannot take part (they have no SA), so none can be added`);
       if (peer.ip !== undefined) {
         const ipn = parseIpv4(peer.ip);
         if (net.endpoints.some((e) => e.ip === peer.ip)) throw new UserError(`address ${peer.ip} belongs to a local endpoint of ${net.name}`, 409);
@@ -474,6 +480,7 @@ export class Agent {
   async inspectVerbose(net: NetworkRecord): Promise<Record<string, unknown>> {
     const eps = this.repl?.endpointsOf(net.id) ?? net.endpoints.map((e) => ({ id: e.id, name: e.name, mac: e.mac, ip: e.ip, host: this.nodeId, vtep: this.cfg.dataPathAddr }));
     const names = new Map((this.cluster?.node.members() ?? []).map((m) => [m.id, m.name]));
-    return verboseInspect(net, eps, names, await this.engine.call({ op: 'forwarding', vni: net.vni }));
+    const v = verboseInspect(net, eps, names, await this.engine.call({ op: 'forwarding', vni: net.vni }));
+    return net.encrypted ? { ...v, SecurityAssociations: saView(this.enc ? await this.enc.sas() : []) } : v;
   }
 }

@@ -124,6 +124,7 @@ export function routes(agent: Agent, cluster: Cluster, dns?: AgentDns): Route[] 
         gossip: { ...g, suspectEvents: cluster.suspectEvents },
         dns: dns?.counters,
         drops: s.drops,
+        esp: await agent.espStats(),
         networks: agent.state.networks.map((n) => ({ Name: n.name, Id: n.id, VNI: n.vni, ...(s.networks[n.vni] ?? { counters: {}, drops: {} }) })),
       };
     }),

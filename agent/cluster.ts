@@ -19,7 +19,8 @@ export interface ClusterOptions {
   secretFile?: string;
   stateDir: string;
   profile: ProfileName;
-  meta: { vtep: string; vxlanPort: number; version: string };
+  /** x25519: this host's identity public key (base64), for encrypted networks' key agreement. */
+  meta: { vtep: string; vxlanPort: number; version: string; x25519?: string };
 }
 
 /** Node states as `tapmesh node ls` shows them (Docker's vocabulary). */

@@ -15,6 +15,9 @@ import { Cluster } from './cluster.js';
 import { jsonLogger } from './log.js';
 import { Metrics, serveMetrics } from './metrics.js';
 import { Replication } from './replication.js';
+import { Encryption, identityMeta } from './encryption.js';
+import { keyId } from '../gossip/index.js';
+import { ESP_UDP_PORT } from '../router/wire/esp.js';
 import type { ProfileName } from '../gossip/config.js';
 
 /**
@@ -59,6 +62,10 @@ export interface AgentOptions {
   dnsUpstreams: Upstream[];
   /** IPv4 subnet of the gateway bridge (egress); this host's bridge holds its .1. */
   gwbridgeSubnet: string;
+  /** Encrypted networks: age (ms) after which every SA is replaced. */
+  rekeyIntervalMs: number;
+  /** Encrypted networks: append every installed SA to this file (Wireshark esp_sa format). */
+  keylog?: string;
 }
 
 export async function runAgent(o: AgentOptions): Promise<void> {
@@ -66,7 +73,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
   const listen = `${listenAddr}:${listenPort}`;
   const log = jsonLogger('agent');
 
-  const engine = new WorkerEngine({ bindAddr: 0, vxlanPort, txSockets, srcAddr: ipv4ToNum(dataPathAddr), offload, busyPollUs }, (e) => {
+  const engine = new WorkerEngine({ bindAddr: 0, vxlanPort, txSockets, srcAddr: ipv4ToNum(dataPathAddr), offload, busyPollUs, espPort: ESP_UDP_PORT }, (e) => {
     log.error('datapath failed', { error: e.message });
     process.exit(1);
   });
@@ -79,12 +86,17 @@ export async function runAgent(o: AgentOptions): Promise<void> {
   await agent.restore();
   await containers.restored();
   if (agent.state.networks.length === 0) await containers.gw?.probe();
+  const { identity, x25519 } = identityMeta(stateDir);
   const cluster = new Cluster({
     id: agent.nodeId, name: o.nodeName, listenAddr, listenPort, advertiseAddr,
     join: o.join, secretFile: o.secretFile, stateDir, profile,
-    meta: { vtep: dataPathAddr, vxlanPort, version: o.version },
+    meta: { vtep: dataPathAddr, vxlanPort, version: o.version, x25519 },
   }, log);
   await cluster.start();
+  const enc = new Encryption({ stateDir, dataPathAddr, rekeyIntervalMs: o.rekeyIntervalMs, keylog: o.keylog }, identity, cluster.node,
+    () => cluster.keyring.exportKeys().map((key) => ({ id: keyId(key), key })), engine, () => agent.state.networks.some((n) => n.encrypted), log);
+  enc.start();
+  agent.attachEncryption(enc);
   const alloc = new ClusterAllocator(cluster.ipam);
   const repl = new Replication(agent, cluster, engine, alloc, log);
   agent.attachCluster(cluster, alloc, repl);
@@ -110,6 +122,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
     setTimeout(() => process.exit(0), 1900).unref();
     server.close();
     metrics?.close();
+    enc.stop();
     void Promise.allSettled([containers.stop(), cluster.stop()]).then(() => engine.close().finally(() => process.exit(0)));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));

@@ -38,3 +38,10 @@ export function oneOf<T extends string>(v: string, choices: readonly T[], flag: 
   const list = choices.length > 1 ? `${choices.slice(0, -1).join(', ')} or ${choices[choices.length - 1]}` : choices.join('');
   throw new UsageError(`invalid ${flag} "${v}" (${list})`);
 }
+
+/** A duration such as 500ms, 5s, 2m or 1h → milliseconds. */
+export function duration(v: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v.trim());
+  if (!m) throw new UsageError(`invalid ${flag} "${v}": expected a duration such as 5s, 500ms or 2m`);
+  return Math.round(Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h']);
+}

@@ -18,6 +18,8 @@ export const C = {
   tsoSegments: 12, // segments those produced
   groMerged: 13, // received segments merged into a super-frame for the TAP
   rxPartialCsum: 14, // received frames with a partial inner checksum (kernel peer on veth), delivered as such
+  espSealed: 15, // datagrams of an encrypted network sealed as ESP
+  espOpened: 16, // ESP datagrams opened under a current SA and accepted for this network
 } as const;
 export const COUNTER_NAMES = Object.keys(C) as (keyof typeof C)[];
 
@@ -49,6 +51,13 @@ export const D = {
   udpTxError: 20, // the kernel refused a datagram (e.g. EMSGSIZE, EIO)
   unsupportedGso: 21, // a TAP super-frame of a kind we did not enable (not TCPv4)
   badOffload: 22, // virtio header inconsistent with the frame (checksum or segmentation impossible)
+  // encryption (crypto/): per network on egress, on the datapath for ESP before the VNI is known
+  espNoSa: 23, // egress: no usable SA to that peer yet (never sent in cleartext); ingress: unknown or expired SPI
+  cleartextOnEncrypted: 24, // plain VXLAN carrying an encrypted network's VNI
+  espMalformed: 25, // ESP too short, misaligned, SPI 0, bad trailer or not UDP/VXLAN inside
+  espWrongPeer: 26, // ESP whose SPI belongs to another sender
+  espReplay: 27, // sequence number already accepted or left of the window
+  espAuthFail: 28, // tag did not verify (tampered, or not our key)
 } as const;
 export const DROP_NAMES = Object.keys(D) as (keyof typeof D)[];
 

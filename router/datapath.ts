@@ -18,10 +18,15 @@ import { C, COUNTER_NAMES, D, DROP_NAMES, PASS, snapshot, type CounterSnapshot }
 import { flushArpReplies } from './arp.js';
 import { EgressFrame, egress } from './egress.js';
 import { IngressDatagram, ingress } from './ingress.js';
-import { HEADROOM, Network } from './network.js';
+import { HEADROOM, Network, VXLAN_HDR } from './network.js';
 import { Sender } from './sender.js';
 import { VNET_HDR_LEN } from './offload.js';
 import { DatagramBatch, type DatagramPort, type FramePort } from './ports.js';
+import { SEAL_HEAD, SEAL_TAIL } from './features.js';
+import { ESP_UDP_PORT } from './wire/index.js';
+import { native, type NativeAddon } from '../native/index.js';
+import { SaStore } from '../crypto/sa-store.js';
+import { EspOpener } from '../crypto/open.js';
 
 export { HEADROOM, Network, VXLAN_HDR } from './network.js';
 
@@ -41,7 +46,18 @@ export interface DatapathOptions {
   busyPollUs?: number;
   /** How to stay awake (native keepAwake); absent in tests. */
   keepAwake?: (us: number) => void;
+  /** The ESP-in-UDP receive socket (UDP 4500) for encrypted networks; absent: none can be added. */
+  espRx?: DatagramPort;
+  /** Destination port of ESP datagrams (default 4500). */
+  espPort?: number;
+  /** Why there is no espRx (shown when an encrypted network is refused). */
+  espError?: string;
+  /** The AEAD calls of the SAs (default: the native addon, on this thread). */
+  aead?: SaAead;
 }
+
+/** The addon calls the SAs and the seal/open stages use. */
+export type SaAead = Pick<NativeAddon, 'aeadCreate' | 'aeadDestroy' | 'aeadSeal' | 'aeadOpen'>;
 
 export class Datapath {
   readonly drops = new Float64Array(DROP_NAMES.length);
@@ -61,6 +77,13 @@ export class Datapath {
   private closed = false;
   private readonly busyPollUs: number;
   private readonly keepAwake: ((us: number) => void) | undefined;
+  private readonly espRx: DatagramPort | undefined;
+  private readonly espPort: number;
+  private readonly espError: string;
+  private readonly aead: SaAead | undefined;
+  /** The host's SAs (crypto/sa-store.ts), created with the first encrypted network or SA. */
+  private saStore: SaStore | null = null;
+  private opener: EspOpener | null = null;
 
   constructor(private readonly rx: DatagramPort, tx: DatagramPort[], opts: DatapathOptions) {
     if (tx.length === 0) throw new Error('datapath needs at least one send socket');
@@ -75,13 +98,38 @@ export class Datapath {
     // Room for a whole batch plus head-end replication copies; flushed early when full.
     this.tx = new Sender(tx, this.batch * 2, opts.vxlanPort);
     rx.onReadable(() => this.pumpUdp());
+    this.espRx = opts.espRx;
+    this.espPort = opts.espPort ?? ESP_UDP_PORT;
+    this.espError = opts.espError ?? 'no ESP socket';
+    this.aead = opts.aead;
+    this.espRx?.onReadable(() => this.pumpEsp());
+  }
+
+  /** The SA store (created on first use; its AEAD handles belong to this thread). */
+  get sas(): SaStore {
+    if (this.saStore === null) {
+      const aead = this.aead ?? native();
+      this.saStore = new SaStore(aead, () => performance.now());
+      this.opener = new EspOpener(aead, this.rxd.cap);
+      const sealer = this.saStore.sealer;
+      this.tx.beforeSend = () => sealer.flush();
+    }
+    return this.saStore;
   }
 
   // ---- control path -------------------------------------------------------------------------
 
-  addNetwork(vni: number, mtu: number, tap: FramePort): Network {
+  /** An encrypted network is encrypted from its first frame: it never exists here in cleartext. */
+  addNetwork(vni: number, mtu: number, tap: FramePort, encrypted = false): Network {
     if (this.nets.has(vni)) throw new Error(`VNI ${vni} already has a network`);
+    if (encrypted && this.espRx === undefined) throw new Error(`encrypted networks are not possible on this host: ${this.espError}`);
     const net = new Network(vni, mtu, tap, this.batch);
+    if (encrypted) {
+      net.sa = this.sas;
+      net.encapHead = VXLAN_HDR + SEAL_HEAD;
+      net.encapTail = SEAL_TAIL;
+      net.dstPort = this.espPort;
+    }
     this.nets.set(vni, net);
     this.layoutArena();
     tap.onReadable(() => this.pumpTap(net));
@@ -166,7 +214,9 @@ export class Datapath {
     for (const n of this.nets.values()) n.tap.close();
     this.nets.clear();
     this.rx.close();
+    this.espRx?.close();
     this.tx.close(this.rx);
+    this.saStore?.close();
   }
 
   private need(vni: number): Network {
@@ -189,6 +239,7 @@ export class Datapath {
   }
 
   processTap(net: Network, n: number): void {
+    if (net.sa !== null) net.sa.tick();
     const fr = net.rxFrames;
     const e = this.egressFrame;
     for (let i = 0; i < n; i++) {
@@ -215,12 +266,27 @@ export class Datapath {
     }
   }
 
-  processUdp(n: number): void {
+  /** ESP-in-UDP (encrypted networks): opened per batch (crypto/open.ts), then the VXLAN stages. */
+  pumpEsp(): void {
+    const rx = this.espRx!;
+    for (let round = 0; round < this.budget && !this.closed; round++) {
+      const n = rx.recvBatch(this.udpSlab, this.udpSlot, HEADROOM, this.udpBatch, this.rxd);
+      if (n === 0) break;
+      if (this.opener === null) this.rxd.verdict.fill(D.espNoSa, 0, n);
+      else this.opener.openBatch(this.saStore!, this.udpSlab, this.rxd, n);
+      this.processUdp(n, true);
+      if (this.keepAwake) this.keepAwake(this.busyPollUs);
+      if (this.rxd.slots < this.udpBatch) break;
+    }
+  }
+
+  /** `opened`: the datagrams come from the ESP socket and passed crypto/open.ts. */
+  processUdp(n: number, opened = false): void {
     const rxd = this.rxd;
     const d = this.ingressDatagram;
     for (let i = 0; i < n; i++) {
       let v = rxd.verdict[i];
-      d.set(this.udpSlab, rxd.offs[i], rxd.lens[i], rxd.addrs[i]);
+      d.set(this.udpSlab, rxd.offs[i], rxd.lens[i], rxd.addrs[i], opened);
       if (v === PASS) v = ingress(this.nets, d);
       if (v === PASS) this.deliver(d.net!, d);
       else if (v >= 0) (d.net === null ? this.drops : d.net.drops)[v]++;
@@ -241,6 +307,7 @@ export class Datapath {
   private deliver(net: Network, d: IngressDatagram): void {
     net.counters[C.vxlanRxPackets]++;
     net.counters[C.vxlanRxBytes] += d.len;
+    if (d.opened) net.counters[C.espOpened]++;
     if (!net.dirty) {
       net.dirty = true;
       this.dirtyNets.push(net);

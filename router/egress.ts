@@ -13,7 +13,8 @@
 //   6. lookupVtep           destination MAC → VTEP                             (unknownDst, localDst)
 //   7. encapsulate          TSO super-frames cut into segments; the VXLAN header written in front
 //                           of each datagram, in place                         (badOffload)
-//   8. [seal]               net.sa: each datagram ESP-sealed in place (crypto/, future)
+//   8. [seal]               net.sa: each datagram ESP-sealed in place, one AEAD call per batch
+//                           (crypto/seal.ts)                                   (espNoSa)
 //   9. enqueue              the flow's send socket (inner-flow hash), as GSO runs (CONSUMED)
 //
 // A new feature is one numbered line here and one function, called from egress() behind its
@@ -22,6 +23,7 @@ import { answerArp } from './arp.js';
 import { C, CONSUMED, D, PASS } from './counters.js';
 import type { Network } from './network.js';
 import type { Sender } from './sender.js';
+import { seal, sealTail } from '../crypto/seal.js';
 import {
   EtherType, MAC_HI_GROUP, VXLAN_HEADER_LEN, ethDstHi, ethDstLo, ethSrcHi, ethSrcLo, ethType, flowHash,
   writeVxlanHeader,
@@ -43,6 +45,8 @@ export class EgressFrame {
   n = 0;
   stride = 0;
   last = 0;
+  /** Bytes left free behind each inner frame (the seal stage's room). */
+  tail = 0;
 
   set(off: number, len: number, mss: number): void {
     this.off = off;
@@ -63,7 +67,10 @@ export function egress(net: Network, e: EgressFrame, tx: Sender): number {
   if (v !== PASS) return v;
   v = encapsulate(net, e, tx);
   if (v !== PASS) return v;
-  // 8. if (net.sa !== null) { v = seal(net, net.sa, e); if (v !== PASS) return v; }
+  if (net.sa !== null) {
+    v = seal(net, net.sa, e);
+    if (v !== PASS) return v;
+  }
   return enqueue(net, e, tx);
 }
 
@@ -93,8 +100,9 @@ export function groupFrame(net: Network, e: EgressFrame, tx: Sender): number {
     if (v !== PASS) return v;
   }
   const statics = net.staticVteps;
-  if (statics.length === 0 || e.mss !== 0) return D.broadcastNoFlood;
-  // One VXLAN header, sent to each static VTEP. (An encrypted network would seal per copy.)
+  // An encrypted network never floods: static VTEPs have no SA (and are refused on it).
+  if (statics.length === 0 || e.mss !== 0 || net.sa !== null) return D.broadcastNoFlood;
+  // One VXLAN header, sent to each static VTEP.
   const at = e.off - VXLAN_HEADER_LEN;
   writeVxlanHeader(buf, at, net.vni);
   const q = tx.queues[0];
@@ -119,7 +127,9 @@ export function lookupVtep(net: Network, e: EgressFrame): number {
 // VXLAN header in the last 8 of them) and net.encapTail after it, left for the seal stage.
 export function encapsulate(net: Network, e: EgressFrame, tx: Sender): number {
   const head = net.encapHead;
-  const tail = net.encapTail;
+  // With ESP the tail is exact per super-frame, so that equal segments stay equal (GSO runs).
+  const tail = net.sa === null || e.mss === 0 ? net.encapTail : sealTail(net.rxSlab, e.off, e.len, e.mss);
+  e.tail = tail;
   const vx = head - VXLAN_HEADER_LEN;
   if (e.mss === 0) {
     e.start = e.off - head;

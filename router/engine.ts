@@ -6,9 +6,11 @@ import { macParts } from './wire/addr.js';
 import type { ServiceSpec } from '../balancer/service.js';
 import type { Datapath } from './datapath.js';
 import type { FramePort } from './ports.js';
+import type { SaLifetimes } from '../crypto/sa.js';
+import type { SaRow } from '../crypto/sa-store.js';
 
 export type DpCommand =
-  | { op: 'addNetwork'; vni: number; mtu: number; tapFd: number; vnet: boolean }
+  | { op: 'addNetwork'; vni: number; mtu: number; tapFd: number; vnet: boolean; encrypted?: boolean }
   | { op: 'removeNetwork'; vni: number }
   | { op: 'setLocal'; vni: number; mac: string; ip: number }
   | { op: 'deleteLocal'; vni: number; mac: string }
@@ -23,7 +25,13 @@ export type DpCommand =
    * from the replicated tables. dnsrr services have no VIP and are not sent.
    */
   | { op: 'setServices'; vni: number; services: ServiceSpec[] }
-  | { op: 'stats' };
+  | { op: 'stats' }
+  // Encryption (crypto/): SAs are per peer host (VTEP), shared by every encrypted network. Keys
+  // cross the thread boundary as bytes; the worker creates its own AEAD handles.
+  | { op: 'installInboundSa'; peerVtep: number; spi: number; key: Uint8Array; salt: Uint8Array; graceMs: number }
+  | { op: 'setOutboundSa'; peerVtep: number; spi: number; key: Uint8Array; salt: Uint8Array; lifetimes: SaLifetimes }
+  | { op: 'removePeerSas'; peerVtep: number }
+  | { op: 'saList' };
 
 export type { ServiceSpec };
 
@@ -43,6 +51,11 @@ export interface DpResults {
   forwarding: ReturnType<Datapath['forwarding']>;
   setServices: undefined;
   stats: DpStats;
+  installInboundSa: undefined;
+  setOutboundSa: undefined;
+  removePeerSas: undefined;
+  /** Every SA (inbound ones past their grace are expired first). */
+  saList: SaRow[];
 }
 
 /** The command of one op. */
@@ -60,13 +73,15 @@ export interface DatapathConfig {
   offload: boolean;
   /** Busy-poll window after traffic, in microseconds (0 = sleep at once). */
   busyPollUs: number;
+  /** UDP port of ESP-in-UDP (encrypted networks), received on and sent to; 0 = no ESP socket. */
+  espPort: number;
 }
 
 /** Apply one command to a datapath. `openTap` turns an fd into a FramePort. */
 export async function applyCommand(dp: Datapath, cmd: DpCommand, openTap: (fd: number, vnet: boolean) => FramePort): Promise<DpResults[DpOp]> {
   switch (cmd.op) {
     case 'addNetwork':
-      dp.addNetwork(cmd.vni, cmd.mtu, openTap(cmd.tapFd, cmd.vnet));
+      dp.addNetwork(cmd.vni, cmd.mtu, openTap(cmd.tapFd, cmd.vnet), cmd.encrypted ?? false);
       return undefined;
     case 'removeNetwork':
       dp.removeNetwork(cmd.vni);
@@ -104,6 +119,18 @@ export async function applyCommand(dp: Datapath, cmd: DpCommand, openTap: (fd: n
       return undefined;
     case 'stats':
       return dp.stats();
+    case 'installInboundSa':
+      dp.sas.installInbound(cmd.peerVtep, { spi: cmd.spi, key: cmd.key, salt: cmd.salt }, cmd.graceMs);
+      return undefined;
+    case 'setOutboundSa':
+      dp.sas.setOutbound(cmd.peerVtep, { spi: cmd.spi, key: cmd.key, salt: cmd.salt }, cmd.lifetimes);
+      return undefined;
+    case 'removePeerSas':
+      dp.sas.removePeer(cmd.peerVtep);
+      return undefined;
+    case 'saList':
+      dp.sas.expire();
+      return dp.sas.list();
   }
 }
 

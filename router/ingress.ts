@@ -4,13 +4,15 @@
 // network once it is known (from step 3), on the datapath before.
 //
 //   0. DatagramPort.recvBatch  the port split GRO runs into datagrams      (udpTruncated)
-//   1. [open]           ESP: SPI → SA, anti-replay, opened in place; the VXLAN datagram is
-//                       inside (crypto/, future; see the note at ingress())
+//   1. [open]           datagrams of the ESP socket (UDP 4500): SPI → SA, sender, anti-replay,
+//                       opened in place per batch (crypto/open.ts, before ingress() runs; the
+//                       VXLAN datagram inside goes on with `opened` set)
+//                       (espMalformed, espNoSa, espWrongPeer, espReplay, espAuthFail)
 //   2. checkHeader      VXLAN + Ethernet length, flags exactly 0x08, reserved bits zero
 //                                                                  (vxlanShort, vxlanBadFlags)
 //   3. demuxVni         VNI → network                                        (unknownVni)
-//   4. [requireSa]      net.sa: a datagram that was not opened with the network's SA is dropped
-//                       (cleartext on an encrypted network; crypto/, future)
+//   4. [requireSa]      net.sa: a datagram that was not opened under a current SA is dropped
+//                       (crypto/open.ts)                                     (cleartextOnEncrypted)
 //   5. checkVtep        the sender is a VTEP of that network                 (unknownVtep)
 //   6. checkSrcMac      the inner source MAC lives behind that VTEP, or is learned from a static
 //                       VTEP                                                 (spoofedSrcMac)
@@ -25,6 +27,7 @@
 // null check. Hot path: no allocation; headers through router/wire.
 import { C, D, PASS } from './counters.js';
 import type { Network } from './network.js';
+import { requireSa } from '../crypto/open.js';
 import {
   ARP_LEN, ETH_HEADER_LEN, EtherType, IPV4_MIN_HEADER_LEN, MAC_HI_GROUP, VXLAN_HEADER_LEN, arpSenderIpKey,
   ethDstHi, ethDstLo, ethSrcHi, ethSrcLo, ethType, ipv4SrcKey, vxlanHeaderOk, vxlanVni,
@@ -49,7 +52,11 @@ export class IngressDatagram {
   srcHi = 0;
   srcLo = 0;
 
-  set(buf: Buffer, off: number, len: number, vtep: number): void {
+  /** Opened from ESP under a current SA of its sender (crypto/open.ts). */
+  opened = false;
+
+  set(buf: Buffer, off: number, len: number, vtep: number, opened = false): void {
+    this.opened = opened;
     this.buf = buf;
     this.off = off;
     this.len = len;
@@ -58,18 +65,17 @@ export class IngressDatagram {
   }
 }
 
-/**
- * Steps 1 to 9 for one datagram; PASS means deliver to d.net. Step 1 (open) will run before
- * checkHeader on the datapath's SPI table, null while no network is encrypted:
- *   if (spis !== null && isEsp(d)) { v = open(spis, d); if (v !== PASS) return v; }  // sets d.sa
- */
+/** Steps 2 to 9 for one datagram (step 1 ran on the batch if it came from ESP); PASS means deliver to d.net. */
 export function ingress(nets: Map<number, Network>, d: IngressDatagram): number {
   let v = checkHeader(d);
   if (v !== PASS) return v;
   v = demuxVni(nets, d);
   if (v !== PASS) return v;
   const net = d.net!;
-  // 4. if (net.sa !== null) { v = requireSa(net, net.sa, d); if (v !== PASS) return v; }
+  if (net.sa !== null) {
+    v = requireSa(d);
+    if (v !== PASS) return v;
+  }
   v = checkVtep(net, d);
   if (v !== PASS) return v;
   v = checkSrcMac(net, d);

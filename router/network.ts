@@ -52,6 +52,8 @@ export class Network {
    */
   encapHead = VXLAN_HEADER_LEN;
   encapTail = 0;
+  /** UDP destination port of what this network sends: 0 = the VXLAN port; ESP-in-UDP's when encrypted. */
+  dstPort = 0;
 
   /** Frames per TAP read. */
   readonly batch: number;

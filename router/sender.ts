@@ -52,6 +52,8 @@ export class Sender {
   private readonly noGso = new NumTable(16);
   private noGsoCount = 0;
   private readonly epoch: number;
+  /** Runs before anything is written to a socket (the seal stage's batched AEAD call). */
+  beforeSend: (() => void) | null = null;
   // Where the last segment() call put its segments.
   segStart = 0;
   segStride = 0;
@@ -120,7 +122,7 @@ export class Sender {
     q.offs[k] = off;
     q.lens[k] = len;
     q.addrs[k] = vtep;
-    q.ports[k] = this.vxlanPort;
+    q.ports[k] = net.dstPort || this.vxlanPort;
     q.segs[k] = seg;
     q.dgrams[k] = dgrams;
   }
@@ -155,6 +157,7 @@ export class Sender {
   }
 
   private send(net: Network, q: TxQueue): void {
+    if (this.beforeSend !== null) this.beforeSend();
     // A port returns how many entries it used up; one the kernel refused has its length
     // replaced by -errno. What is left after the count met EAGAIN (buffer full).
     const used = q.port.sendBatch(net.rxSlab, q.offs, q.lens, q.addrs, q.ports, q.segs, 0, q.count);

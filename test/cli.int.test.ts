@@ -93,7 +93,7 @@ describe.skipIf(!root)('tapmesh CLI', () => {
     await fails(['network', 'create', '--subnet', '10.0.300.0/24', 'bad'], /invalid CIDR address: 10\.0\.300\.0\/24/);
     await fails(['network', 'create', '--subnet', '10.0.9.128/25', 'overlap'], /overlaps/);
     await fails(['network', 'create', '--subnet', '10.0.20.0/24', 'overnet'], /already exists/);
-    await fails(['network', 'create', '--opt', 'encrypted', '--subnet', '10.0.21.0/24', 'secret'], /encrypted/);
+    await fails(['network', 'create', '--opt', 'encrypted=false', '--subnet', '10.0.21.0/24', 'secret'], /invalid --opt encrypted="false"/);
     await fails(['network', 'create', '--bogus', 'x'], /unknown flag: --bogus/);
     await fails(['network', 'connect', '--ip', '10.0.9.42', 'overnet', ctr[2]], /already in use/);
     await fails(['network', 'connect', '--ip', '10.1.1.1', 'overnet', ctr[2]], /not a host address of subnet/);

@@ -2,8 +2,9 @@
 // CLI: create the overlay network on both hosts, connect each host's container, and add the other
 // host's endpoint as a static peer. The agents' PIDs feed the CPU-per-GB and peak-RSS figures;
 // `stats --format json` is read before and after for drops per reason.
-import { existsSync } from 'node:fs';
-import { run, tapmeshBin, type Host, type Lab } from '../../test/harness/lab.js';
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { run, tapmeshBin, waitFor, type Host, type Lab } from '../../test/harness/lab.js';
 import { NotBuiltError, OVERLAY, macFor, type OverlaySystem, type Probe, type Topology } from './system.js';
 
 const NET = 'benchnet';
@@ -22,6 +23,23 @@ export function flattenNumbers(v: unknown, prefix: string, out: Record<string, n
 }
 
 const NOT_BUILT = /(not|un)[\s-]*(yet[\s-]*)?(supported|implemented|built|available)|unknown option/i;
+
+/** The encrypted network: created once and replicated, containers connected, SAs agreed. */
+async function setupEncrypted(t: Topology, log: (msg: string) => void): Promise<void> {
+  const [h1, h2] = t.hosts;
+  await waitFor('both hosts Ready', async () => (await t.lab.mustCli(h1, ['node', 'ls', '--format', 'json'])).split('\n').filter((l) => l.includes('"Ready"')).length === 2, 20_000, 200);
+  await t.lab.mustCli(h1, ['network', 'create', '-d', 'overlay', '--subnet', OVERLAY.subnet, '--opt', `com.docker.network.driver.overlay.vxlanid_list=${OVERLAY.vni}`, '--opt', 'encrypted', NET]);
+  await waitFor(`${NET} on ${h2.name}`, async () => (await t.lab.cli(h2, ['network', 'ls', '-q', '--filter', `name=${NET}`])).stdout.trim() !== '', 10_000, 100);
+  for (let i = 0; i < 2; i++) await t.lab.mustCli(t.hosts[i], ['network', 'connect', '--ip', OVERLAY.ips[i], NET, t.containers[i]]);
+  await waitFor('SAs both ways', async () => {
+    for (const h of t.hosts) {
+      const lines = (await t.lab.mustCli(h, ['stats', '--format', 'json'])).trim().split('\n').map((l) => JSON.parse(l) as { Network: string; Esp?: { sas: { Direction: string; Current: boolean }[] } });
+      if (!lines.find((l) => l.Network === '')?.Esp?.sas.some((s) => s.Direction === 'out' && s.Current)) return false;
+    }
+    return true;
+  }, 20_000, 200);
+  log(`${NET} (encrypted, MTU 1408): ${t.containers[0]} ${OVERLAY.ips[0]} on ${h1.name}, ${t.containers[1]} ${OVERLAY.ips[1]} on ${h2.name}; SAs agreed`);
+}
 
 export function tapmesh(encrypted: boolean): OverlaySystem {
   const pids: number[] = [];
@@ -44,13 +62,22 @@ export function tapmesh(encrypted: boolean): OverlaySystem {
       lab = t.lab;
       hosts = t.hosts;
       if (!existsSync(tapmeshBin)) throw new Error(`${tapmeshBin} does not exist (tapmesh not built)`);
+      // Encrypted: SAs are agreed through gossip, so the second agent joins the first one's
+      // cluster (same topology otherwise; static peers cannot take part in an encrypted network).
+      let joinArgs: string[] = [];
       for (const h of t.hosts) {
         // TAPMESH_AGENT_ARGS (e.g. "--busy-poll 0") measures another agent configuration.
-        const child = await t.lab.startAgent(h, (process.env.TAPMESH_AGENT_ARGS ?? '').split(' ').filter(Boolean));
+        const child = await t.lab.startAgent(h, [...joinArgs, ...(process.env.TAPMESH_AGENT_ARGS ?? '').split(' ').filter(Boolean)]);
         if (child.pid === undefined) throw new Error(`agent on ${h.name} has no PID`);
         pids.push(child.pid);
         log(`${h.name}: agent PID ${child.pid} (${h.socket})`);
+        if (encrypted && joinArgs.length === 0) {
+          const secret = path.join(t.lab.dir, `${h.name}-join.token`);
+          writeFileSync(secret, await t.lab.mustCli(h, ['join-token', '-q']), { mode: 0o600 });
+          joinArgs = ['--join', h.addr, '--secret-file', secret, '--gossip-profile', 'fast'];
+        }
       }
+      if (encrypted) return setupEncrypted(t, log);
       const create = ['network', 'create', '-d', 'overlay', '--subnet', OVERLAY.subnet,
         '--opt', `com.docker.network.driver.overlay.vxlanid_list=${OVERLAY.vni}`, ...(encrypted ? ['--opt', 'encrypted'] : []), NET];
       for (const h of t.hosts) {

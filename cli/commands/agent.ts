@@ -8,7 +8,7 @@ import type { Ctx } from '../client.js';
 import { UsageError, command, type Values } from '../table.js';
 import { ipv4ToString } from '../../router/wire/addr.js';
 import { VERSION } from '../version.js';
-import { integer, ipv4, oneOf, port } from '../values.js';
+import { duration, integer, ipv4, oneOf, port } from '../values.js';
 import { hostUpstreams, parseUpstream, type Upstream } from '../../dns/config.js';
 import { DEFAULT_GWBRIDGE_SUBNET } from '../../agent/gwbridge.js';
 import { parseCidr } from '../../agent/ipam.js';
@@ -35,6 +35,8 @@ export const AGENT_OPTIONS = {
   'gossip-profile': { type: 'string', value: GOSSIP_PROFILES.join('|'), default: 'lan', help: 'Gossip timings: lan (memberlist LAN), fast (5x faster, for tests), wan (memberlist WAN)' },
   'dns-upstream': { type: 'string', multiple: true, value: 'ADDR[:PORT]', help: "Upstream DNS resolver for names the embedded DNS does not know, up to 3 (default: the host's /etc/resolv.conf)" },
   'gwbridge-subnet': { type: 'string', value: 'CIDR', default: DEFAULT_GWBRIDGE_SUBNET, help: 'IPv4 subnet of this host\'s gateway bridge (egress NAT); the host side holds its .1' },
+  'rekey-interval': { type: 'string', value: 'DURATION', default: '120s', help: 'Encrypted networks: replace every SA after this long (1s-1h; e.g. 5s for tests)' },
+  keylog: { type: 'string', value: 'FILE', help: "Encrypted networks: append every SA's keys to FILE (mode 0600) in Wireshark's esp_sa format, for debugging" },
   'busy-poll': { type: 'string', value: 'USEC', default: String(DEFAULT_BUSY_POLL_US), help: 'Microseconds (0-1000000) the datapath thread stays awake after traffic before sleeping' },
   'metrics-addr': { type: 'string', value: 'ADDR:PORT', help: 'Serve Prometheus metrics (/metrics) and a health check (/healthz) over HTTP here (default: off)' },
 } as const;
@@ -70,6 +72,8 @@ export function agentOptions(o: Values<typeof AGENT_OPTIONS>, socket: string): A
     busyPollUs: integer(o['busy-poll'], 0, 1_000_000, '--busy-poll takes microseconds, 0-1000000'),
     version: VERSION,
     metrics: metricsAddr(o['metrics-addr']),
+    rekeyIntervalMs: rekeyInterval(o['rekey-interval']),
+    keylog: o.keylog,
     dnsUpstreams: dnsUpstreams(o['dns-upstream']),
     gwbridgeSubnet: gwbridgeSubnet(o['gwbridge-subnet']),
   };
@@ -96,6 +100,12 @@ function gwbridgeSubnet(s: string): string {
   }
   if (c.prefixLen > 30) throw new UsageError(`--gwbridge-subnet ${s}: /30 or larger needed (a gateway and containers)`);
   return `${ipv4ToString(c.base)}/${c.prefixLen}`;
+}
+
+function rekeyInterval(v: string): number {
+  const ms = duration(v, '--rekey-interval');
+  if (ms < 1000 || ms > 3_600_000) throw new UsageError(`invalid --rekey-interval "${v}": must be between 1s and 1h`);
+  return ms;
 }
 
 const agent = command({

@@ -23,7 +23,9 @@ const create = command({
     internal: { type: 'boolean', help: 'No egress: containers get no gateway-bridge interface for it' },
   },
   notes: `Options: com.docker.network.driver.overlay.vxlanid_list=VNI, com.docker.network.mtu=MTU (container MTU),
-         com.docker.network.driver.mtu=MTU (underlay MTU; 50 bytes of VXLAN are subtracted)`,
+         com.docker.network.driver.mtu=MTU (underlay MTU; 50 bytes of VXLAN are subtracted),
+         encrypted (or encrypted=true): ESP AES-GCM between hosts over UDP 4500, keys agreed through
+         the cluster; container MTU 1408 by default (42 bytes of ESP less than plain)`,
   async run(ctx: Ctx, o, [name]) {
     const r = (await request(ctx.socket, 'POST', '/v1/networks', {
       name, driver: o.driver, subnet: o.subnet, gateway: o.gateway, ipRange: o['ip-range'],

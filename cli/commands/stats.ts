@@ -7,6 +7,7 @@ type StatsReply = {
   gossip: { members: Record<string, number>; dropped: Record<string, number>; suspectEvents: number; health: number };
   drops: Record<string, number>;
   dns?: Record<string, number>;
+  esp?: { counters: Record<string, number>; sas: { SPI: string; Direction: string; Peer: string; PeerName: string; AgeSeconds: number; Packets: number; Current: boolean }[] };
   networks: { Name: string; Id: string; VNI: number; counters: Record<string, number>; drops: Record<string, number> }[];
 };
 
@@ -24,7 +25,7 @@ const stats = command({
     const sum = (d: Record<string, number>) => Object.values(d).reduce((a, b) => a + b, 0);
     if (format === 'json') {
       const lines: unknown[] = nets.map((n) => ({ Network: n.Name, ID: n.Id, VNI: n.VNI, ...n.counters, Drops: n.drops }));
-      if (ref === undefined) lines.push({ Network: '', ID: '', VNI: 0, Drops: s.drops, Gossip: s.gossip, ...(s.dns ? { DNS: s.dns } : {}) });
+      if (ref === undefined) lines.push({ Network: '', ID: '', VNI: 0, Drops: s.drops, Gossip: s.gossip, Esp: s.esp, ...(s.dns ? { DNS: s.dns } : {}) });
       return ctx.out(jsonLines(lines));
     }
     ctx.out(table(['NETWORK', 'VNI', 'TX PKTS', 'TX BYTES', 'RX PKTS', 'RX BYTES', 'ARP REPLIED', 'DROPS'], nets.map((n) => [
@@ -35,6 +36,11 @@ const stats = command({
     for (const n of nets) for (const [k, v] of Object.entries(n.drops)) if (v > 0) reasons.push([n.Name, k, String(v)]);
     if (ref === undefined) for (const [k, v] of Object.entries(s.drops)) if (v > 0) reasons.push(['(before network lookup)', k, String(v)]);
     if (reasons.length) ctx.out(`\n${table(['NETWORK', 'DROP REASON', 'COUNT'], reasons)}`);
+    if (ref === undefined && s.esp && (s.esp.sas.length > 0 || Object.values(s.esp.counters).some((v) => v > 0))) {
+      ctx.out(`\nesp: ${Object.entries(s.esp.counters).map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
+      const rows = s.esp.sas.map((a) => [a.PeerName || a.Peer, a.Peer, a.Direction, a.SPI, `${a.AgeSeconds}s`, String(a.Packets), a.Current ? 'current' : 'retiring']);
+      if (rows.length) ctx.out(`\n${table(['PEER', 'VTEP', 'DIR', 'SPI', 'AGE', 'PACKETS', 'STATE'], rows)}`);
+    }
     if (ref === undefined) {
       const g = s.gossip;
       const dropped = Object.entries(g.dropped).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';

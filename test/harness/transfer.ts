@@ -15,11 +15,11 @@ setTimeout(() => process.exit(3), Number(process.argv[3])).unref();
 `;
 const CLIENT = `
 const net = require('node:net'); const crypto = require('node:crypto');
-const [host, port, total, deadline] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4]), Date.now() + 10000];
+const [host, port, total, deadline, rate] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4]), Date.now() + 10000, Number(process.argv[5] || 0)];
 function attempt() {
   const s = net.connect(port, host); const h = crypto.createHash('sha256'); let sent = 0;
   s.on('error', (e) => { if (sent === 0 && Date.now() < deadline) setTimeout(attempt, 200); else { console.error(e.message); process.exit(2); } });
-  s.on('connect', () => { const pump = () => { while (sent < total) { const c = crypto.randomBytes(Math.min(65536, total - sent)); h.update(c); sent += c.length; if (!s.write(c)) return s.once('drain', pump); } s.end(); console.log(JSON.stringify({ bytes: sent, sha256: h.digest('hex') })); }; pump(); });
+  s.on('connect', () => { const t0 = Date.now(); const pump = () => { while (sent < total) { if (rate > 0 && sent > (rate * (Date.now() - t0)) / 1000) return setTimeout(pump, 10); const c = crypto.randomBytes(Math.min(65536, total - sent)); h.update(c); sent += c.length; if (!s.write(c)) return s.once('drain', pump); } s.end(); console.log(JSON.stringify({ bytes: sent, sha256: h.digest('hex') })); }; pump(); });
 }
 attempt();
 `;
@@ -29,7 +29,8 @@ export interface TransferResult {
   received: { bytes: number; sha256: string };
 }
 
-export async function tcpTransfer(lab: Lab, fromNs: string, toNs: string, toIp: string, bytes: number, port = 5001, timeoutMs = 60_000): Promise<TransferResult> {
+/** `bytesPerSec` (0: as fast as possible) paces the client, for a stream that lasts. */
+export async function tcpTransfer(lab: Lab, fromNs: string, toNs: string, toIp: string, bytes: number, port = 5001, timeoutMs = 60_000, bytesPerSec = 0): Promise<TransferResult> {
   const srv = path.join(lab.dir, 'xfer-server.cjs');
   const cli = path.join(lab.dir, 'xfer-client.cjs');
   // Written once per lab, whole (temp + rename): concurrent transfers never see a half-written script.
@@ -39,7 +40,7 @@ export async function tcpTransfer(lab: Lab, fromNs: string, toNs: string, toIp: 
     renameSync(`${file}.${process.pid}.tmp`, file);
   }
   const server = lab.exec(toNs, process.execPath, [srv, String(port), String(timeoutMs)], timeoutMs + 5000);
-  const client = await lab.exec(fromNs, process.execPath, [cli, toIp, String(port), String(bytes)], timeoutMs);
+  const client = await lab.exec(fromNs, process.execPath, [cli, toIp, String(port), String(bytes), String(bytesPerSec)], timeoutMs);
   const s = await server;
   if (client.code !== 0) throw new Error(`transfer client failed: ${client.stderr}`);
   if (s.code !== 0) throw new Error(`transfer server failed (${s.code}): ${s.stderr}`);
