@@ -234,6 +234,3 @@ export function native(): NativeAddon {
   if (!cached) cached = require(locate()) as NativeAddon;
   return cached;
 }
-
-/** Kept for router/network.ts until it imports router/wire/addr.ts itself. */
-export { ipv4ToString as numToIpv4 } from '../router/wire/addr.js';

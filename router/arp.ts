@@ -1,66 +1,46 @@
 // The ARP responder: requests from local containers for a known remote endpoint are answered
 // here from the neighbour table and written back into the TAP, so no ARP request ever leaves
 // the host for an endpoint the cluster knows (design.md §2, step 1). Hot path, no allocation:
-// replies are built in the network's reply slots with copyWithin.
-import { C, D } from './counters.js';
-import { ETH_HDR, writeMac, type Network } from './network.js';
-import { VNET_HDR_LEN, writeVnetNone } from './offload.js';
+// replies are built in the network's reply slots; headers through router/wire.
+import { C, CONSUMED, D, PASS } from './counters.js';
+import { ETH_HDR, type Network } from './network.js';
+import {
+  ARP_LEN, ArpOp, EtherType, VNET_HDR_LEN, arpOp, arpSenderIp, arpSenderIpKey, arpSenderMac, arpTargetIpKey, checkArp,
+  ethSrc, writeArp, writeEthHeader, writeVnetNone,
+} from './wire/index.js';
 
-const ARP_LEN = 28;
+/** An ARP reply is padded to the Ethernet minimum. */
+const ETH_MIN = 60;
 
 /**
- * Handle an ARP frame at buf[off..off+len) read from the TAP. Returns true when it is dealt with
- * (answered, or dropped and counted); false when the target is unknown and static VTEPs exist,
- * so the request may still be replicated to them.
+ * The ARP step of egress for the frame at buf[off..off+len) read from the TAP. Returns CONSUMED
+ * when it was answered, a drop reason, or PASS when the target is unknown and static VTEPs
+ * exist, so the request may still be replicated to them.
  */
-export function answerArp(net: Network, buf: Buffer, off: number, len: number): boolean {
-  const drops = net.drops;
+export function answerArp(net: Network, buf: Buffer, off: number, len: number): number {
   const a = off + ETH_HDR;
-  if (len < ETH_HDR + ARP_LEN || buf[a] !== 0 || buf[a + 1] !== 1 || buf[a + 2] !== 8 || buf[a + 3] !== 0 ||
-    buf[a + 4] !== 6 || buf[a + 5] !== 4) {
-    drops[D.arpMalformed]++;
-    return true;
-  }
-  const op = (buf[a + 6] << 8) | buf[a + 7];
-  const spa = (buf[a + 14] << 24) | (buf[a + 15] << 16) | (buf[a + 16] << 8) | buf[a + 17];
-  const tpa = (buf[a + 24] << 24) | (buf[a + 25] << 16) | (buf[a + 26] << 8) | buf[a + 27];
-  if (op !== 1 || spa === tpa) {
-    drops[D.arpOther]++;
-    return true;
-  }
+  if (len < ETH_HDR + ARP_LEN || checkArp(buf, a, len - ETH_HDR) !== 0) return D.arpMalformed;
+  const spa = arpSenderIpKey(buf, a);
+  const tpa = arpTargetIpKey(buf, a);
+  if (arpOp(buf, a) !== ArpOp.Request || spa === tpa) return D.arpOther;
   const r = net.neigh.find(0, tpa);
   if (r < 0) {
-    if (net.localIps.find(0, tpa) >= 0) {
-      drops[D.arpLocal]++;
-      return true;
-    }
-    if (net.staticVteps.length > 0) return false;
-    drops[D.arpUnknown]++;
-    return true;
+    if (net.localIps.find(0, tpa) >= 0) return D.arpLocal;
+    return net.staticVteps.length > 0 ? PASS : D.arpUnknown;
   }
   if (net.replyCount === net.replyOffs.length) flushArpReplies(net);
   const pre = net.tap.vnet ? VNET_HDR_LEN : 0;
-  const out = buf; // reply slots live in the same slab
-  const v = net.replyOffs[net.replyCount];
-  if (pre) writeVnetNone(out, v);
+  const v = net.replyOffs[net.replyCount]; // reply slots live in the same slab
+  if (pre) writeVnetNone(buf, v);
   const o = v + pre;
-  const macHi = net.neigh.a[r];
-  const macLo = net.neigh.b[r];
-  // Ethernet: to the requester, from the answered MAC.
-  out.copyWithin(o, off + 6, off + 12);
-  writeMac(out, o + 6, macHi, macLo);
-  out[o + 12] = 0x08;
-  out[o + 13] = 0x06;
-  const p = o + ETH_HDR;
-  out[p] = 0; out[p + 1] = 1; out[p + 2] = 8; out[p + 3] = 0; out[p + 4] = 6; out[p + 5] = 4;
-  out[p + 6] = 0; out[p + 7] = 2; // reply
-  writeMac(out, p + 8, macHi, macLo); // sender hardware = answered MAC
-  out.copyWithin(p + 14, a + 24, a + 28); // sender protocol = asked IP
-  out.copyWithin(p + 18, a + 8, a + 18); // target hw + protocol = requester's
-  out.fill(0, p + ARP_LEN, o + 60); // pad to the Ethernet minimum
-  net.replyLens[net.replyCount++] = pre + 60;
+  const mac = net.neigh.a[r] * 0x100000000 + (net.neigh.b[r] >>> 0);
+  // To the requester, from the answered MAC; sender = the answer, target = the requester.
+  writeEthHeader(buf, o, ethSrc(buf, off), mac, EtherType.Arp);
+  writeArp(buf, o + ETH_HDR, ArpOp.Reply, mac, tpa >>> 0, arpSenderMac(buf, a), arpSenderIp(buf, a));
+  buf.fill(0, o + ETH_HDR + ARP_LEN, o + ETH_MIN);
+  net.replyLens[net.replyCount++] = pre + ETH_MIN;
   net.counters[C.arpReplied]++;
-  return true;
+  return CONSUMED;
 }
 
 /** Write the pending replies into the TAP in one batch. */
@@ -69,7 +49,7 @@ export function flushArpReplies(net: Network): void {
   for (let k = 0; k < net.replyCount; k++) {
     if (k < used && net.replyLens[k] >= 0) {
       net.counters[C.tapTxFrames]++;
-      net.counters[C.tapTxBytes] += 60;
+      net.counters[C.tapTxBytes] += ETH_MIN;
     } else net.drops[D.tapTxFull]++;
   }
   net.replyCount = 0;

@@ -62,3 +62,11 @@ export function snapshot(names: readonly string[], values: Float64Array, skipZer
   }
   return out;
 }
+
+/**
+ * Stage verdicts. A stage function returns PASS (go on with the next stage), CONSUMED (the stage
+ * took the frame: answered, replicated, queued) or a drop reason, which is a D index (>= 0). The
+ * loop that runs the stages counts drops; no stage increments a drop counter itself.
+ */
+export const PASS = -1;
+export const CONSUMED = -2;

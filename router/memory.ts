@@ -1,7 +1,9 @@
 // In-memory ports for unit tests: a TAP double whose frames the test injects and collects, and
 // an underlay "switch" delivering datagrams between datapaths by address. Same interfaces as the
 // native ports, so the datapath under test is the production code.
-import type { DatagramPort, FramePort } from './ports.js';
+import { RecvSlots, splitRuns } from './gro-split.js';
+import type { DatagramBatch, DatagramPort, FrameBatch, FramePort } from './ports.js';
+import { decodeFrames } from './tap-decode.js';
 
 export class MemoryTap implements FramePort {
   /** With vnet, injected and written frames carry a 10-byte virtio header in front. */
@@ -20,14 +22,15 @@ export class MemoryTap implements FramePort {
     this.cb?.();
   }
 
-  readBatch(slab: Buffer, slotSize: number, headroom: number, max: number, lens: Int32Array): number {
+  readBatch(slab: Buffer, slotSize: number, headroom: number, max: number, out: FrameBatch): number {
     let n = 0;
-    while (n < max && this.inbox.length > 0) {
+    while (n < max && n < out.cap && this.inbox.length > 0) {
       const f = this.inbox.shift()!;
       const len = Math.min(f.length, slotSize - headroom);
       f.copy(slab, n * slotSize + headroom, 0, len);
-      lens[n++] = len;
+      out.lens[n++] = len;
     }
+    decodeFrames(slab, slotSize, headroom, n, this.vnet, out);
     return n;
   }
 
@@ -61,11 +64,11 @@ export class MemoryUnderlay {
   readonly log: SentDatagram[] = [];
   private nextPort = 40000;
 
-  bind(addr: number, port = 0, gso = false): MemoryUdp {
+  bind(addr: number, port = 0, gso = false, gro = false): MemoryUdp {
     const p = port || this.nextPort++;
     const key = `${addr}:${p}`;
     if (this.bound.has(key)) throw new Error(`address in use: ${key}`);
-    const u = new MemoryUdp(this, addr, p, gso);
+    const u = new MemoryUdp(this, addr, p, gso, gro);
     this.bound.set(key, u);
     return u;
   }
@@ -86,10 +89,14 @@ export class MemoryUdp implements DatagramPort {
   private cb: (() => void) | undefined;
   private scheduled = false;
 
-  readonly gro = false;
+  private readonly slots = new RecvSlots(64);
 
-  /** With gso, a run sent with segs[i] > 0 is split into datagrams, as the kernel does. */
-  constructor(private readonly net: MemoryUnderlay, readonly addr: number, readonly port: number, readonly gso = false) {}
+  /**
+   * With gso, a run sent with segs[i] > 0 is split into datagrams, as the kernel does. With gro,
+   * consecutive queued datagrams of one sender and equal size are received as one run, as UDP_GRO
+   * would (up to 64, the last may be shorter).
+   */
+  constructor(private readonly net: MemoryUnderlay, readonly addr: number, readonly port: number, readonly gso = false, readonly gro = false) {}
 
   enqueue(d: SentDatagram): void {
     this.queue.push(d);
@@ -103,22 +110,40 @@ export class MemoryUdp implements DatagramPort {
     }
   }
 
-  recvBatch(slab: Buffer, slotSize: number, headroom: number, max: number, lens: Int32Array, addrs: Uint32Array, ports: Uint16Array, segs: Uint16Array): number {
+  recvBatch(slab: Buffer, slotSize: number, headroom: number, max: number, out: DatagramBatch): number {
+    const s = this.slots;
+    s.ensure(max);
     let n = 0;
-    segs.fill(0, 0, max);
+    s.segs.fill(0, 0, max);
     while (n < max && this.queue.length > 0) {
       const d = this.queue.shift()!;
+      const at = n * slotSize + headroom;
+      s.addrs[n] = d.from;
+      s.ports[n] = d.fromPort;
       if (d.data.length > slotSize - headroom) {
-        lens[n] = -1;
-      } else {
-        d.data.copy(slab, n * slotSize + headroom);
-        lens[n] = d.data.length;
+        s.lens[n++] = -1;
+        continue;
       }
-      addrs[n] = d.from;
-      ports[n] = d.fromPort;
-      n++;
+      d.data.copy(slab, at);
+      let len = d.data.length;
+      if (this.gro) {
+        // Merge following datagrams of the same sender and size (the last may be shorter).
+        let segs = 1;
+        while (segs < 64 && this.queue.length > 0) {
+          const e = this.queue[0];
+          if (e.from !== d.from || e.fromPort !== d.fromPort || e.data.length > d.data.length) break;
+          if (len + e.data.length > slotSize - headroom) break;
+          this.queue.shift();
+          e.data.copy(slab, at + len);
+          len += e.data.length;
+          segs++;
+          if (e.data.length < d.data.length) break;
+        }
+        if (segs > 1) s.segs[n] = d.data.length;
+      }
+      s.lens[n++] = len;
     }
-    return n;
+    return splitRuns(slab, slotSize, headroom, n, s, out);
   }
 
   /** Pretend to be a kernel that refuses GSO sends (EIO: no checksum offload on the route). */

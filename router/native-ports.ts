@@ -1,7 +1,9 @@
 // The datapath's edges on real kernel objects: a TAP file descriptor and UDP sockets, through
 // the native addon. Each method is one JS→C++ crossing per batch.
 import { native, type NativeAddon, type PollHandle } from '../native/index.js';
-import type { DatagramPort, FramePort } from './ports.js';
+import { RecvSlots, splitRuns } from './gro-split.js';
+import type { DatagramBatch, DatagramPort, FrameBatch, FramePort } from './ports.js';
+import { decodeFrames } from './tap-decode.js';
 
 /** A descriptor watched for readability on this thread's loop, closed once. */
 class PolledFd {
@@ -30,8 +32,10 @@ export class TapPort extends PolledFd implements FramePort {
     super(fd, ownsFd);
   }
 
-  readBatch(slab: Buffer, slotSize: number, headroom: number, max: number, lens: Int32Array): number {
-    return this.n.readFrames(this.fd, slab, slotSize, headroom, max, lens);
+  readBatch(slab: Buffer, slotSize: number, headroom: number, max: number, out: FrameBatch): number {
+    const n = this.n.readFrames(this.fd, slab, slotSize, headroom, Math.min(max, out.cap), out.lens);
+    decodeFrames(slab, slotSize, headroom, n, this.vnet, out);
+    return n;
   }
 
   writeBatch(buf: Buffer, offs: Int32Array, lens: Int32Array, start: number, count: number): number {
@@ -42,6 +46,7 @@ export class TapPort extends PolledFd implements FramePort {
 export class UdpPort extends PolledFd implements DatagramPort {
   readonly port: number;
   readonly gro: boolean;
+  private readonly slots = new RecvSlots(64);
 
   /** `gso`: send runs with UDP_SEGMENT; `gro`: a receiving socket coalesces with UDP_GRO. */
   constructor(addr: number, port: number, readonly gso: boolean, gro: boolean, bufBytes = 8 << 20) {
@@ -60,8 +65,11 @@ export class UdpPort extends PolledFd implements DatagramPort {
     this.gro = on;
   }
 
-  recvBatch(slab: Buffer, slotSize: number, headroom: number, max: number, lens: Int32Array, addrs: Uint32Array, ports: Uint16Array, segs: Uint16Array): number {
-    return this.n.udpRecv(this.fd, slab, slotSize, headroom, max, lens, addrs, ports, segs);
+  recvBatch(slab: Buffer, slotSize: number, headroom: number, max: number, out: DatagramBatch): number {
+    const s = this.slots;
+    s.ensure(max);
+    const n = this.n.udpRecv(this.fd, slab, slotSize, headroom, max, s.lens, s.addrs, s.ports, s.segs);
+    return splitRuns(slab, slotSize, headroom, n, s, out);
   }
 
   sendBatch(buf: Buffer, offs: Int32Array, lens: Int32Array, addrs: Uint32Array, ports: Uint16Array, segs: Uint16Array, start: number, count: number): number {

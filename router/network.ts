@@ -1,14 +1,21 @@
-// Per-network datapath state: tables, counters and the preallocated buffers one network's
-// frames live in. Plus the send queues and the small byte helpers the hot path shares.
+// Per-network datapath state: tables, counters, the feature slots (null when off) and the
+// preallocated buffers one network's frames live in.
 import { COUNTER_NAMES, DROP_NAMES } from './counters.js';
-import { numToIpv4 } from '../native/index.js';
-import { NumTable, macFromParts } from './numtable.js';
+import { SEAL_HEAD, SEAL_TAIL, type NetworkDns, type NetworkSa, type NetworkVips } from './features.js';
+import { NumTable } from './numtable.js';
+import { ipv4ToString, macFromParts } from './wire/addr.js';
 import { TapCoalescer, VNET_HDR_LEN } from './offload.js';
-import type { FramePort } from './ports.js';
+import { VXLAN_HEADER_LEN } from './wire/index.js';
+import { FrameBatch, type FramePort } from './ports.js';
 
+/** Free bytes in front of every received frame: VXLAN header, room for an ESP header and IV. */
 export const HEADROOM = 64;
-export const VXLAN_HDR = 8;
+/** Free bytes after the largest frame a slot holds: room for ESP padding, trailer and tag. */
+export const TAILROOM = 32;
+export const VXLAN_HDR = VXLAN_HEADER_LEN;
 export const ETH_HDR = 14;
+/** True: the seal stage works in place, so what it adds fits in the head- and tailroom (tested). */
+export const ROOM_FOR_SEAL = HEADROOM >= VXLAN_HEADER_LEN + SEAL_HEAD && TAILROOM >= SEAL_TAIL;
 /** Remote entry configured by `peer add` or learned from a static VTEP. */
 export const FLAG_STATIC = 1;
 /** Largest frame a TSO TAP hands over (virtio header + 64 KB super-frame). */
@@ -32,6 +39,20 @@ export class Network {
   /** Static VTEPs, the head-end replication list for broadcast. */
   staticVteps = new Int32Array(0);
 
+  // Feature slots (features.ts): null while the feature is off on this network.
+  /** Encryption (crypto/): egress seals after the VXLAN header, ingress opens before the VXLAN checks. */
+  sa: NetworkSa | null = null;
+  /** Service VIPs (balancer/): egress DNAT before the FDB lookup, ingress reverse NAT before delivery. */
+  vips: NetworkVips | null = null;
+  /** Embedded DNS (dns/): egress takes resolver queries before the balancer. */
+  dns: NetworkDns | null = null;
+  /**
+   * Bytes the encapsulation stage leaves free in front of / behind each inner frame it sends:
+   * the VXLAN header, plus SEAL_HEAD / SEAL_TAIL when crypto/ sets sa (it sets these with it).
+   */
+  encapHead = VXLAN_HEADER_LEN;
+  encapTail = 0;
+
   /** Frames per TAP read. */
   readonly batch: number;
   readonly slot: number;
@@ -40,7 +61,8 @@ export class Network {
    * segmentation area, then the ARP reply slots.
    */
   readonly rxSlab: Buffer;
-  readonly rxLens: Int32Array;
+  /** What the TAP port decoded from the last read. */
+  readonly rxFrames: FrameBatch;
   readonly segStart: number;
   segFill: number;
   /** Frames on their way into the TAP (copied, coalesced when the TAP takes GSO frames). */
@@ -55,13 +77,13 @@ export class Network {
 
   constructor(readonly vni: number, readonly mtu: number, readonly tap: FramePort, batch: number) {
     this.batch = tap.vnet ? Math.min(batch, 16) : batch;
-    this.slot = tap.vnet ? HEADROOM + TSO_FRAME : (HEADROOM + ETH_HDR + 4 + mtu + 63) & ~63;
+    this.slot = tap.vnet ? HEADROOM + TSO_FRAME + TAILROOM : (HEADROOM + ETH_HDR + 4 + mtu + TAILROOM + 63) & ~63;
     this.segStart = this.slot * this.batch;
     this.segFill = this.segStart;
     const replyStart = this.segStart + (tap.vnet ? SEG_AREA : 0);
     const replies = 64;
     this.rxSlab = Buffer.alloc(replyStart + REPLY_SLOT * replies);
-    this.rxLens = new Int32Array(this.batch);
+    this.rxFrames = new FrameBatch(this.batch);
     this.replyOffs = new Int32Array(replies);
     this.replyLens = new Int32Array(replies);
     for (let i = 0; i < replies; i++) this.replyOffs[i] = replyStart + i * REPLY_SLOT;
@@ -129,7 +151,7 @@ export class Network {
   forwarding(): { mac: string; vtep: string; static: boolean }[] {
     const out: { mac: string; vtep: string; static: boolean }[] = [];
     for (const [hi, lo, vtep, flags] of this.remote.entries()) {
-      out.push({ mac: macFromParts(hi, lo), vtep: numToIpv4(vtep >>> 0), static: (flags & FLAG_STATIC) !== 0 });
+      out.push({ mac: macFromParts(hi, lo), vtep: ipv4ToString(vtep), static: (flags & FLAG_STATIC) !== 0 });
     }
     return out;
   }
@@ -139,52 +161,7 @@ export class Network {
     for (const [, vtep, , isStatic] of this.vteps.entries()) if (isStatic) list.push(vtep);
     this.staticVteps = Int32Array.from(list);
   }
-
-  /**
-   * Anti-spoofing on the inner IPv4 / ARP sender address (hot path): a known IP must belong to
-   * the frame's source MAC; an unknown IP is accepted only from a static VTEP (whose hosts we do
-   * not know).
-   */
-  srcIpMatches(buf: Buffer, f: number, flen: number, srcHi: number, srcLo: number, fromStatic: boolean): boolean {
-    const type = (buf[f + 12] << 8) | buf[f + 13];
-    let ipOff: number;
-    if (type === 0x0800) {
-      if (flen < ETH_HDR + 20) return fromStatic;
-      ipOff = f + ETH_HDR + 12;
-    } else if (type === 0x0806) {
-      if (flen < ETH_HDR + 28) return fromStatic;
-      ipOff = f + ETH_HDR + 14;
-    } else {
-      return fromStatic;
-    }
-    const ip = (buf[ipOff] << 24) | (buf[ipOff + 1] << 16) | (buf[ipOff + 2] << 8) | buf[ipOff + 3];
-    if (ip === 0) return type === 0x0806; // ARP probes carry 0.0.0.0
-    if (this.localIps.find(0, ip) >= 0) return false; // claims one of our own addresses
-    const n = this.neigh.find(0, ip);
-    if (n < 0) return fromStatic;
-    return this.neigh.a[n] === srcHi && this.neigh.b[n] === (srcLo | 0);
-  }
 }
 
 /** An ARP reply: virtio header + minimum Ethernet frame, rounded up. */
 const REPLY_SLOT = 80;
-
-export function writeVxlan(buf: Buffer, off: number, vni: number): void {
-  buf[off] = 0x08;
-  buf[off + 1] = 0;
-  buf[off + 2] = 0;
-  buf[off + 3] = 0;
-  buf[off + 4] = (vni >>> 16) & 255;
-  buf[off + 5] = (vni >>> 8) & 255;
-  buf[off + 6] = vni & 255;
-  buf[off + 7] = 0;
-}
-
-export function writeMac(buf: Buffer, off: number, hi: number, lo: number): void {
-  buf[off] = (hi >>> 8) & 255;
-  buf[off + 1] = hi & 255;
-  buf[off + 2] = (lo >>> 24) & 255;
-  buf[off + 3] = (lo >>> 16) & 255;
-  buf[off + 4] = (lo >>> 8) & 255;
-  buf[off + 5] = lo & 255;
-}

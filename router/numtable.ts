@@ -124,6 +124,3 @@ export class NumTable {
     }
   }
 }
-
-/** Kept for router/network.ts until it imports router/wire/addr.ts itself. */
-export { macFromParts } from './wire/addr.js';

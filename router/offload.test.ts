@@ -62,7 +62,7 @@ describe('segmentTcp4', () => {
         frame.copy(slab);
         const base = frame.length;
         const out = slab.subarray(base);
-        const n = segmentTcp4(slab, 0, frame.length, mss, 8, base, slab.length);
+        const n = segmentTcp4(slab, 0, frame.length, mss, 8, 0, base, slab.length);
         expect(n).toBe(Math.ceil(size / mss));
         const stride = 8 + 66 + mss;
         const parts: Buffer[] = [];
@@ -87,9 +87,9 @@ describe('segmentTcp4', () => {
     const udp = Buffer.from(f);
     udp[14 + 9] = 17;
     const room = (frame: Buffer, bytes: number) => Buffer.concat([frame, Buffer.alloc(bytes)]);
-    expect(segmentTcp4(room(udp, 9000), 0, udp.length, 1000, 8, udp.length, udp.length + 9000)).toBe(-1);
-    expect(segmentTcp4(room(f, 9000), 0, 40, 1000, 8, f.length, f.length + 9000)).toBe(-1);
-    expect(segmentTcp4(room(f, 9000), 0, f.length, 1000, 8, f.length, f.length + 2000)).toBe(-2);
+    expect(segmentTcp4(room(udp, 9000), 0, udp.length, 1000, 8, 0, udp.length, udp.length + 9000)).toBe(-1);
+    expect(segmentTcp4(room(f, 9000), 0, 40, 1000, 8, 0, f.length, f.length + 9000)).toBe(-1);
+    expect(segmentTcp4(room(f, 9000), 0, f.length, 1000, 8, 0, f.length, f.length + 2000)).toBe(-2);
   });
 });
 

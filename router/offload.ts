@@ -3,30 +3,20 @@
 // GSO; on receive, runs of TCP segments of one flow are merged back into a super-frame written
 // to the TAP with a GSO virtio header, so the kernel crosses bridge, veth and TCP once per 64 KB
 // instead of once per 1.4 KB. All functions work in place on slabs and allocate nothing.
-import { fold, ipv4PseudoSum, onesSum } from './wire/checksum.js';
+import {
+  ETH_HEADER_LEN as ETH, EtherType, IPV4_MIN_HEADER_LEN, IpProto, TCP_CHECKSUM_OFFSET, TCP_MIN_HEADER_LEN, TcpFlag, VNET_HDR_LEN, ethType, fold,
+  ipv4DontFrag, ipv4FillChecksum, ipv4HeaderLenAt, ipv4Ident, ipv4IsFragment, ipv4Proto, ipv4PseudoSum, ipv4Src,
+  ipv4Dst, ipv4TotalLen, ipv4Tos, ipv4Ttl, ipv4Version, onesSum, setIpv4Ident, setIpv4TotalLen, setTcpChecksum,
+  setTcpFlags, setTcpSeq, tcpAck, tcpFillChecksum, tcpFlags, tcpHeaderLenAt, tcpOptionsOff, tcpSeq, tcpSrcPort,
+  tcpDstPort, tcpWindow, wr16, writeVnetNone, writeVnetTcp4,
+} from './wire/index.js';
 import { finishPartial, writeRxVnet } from './partial-csum.js';
 
-/** struct virtio_net_hdr (little-endian fields): flags, gso_type, hdr_len, gso_size, csum_start, csum_offset. */
-export const VNET_HDR_LEN = 10;
-export const VNET_F_NEEDS_CSUM = 1;
-export const VNET_GSO_NONE = 0;
-export const VNET_GSO_TCPV4 = 1;
-const ETH = 14;
-const TCP_FIN = 0x01;
-const TCP_SYN = 0x02;
-const TCP_RST = 0x04;
-const TCP_PSH = 0x08;
-const TCP_ACK = 0x10;
-const TCP_URG = 0x20;
-const TCP_CWR = 0x80;
+export { VNET_F_NEEDS_CSUM, VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_HDR_LEN, writeVnetNone } from './wire/index.js';
 /** Largest UDP payload of one GSO send (65535 - IPv4 - UDP headers). */
 export const GSO_MAX_BYTES = 65507;
 /** Segments per GSO send that every kernel with UDP_SEGMENT accepts. */
 export const GSO_MAX_SEGS = 64;
-
-export function writeVnetNone(buf: Buffer, off: number): void {
-  buf.fill(0, off, off + VNET_HDR_LEN);
-}
 
 /**
  * Finish a partial checksum (VIRTIO_NET_HDR_F_NEEDS_CSUM): the field at start+offset holds the
@@ -37,77 +27,66 @@ export function completeChecksum(buf: Buffer, off: number, len: number, start: n
   if (start < ETH || start + offset + 2 > len) return false;
   let c = ~onesSum(buf, off + start, len - start) & 0xffff;
   if (c === 0 && udp) c = 0xffff;
-  buf[off + start + offset] = c >>> 8;
-  buf[off + start + offset + 1] = c & 255;
+  wr16(buf, off + start + offset, c);
   return true;
 }
 
 /** Header lengths of an IPv4/TCP frame, or 0 if it is not one we can segment/coalesce. */
 export function tcp4HeaderLen(buf: Buffer, off: number, len: number): number {
-  if (len < ETH + 40 || buf[off + 12] !== 0x08 || buf[off + 13] !== 0x00) return 0;
+  if (len < ETH + IPV4_MIN_HEADER_LEN + TCP_MIN_HEADER_LEN || ethType(buf, off) !== EtherType.Ipv4) return 0;
   const ip = off + ETH;
-  if (buf[ip] >>> 4 !== 4 || buf[ip + 9] !== 6) return 0;
-  const ihl = (buf[ip] & 15) * 4;
-  if (ihl < 20) return 0;
-  if ((buf[ip + 6] & 0x3f) !== 0 || buf[ip + 7] !== 0) return 0; // fragment
-  const thl = (buf[ip + ihl + 12] >>> 4) * 4;
-  if (thl < 20 || ETH + ihl + thl > len) return 0;
+  if (ipv4Version(buf, ip) !== 4 || ipv4Proto(buf, ip) !== IpProto.Tcp) return 0;
+  const ihl = ipv4HeaderLenAt(buf, ip);
+  if (ihl < IPV4_MIN_HEADER_LEN) return 0;
+  if (ipv4IsFragment(buf, ip)) return 0;
+  const thl = tcpHeaderLenAt(buf, ip + ihl);
+  if (thl < TCP_MIN_HEADER_LEN || ETH + ihl + thl > len) return 0;
   return ETH + ihl + thl;
-}
-
-function ipHeaderChecksum(buf: Buffer, ip: number, ihl: number): void {
-  buf[ip + 10] = 0;
-  buf[ip + 11] = 0;
-  const c = ~onesSum(buf, ip, ihl) & 0xffff;
-  buf[ip + 10] = c >>> 8;
-  buf[ip + 11] = c & 255;
 }
 
 /**
  * Cut a TCPv4 super-frame (buf[off..off+len), Ethernet) into segments of at most `mss` payload
- * bytes, each prefixed with `prefix` free bytes (the caller's VXLAN header), written back to back
- * at buf[outOff..outEnd) (a separate area of the same slab: copyWithin allocates nothing, unlike
- * Buffer.copy) with a stride of prefix+headers+mss. IP length/id/checksum and TCP seq, flags and
- * checksum are fixed per segment. Returns the number of segments, -1 if the frame cannot be
- * segmented, or -2 if it does not fit.
+ * bytes, each with `prefix` free bytes before it (VXLAN header, later ESP header and IV) and
+ * `suffix` free bytes after it (later ESP padding, trailer and tag), written back to back at
+ * buf[outOff..outEnd) (a separate area of the same slab: copyWithin allocates nothing, unlike
+ * Buffer.copy) with a stride of prefix+headers+mss+suffix. IP length/id/checksum and TCP seq,
+ * flags and checksum are fixed per segment. Returns the number of segments, -1 if the frame
+ * cannot be segmented, or -2 if it does not fit.
  */
-export function segmentTcp4(buf: Buffer, off: number, len: number, mss: number, prefix: number, outOff: number, outEnd: number): number {
+export function segmentTcp4(
+  buf: Buffer, off: number, len: number, mss: number, prefix: number, suffix: number, outOff: number, outEnd: number,
+): number {
   const hdr = tcp4HeaderLen(buf, off, len);
   if (hdr === 0 || mss <= 0) return -1;
   const payload = len - hdr;
   if (payload <= 0) return -1;
   const nseg = Math.ceil(payload / mss);
-  const stride = prefix + hdr + mss;
-  if (outOff + (nseg - 1) * stride + prefix + hdr + (payload - (nseg - 1) * mss) > outEnd) return -2;
+  const stride = prefix + hdr + mss + suffix;
+  if (outOff + (nseg - 1) * stride + prefix + hdr + (payload - (nseg - 1) * mss) + suffix > outEnd) return -2;
   const ip = off + ETH;
-  const ihl = (buf[ip] & 15) * 4;
+  const ihl = ipv4HeaderLenAt(buf, ip);
   const thl = hdr - ETH - ihl;
-  const src = buf.readUInt32BE(ip + 12);
-  const dst = buf.readUInt32BE(ip + 16);
-  const id0 = buf.readUInt16BE(ip + 4);
-  const seq0 = buf.readUInt32BE(ip + ihl + 4);
-  const flags0 = buf[ip + ihl + 13];
+  const src = ipv4Src(buf, ip);
+  const dst = ipv4Dst(buf, ip);
+  const id0 = ipv4Ident(buf, ip);
+  const seq0 = tcpSeq(buf, ip + ihl);
+  const flags0 = tcpFlags(buf, ip + ihl) & 0xff;
   for (let k = 0; k < nseg; k++) {
     const o = outOff + k * stride + prefix;
     const chunk = k === nseg - 1 ? payload - k * mss : mss;
-    const out = buf;
     buf.copyWithin(o, off, off + hdr);
     buf.copyWithin(o + hdr, off + hdr + k * mss, off + hdr + k * mss + chunk);
     const oip = o + ETH;
-    out.writeUInt16BE(ihl + thl + chunk, oip + 2);
-    out.writeUInt16BE((id0 + k) & 0xffff, oip + 4);
-    ipHeaderChecksum(out, oip, ihl);
+    setIpv4TotalLen(buf, oip, ihl + thl + chunk);
+    setIpv4Ident(buf, oip, (id0 + k) & 0xffff);
+    ipv4FillChecksum(buf, oip);
     const t = oip + ihl;
-    out.writeUInt32BE((seq0 + k * mss) >>> 0, t + 4);
+    setTcpSeq(buf, t, (seq0 + k * mss) >>> 0);
     let f = flags0;
-    if (k < nseg - 1) f &= ~(TCP_FIN | TCP_PSH);
-    if (k > 0) f &= ~TCP_CWR;
-    out[t + 13] = f;
-    out[t + 16] = 0;
-    out[t + 17] = 0;
-    const c = ~onesSum(out, t, thl + chunk, ipv4PseudoSum(src, dst, 6, thl + chunk)) & 0xffff;
-    out[t + 16] = c >>> 8;
-    out[t + 17] = c & 255;
+    if (k < nseg - 1) f &= ~(TcpFlag.Fin | TcpFlag.Psh);
+    if (k > 0) f &= ~TcpFlag.Cwr;
+    setTcpFlags(buf, t, f);
+    tcpFillChecksum(buf, t, thl + chunk, src, dst);
   }
   return nseg;
 }
@@ -201,9 +180,9 @@ export class TapCoalescer {
     this.curSegs = 1;
     this.curLen = len;
     const ip = f + ETH;
-    const ihl = (buf[ip] & 15) * 4;
-    this.curNextSeq = (buf.readUInt32BE(ip + ihl + 4) + (len - hdr)) >>> 0;
-    if (buf[ip + ihl + 13] & TCP_PSH) this.close();
+    const t = ip + ipv4HeaderLenAt(buf, ip);
+    this.curNextSeq = (tcpSeq(buf, t) + (len - hdr)) >>> 0;
+    if (tcpFlags(buf, t) & TcpFlag.Psh) this.close();
   }
 
   private tryAppend(buf: Buffer, f: number, len: number, hdr: number): boolean {
@@ -213,18 +192,19 @@ export class TapCoalescer {
     if (this.fill + chunk > this.end) return false;
     const base = this.offs[this.cur] + VNET_HDR_LEN;
     const ip = f + ETH;
-    const ihl = (buf[ip] & 15) * 4;
+    const ihl = ipv4HeaderLenAt(buf, ip);
     const t = ip + ihl;
     const o = this.out;
     const bip = base + ETH;
     const bt = bip + ihl;
     // Same flow, same ACK and window, in order, same IP TOS/TTL/DF, identical options.
-    if (buf.readUInt32BE(t + 4) !== this.curNextSeq) return false;
-    if (buf.readUInt32BE(ip + 12) !== o.readUInt32BE(bip + 12) || buf.readUInt32BE(ip + 16) !== o.readUInt32BE(bip + 16)) return false;
-    if (buf.readUInt32BE(t) !== o.readUInt32BE(bt) || buf.readUInt32BE(t + 8) !== o.readUInt32BE(bt + 8)) return false;
-    if (buf[ip + 1] !== o[bip + 1] || buf[ip + 8] !== o[bip + 8] || (buf[ip + 6] & 0x40) !== (o[bip + 6] & 0x40)) return false;
-    if (buf.readUInt16BE(t + 14) !== o.readUInt16BE(bt + 14)) return false;
-    if (buf.compare(o, bt + 20, base + hdr, t + 20, f + hdr) !== 0) return false;
+    if (tcpSeq(buf, t) !== this.curNextSeq) return false;
+    if (ipv4Src(buf, ip) !== ipv4Src(o, bip) || ipv4Dst(buf, ip) !== ipv4Dst(o, bip)) return false;
+    if (tcpSrcPort(buf, t) !== tcpSrcPort(o, bt) || tcpDstPort(buf, t) !== tcpDstPort(o, bt)) return false;
+    if (tcpAck(buf, t) !== tcpAck(o, bt)) return false;
+    if (ipv4Tos(buf, ip) !== ipv4Tos(o, bip) || ipv4Ttl(buf, ip) !== ipv4Ttl(o, bip) || ipv4DontFrag(buf, ip) !== ipv4DontFrag(o, bip)) return false;
+    if (tcpWindow(buf, t) !== tcpWindow(o, bt)) return false;
+    if (buf.compare(o, tcpOptionsOff(bt), base + hdr, tcpOptionsOff(t), f + hdr) !== 0) return false;
     if (!mergeable(buf, f, len, hdr)) return false;
     o.copyWithin(this.fill, f + hdr, f + len);
     this.fill += chunk;
@@ -233,8 +213,8 @@ export class TapCoalescer {
     this.curSegs++;
     this.curNextSeq = (this.curNextSeq + chunk) >>> 0;
     this.merged++;
-    const psh = buf[t + 13] & TCP_PSH;
-    if (psh) o[bt + 13] |= TCP_PSH;
+    const psh = tcpFlags(buf, t) & TcpFlag.Psh;
+    if (psh) setTcpFlags(o, bt, tcpFlags(o, bt) | TcpFlag.Psh);
     if (psh || chunk < this.curMss) this.close();
     return true;
   }
@@ -249,19 +229,13 @@ export class TapCoalescer {
     const v = this.offs[i];
     const base = v + VNET_HDR_LEN;
     const ip = base + ETH;
-    const ihl = (o[ip] & 15) * 4;
+    const ihl = ipv4HeaderLenAt(o, ip);
     const l4 = this.curLen - ETH - ihl;
-    o.writeUInt16BE(ihl + l4, ip + 2);
-    ipHeaderChecksum(o, ip, ihl);
+    setIpv4TotalLen(o, ip, ihl + l4);
+    ipv4FillChecksum(o, ip);
     const t = ip + ihl;
-    const pseudo = ipv4PseudoSum(o.readUInt32BE(ip + 12), o.readUInt32BE(ip + 16), 6, l4);
-    o.writeUInt16BE(fold(pseudo), t + 16);
-    o[v] = VNET_F_NEEDS_CSUM;
-    o[v + 1] = VNET_GSO_TCPV4;
-    o.writeUInt16LE(this.curHdr, v + 2);
-    o.writeUInt16LE(this.curMss, v + 4);
-    o.writeUInt16LE(ETH + ihl, v + 6);
-    o.writeUInt16LE(16, v + 8);
+    setTcpChecksum(o, t, fold(ipv4PseudoSum(ipv4Src(o, ip), ipv4Dst(o, ip), IpProto.Tcp, l4)));
+    writeVnetTcp4(o, v, this.curHdr, this.curMss, ETH + ihl, TCP_CHECKSUM_OFFSET);
   }
 
   /** Close the open frame and forget the batch (after the caller wrote offs/lens out). */
@@ -275,11 +249,11 @@ export class TapCoalescer {
 /** A data segment with only ACK (and PSH) set whose TCP checksum verifies. */
 function mergeable(buf: Buffer, f: number, len: number, hdr: number): boolean {
   const ip = f + ETH;
-  const ihl = (buf[ip] & 15) * 4;
-  if (buf.readUInt16BE(ip + 2) !== len - ETH) return false; // padded or inconsistent
+  const ihl = ipv4HeaderLenAt(buf, ip);
+  if (ipv4TotalLen(buf, ip) !== len - ETH) return false; // padded or inconsistent
   const t = ip + ihl;
-  const flags = buf[t + 13];
-  if ((flags & (TCP_SYN | TCP_FIN | TCP_RST | TCP_URG | TCP_CWR)) !== 0 || (flags & TCP_ACK) === 0) return false;
+  const flags = tcpFlags(buf, t) & 0xff;
+  if ((flags & (TcpFlag.Syn | TcpFlag.Fin | TcpFlag.Rst | TcpFlag.Urg | TcpFlag.Cwr)) !== 0 || (flags & TcpFlag.Ack) === 0) return false;
   const l4 = len - ETH - ihl;
-  return onesSum(buf, t, l4, ipv4PseudoSum(buf.readUInt32BE(ip + 12), buf.readUInt32BE(ip + 16), 6, l4)) === 0xffff && hdr > 0;
+  return onesSum(buf, t, l4, ipv4PseudoSum(ipv4Src(buf, ip), ipv4Dst(buf, ip), IpProto.Tcp, l4)) === 0xffff && hdr > 0;
 }

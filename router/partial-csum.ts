@@ -4,7 +4,7 @@
 // the CHECKSUM_PARTIAL skb the peer sent. Without virtio headers (--no-offload) the checksum is
 // finished here instead. Any other frame goes as it came (flags 0): the container's stack
 // verifies its checksum and drops it if corrupted, as before.
-import { TCP_CSUM_OFFSET } from './wire/tcp.js';
+import { TCP_CHECKSUM_OFFSET } from './wire/tcp.js';
 import { completePartialChecksum, makeTcpChecksumPartial, partialChecksumAt, tcpSuperFrameHeaderLen } from './wire/partial.js';
 
 /** struct virtio_net_hdr: flags, gso_type, hdr_len, gso_size, csum_start, csum_offset (LE). */
@@ -29,7 +29,7 @@ export function writeRxVnet(buf: Buffer, h: number, f: number, len: number, mtu:
     buf.writeUInt16LE(hdr, h + 2);
     buf.writeUInt16LE(mtu + 14 - hdr, h + 4);
     buf.writeUInt16LE(start, h + 6);
-    buf.writeUInt16LE(TCP_CSUM_OFFSET, h + 8);
+    buf.writeUInt16LE(TCP_CHECKSUM_OFFSET, h + 8);
     return true;
   }
   const at = partialChecksumAt(buf, f, len);

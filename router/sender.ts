@@ -1,11 +1,29 @@
-// How VXLAN datagrams leave: one queue per send socket (the inner-flow hash picks it, so each
-// flow keeps one UDP source port), TCP super-frames cut into segments and queued as UDP GSO
-// runs, one sendmmsg per queue per batch, and the fall-back to plain datagrams when the kernel
-// refuses GSO. Hot path: nothing here allocates.
+// The UDP side of sending (behind the DatagramPorts, as wireguard-go keeps GSO behind
+// conn.Bind): one queue per send socket (the inner-flow hash picks it, so each flow keeps one UDP
+// source port), TCP super-frames cut into segments with room for a header and a trailer, runs of
+// equal-size datagrams packed as UDP GSO sends, one sendmmsg per queue per batch, and the
+// fall-back to plain datagrams for a destination whose GSO sends the kernel refuses.
+// Hot path: nothing here allocates.
 import { C, D } from './counters.js';
-import { VXLAN_HDR, writeVxlan, type Network } from './network.js';
+import type { Network } from './network.js';
+import { NumTable } from './numtable.js';
 import { GSO_MAX_BYTES, GSO_MAX_SEGS, segmentTcp4, tcp4HeaderLen } from './offload.js';
 import type { DatagramPort } from './ports.js';
+
+/** How long a destination gets plain datagrams after the kernel refused a GSO send to it. */
+export const GSO_RETRY_MS = 10_000;
+
+/**
+ * The errors with which the kernel refuses a UDP GSO send itself (as opposed to the destination
+ * being unreachable): EIO (no checksum offload on the route, or xfrm), EINVAL (segment larger than
+ * the MTU, too many segments), EMSGSIZE. The addon reports them as lens[i] = -errno.
+ */
+const EIO = 5;
+const EINVAL = 22;
+const EMSGSIZE = 90;
+function gsoRefusal(negErrno: number): boolean {
+  return negErrno === -EIO || negErrno === -EINVAL || negErrno === -EMSGSIZE;
+}
 
 /** One send socket's queue of datagrams (or GSO runs of datagrams) for the next sendmmsg. */
 export class TxQueue {
@@ -30,11 +48,18 @@ export class TxQueue {
 
 export class Sender {
   readonly queues: TxQueue[];
-  /** Set when the kernel refused a GSO send (no checksum offload, MTU): plain sends from then on. */
-  private gsoBroken = false;
+  /** Destinations whose GSO sends were refused: (0, VTEP) → a = retry time (s since `epoch`). */
+  private readonly noGso = new NumTable(16);
+  private noGsoCount = 0;
+  private readonly epoch: number;
+  // Where the last segment() call put its segments.
+  segStart = 0;
+  segStride = 0;
+  segLast = 0;
 
-  constructor(ports: DatagramPort[], cap: number, private readonly vxlanPort: number) {
+  constructor(ports: DatagramPort[], cap: number, private readonly vxlanPort: number, private readonly now: () => number = Date.now) {
     this.queues = ports.map((p) => new TxQueue(p, cap));
+    this.epoch = now();
   }
 
   /** The queue (send socket) of a flow. */
@@ -42,28 +67,42 @@ export class Sender {
     return this.queues[hash % this.queues.length];
   }
 
-  /** Cut a TCP super-frame into VXLAN datagrams in the segmentation area; queue them as GSO runs. */
-  segments(net: Network, q: TxQueue, off: number, len: number, mss: number, vtep: number): void {
+  /**
+   * Cut the TCP super-frame at net.rxSlab[off..off+len) into the segmentation area, each segment
+   * with `head` free bytes before and `tail` after (segmentTcp4). Returns the segment count (0 if
+   * the frame cannot be segmented); segStart/segStride/segLast describe where they are: segment k
+   * is the datagram at segStart + k*segStride, segStride bytes long (segLast for the last).
+   */
+  segment(net: Network, off: number, len: number, mss: number, head: number, tail: number): number {
     const buf = net.rxSlab;
     const segEnd = net.replyOffs[0];
-    let n = segmentTcp4(buf, off, len, mss, VXLAN_HDR, net.segFill, segEnd);
+    let n = segmentTcp4(buf, off, len, mss, head, tail, net.segFill, segEnd);
     if (n === -2) {
       this.flush(net);
-      n = segmentTcp4(buf, off, len, mss, VXLAN_HDR, net.segFill, segEnd);
+      n = segmentTcp4(buf, off, len, mss, head, tail, net.segFill, segEnd);
     }
-    if (n < 0) {
-      net.drops[D.badOffload]++;
-      return;
-    }
+    if (n < 0) return 0;
     const hdr = tcp4HeaderLen(buf, off, len);
-    const stride = VXLAN_HDR + hdr + mss;
-    const last = VXLAN_HDR + len - (n - 1) * mss;
-    const start = net.segFill;
-    for (let k = 0; k < n; k++) writeVxlan(buf, start + k * stride, net.vni);
-    net.segFill = start + (n - 1) * stride + last;
+    this.segStart = net.segFill;
+    this.segStride = head + hdr + mss + tail;
+    this.segLast = head + len - (n - 1) * mss + tail;
+    net.segFill = this.segStart + (n - 1) * this.segStride + this.segLast;
     net.counters[C.tsoFrames]++;
     net.counters[C.tsoSegments] += n;
-    if (this.gsoBroken || !q.port.gso) {
+    return n;
+  }
+
+  /**
+   * Queue n datagrams laid out back to back from `start` (all `stride` bytes but the last, `last`)
+   * for `vtep`: as GSO runs of up to 64 when the port and the destination take them, else one
+   * by one.
+   */
+  queueRun(net: Network, q: TxQueue, start: number, n: number, stride: number, last: number, vtep: number): void {
+    if (n === 1) {
+      this.queue(net, q, start, last, vtep, 0, 1);
+      return;
+    }
+    if (!q.port.gso || (this.noGsoCount > 0 && this.gsoRefused(vtep))) {
       for (let k = 0; k < n; k++) this.queue(net, q, start + k * stride, k === n - 1 ? last : stride, vtep, 0, 1);
       return;
     }
@@ -95,6 +134,26 @@ export class Sender {
     net.segFill = net.segStart;
   }
 
+  /** True while GSO to vtep is off after a refusal (and forgets the refusal once it expired). */
+  private gsoRefused(vtep: number): boolean {
+    const i = this.noGso.find(0, vtep | 0);
+    if (i < 0) return false;
+    if (this.seconds() < this.noGso.a[i]) return true;
+    this.noGso.delete(0, vtep | 0);
+    this.noGsoCount--;
+    return false;
+  }
+
+  private refuseGso(vtep: number): void {
+    const until = this.seconds() + Math.ceil(GSO_RETRY_MS / 1000);
+    if (this.noGso.find(0, vtep | 0) < 0) this.noGsoCount++;
+    this.noGso.set(0, vtep | 0, until);
+  }
+
+  private seconds(): number {
+    return Math.floor((this.now() - this.epoch) / 1000);
+  }
+
   private send(net: Network, q: TxQueue): void {
     // A port returns how many entries it used up; one the kernel refused has its length
     // replaced by -errno. What is left after the count met EAGAIN (buffer full).
@@ -109,7 +168,8 @@ export class Sender {
         bytes += l;
       } else {
         net.drops[D.udpTxError] += q.dgrams[k];
-        if (q.segs[k] !== 0) this.gsoBroken = true; // EIO/EMSGSIZE on a GSO run: send plainly from now on
+        // The kernel refused the GSO run itself: plain datagrams to that destination for a while.
+        if (q.segs[k] !== 0 && gsoRefusal(l)) this.refuseGso(q.addrs[k]);
       }
     }
     net.counters[C.vxlanTxPackets] += pkts;

@@ -1,6 +1,6 @@
 // ARP (RFC 826) for Ethernet hardware / IPv4 protocol addresses only: 28 bytes.
 // Anything else (other htype/ptype/lengths, opcodes other than request/reply) is Unsupported.
-import { rd16, rd32, rd48, wr16, wr32, wr48 } from './bytes.js';
+import { rd16, rd32, rd32s, rd48, wr16, wr32, wr48 } from './bytes.js';
 import { WireError, WireParseError, assertRoom, assertUint, inBounds } from './error.js';
 
 export const ARP_LEN = 28;
@@ -35,6 +35,14 @@ export function arpTargetMac(buf: Uint8Array, off: number): number {
 }
 export function arpTargetIp(buf: Uint8Array, off: number): number {
   return rd32(buf, off + 24);
+}
+
+/** Sender / target protocol address as a signed int32 (the table key form). */
+export function arpSenderIpKey(buf: Uint8Array, off: number): number {
+  return rd32s(buf, off + 14);
+}
+export function arpTargetIpKey(buf: Uint8Array, off: number): number {
+  return rd32s(buf, off + 24);
 }
 
 /**

@@ -11,6 +11,11 @@ export function rd32(buf: Uint8Array, i: number): number {
   return ((buf[i] << 24) | (buf[i + 1] << 16) | (buf[i + 2] << 8) | buf[i + 3]) >>> 0;
 }
 
+/** Signed 32-bit big-endian at buf[i] (-2^31..2^31-1): the int32 key form NumTable uses. */
+export function rd32s(buf: Uint8Array, i: number): number {
+  return (buf[i] << 24) | (buf[i + 1] << 16) | (buf[i + 2] << 8) | buf[i + 3];
+}
+
 /** 48-bit big-endian at buf[i] as hi16 * 2^32 + lo32 (exact in a double). */
 export function rd48(buf: Uint8Array, i: number): number {
   return ((buf[i] << 8) | buf[i + 1]) * 0x100000000 + rd32(buf, i + 2);

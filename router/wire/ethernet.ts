@@ -4,7 +4,7 @@
 // so 00:00:5e:00:53:01 is 0x00005e005301. Only one tag is interpreted: a QinQ frame reports
 // vlan = the outer tag and ethertype = the inner TPID (0x8100). EtherType values below 0x0600
 // (802.3 length frames) are reported as-is; this codec does not interpret LLC.
-import { rd16, rd48, wr16, wr48 } from './bytes.js';
+import { rd16, rd32s, rd48, wr16, wr32, wr48 } from './bytes.js';
 import { WireError, WireParseError, assertRoom, assertUint, inBounds } from './error.js';
 
 export const ETH_HEADER_LEN = 14;
@@ -75,6 +75,26 @@ export function ethHeaderLenAt(buf: Uint8Array, off: number): number {
 /** Absolute offset of the payload (off + 14 or off + 18). */
 export function ethPayloadOff(buf: Uint8Array, off: number): number {
   return off + ethHeaderLenAt(buf, off);
+}
+// Table keys: a MAC as (hi16, lo32 signed), the form NumTable stores (no doubles on the hot path).
+export function ethDstHi(buf: Uint8Array, off: number): number {
+  return rd16(buf, off);
+}
+export function ethDstLo(buf: Uint8Array, off: number): number {
+  return rd32s(buf, off + 2);
+}
+export function ethSrcHi(buf: Uint8Array, off: number): number {
+  return rd16(buf, off + 6);
+}
+export function ethSrcLo(buf: Uint8Array, off: number): number {
+  return rd32s(buf, off + 8);
+}
+/** The group (multicast/broadcast) bit of a MAC's hi16 key. */
+export const MAC_HI_GROUP = 0x100;
+/** Writes a MAC given as (hi16, lo32) at buf[off..off+6). */
+export function writeMacParts(buf: Uint8Array, off: number, hi: number, lo: number): void {
+  wr16(buf, off, hi);
+  wr32(buf, off + 2, lo);
 }
 export function setEthDst(buf: Uint8Array, off: number, mac: number): void {
   wr48(buf, off, mac);

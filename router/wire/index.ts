@@ -19,3 +19,4 @@ export * from './icmp.js';
 export * from './tcp.js';
 export * from './flow.js';
 export * from './partial.js';
+export * from './virtio.js';

@@ -3,7 +3,7 @@
 // interpreted, only delimited by IHL. Trailing bytes past the total length (Ethernet padding)
 // are allowed and excluded from the payload.
 import { checksum, checksumUpdate16, onesSum } from './checksum.js';
-import { rd16, rd32, wr16, wr32 } from './bytes.js';
+import { rd16, rd32, rd32s, wr16, wr32 } from './bytes.js';
 import { WireError, WireParseError, assertRoom, assertUint, inBounds } from './error.js';
 
 export const IPV4_MIN_HEADER_LEN = 20;
@@ -86,6 +86,13 @@ export function ipv4Src(buf: Uint8Array, off: number): number {
 export function ipv4Dst(buf: Uint8Array, off: number): number {
   return rd32(buf, off + 16);
 }
+/** Source as a signed int32 (the table key form). */
+export function ipv4SrcKey(buf: Uint8Array, off: number): number {
+  return rd32s(buf, off + 12);
+}
+export function ipv4DstKey(buf: Uint8Array, off: number): number {
+  return rd32s(buf, off + 16);
+}
 /** Absolute offset of the payload (after options). */
 export function ipv4PayloadOff(buf: Uint8Array, off: number): number {
   return off + ((buf[off] & 0x0f) << 2);
@@ -100,6 +107,12 @@ export function setIpv4Src(buf: Uint8Array, off: number, ip: number): void {
 }
 export function setIpv4Dst(buf: Uint8Array, off: number, ip: number): void {
   wr32(buf, off + 16, ip);
+}
+export function setIpv4TotalLen(buf: Uint8Array, off: number, len: number): void {
+  wr16(buf, off + 2, len);
+}
+export function setIpv4Ident(buf: Uint8Array, off: number, id: number): void {
+  wr16(buf, off + 4, id);
 }
 /** Recomputes and stores the header checksum over IHL*4 bytes. */
 export function ipv4FillChecksum(buf: Uint8Array, off: number): void {

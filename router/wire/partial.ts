@@ -8,7 +8,7 @@ import { fold, ipv4PseudoSum, onesSum } from './checksum.js';
 import { rd16, wr16 } from './bytes.js';
 import { ETH_HEADER_LEN, EtherType, ethType } from './ethernet.js';
 import { IpProto, ipv4Dst, ipv4HeaderLenAt, ipv4IsFragment, ipv4Proto, ipv4Src, ipv4TotalLen, ipv4Version } from './ipv4.js';
-import { TCP_CSUM_OFFSET, TCP_MIN_HEADER_LEN, tcpHeaderLenAt } from './tcp.js';
+import { TCP_CHECKSUM_OFFSET, TCP_MIN_HEADER_LEN, tcpHeaderLenAt } from './tcp.js';
 import { UDP_CSUM_OFFSET, UDP_HEADER_LEN } from './udp.js';
 
 /**
@@ -27,7 +27,7 @@ export function partialChecksumAt(buf: Uint8Array, f: number, len: number): numb
   const proto = ipv4Proto(buf, ip);
   const l4len = total - ihl;
   let at: number;
-  if (proto === IpProto.Tcp && l4len >= TCP_MIN_HEADER_LEN) at = TCP_CSUM_OFFSET;
+  if (proto === IpProto.Tcp && l4len >= TCP_MIN_HEADER_LEN) at = TCP_CHECKSUM_OFFSET;
   else if (proto === IpProto.Udp && l4len >= UDP_HEADER_LEN) at = UDP_CSUM_OFFSET;
   else return 0;
   const l4 = ip + ihl;
@@ -86,7 +86,7 @@ export function makeTcpChecksumPartial(buf: Uint8Array, f: number): number {
   const ihl = ipv4HeaderLenAt(buf, ip);
   const l4len = ipv4TotalLen(buf, ip) - ihl;
   const pseudo = fold(ipv4PseudoSum(ipv4Src(buf, ip), ipv4Dst(buf, ip), IpProto.Tcp, l4len));
-  const field = ip + ihl + TCP_CSUM_OFFSET;
+  const field = ip + ihl + TCP_CHECKSUM_OFFSET;
   if (rd16(buf, field) !== pseudo && onesSum(buf, ip + ihl, l4len, pseudo) !== 0xffff) return 0;
   wr16(buf, field, pseudo);
   return ETH_HEADER_LEN + ihl;

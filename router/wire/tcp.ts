@@ -8,8 +8,8 @@ import { WireError, WireParseError, assertRoom, assertUint, inBounds } from './e
 
 export const TCP_MIN_HEADER_LEN = 20;
 export const TCP_MAX_HEADER_LEN = 60;
-/** Offset of the checksum field in the TCP header. */
-export const TCP_CSUM_OFFSET = 16;
+/** Where the checksum field sits in the header (a virtio csum_offset names it). */
+export const TCP_CHECKSUM_OFFSET = 16;
 const PROTO_TCP = 6;
 
 /** Flag bits as returned by tcpFlags (NS is bit 8, from the data-offset byte). */
@@ -78,6 +78,20 @@ export function tcpUrgent(buf: Uint8Array, off: number): number {
 /** Absolute offset of the payload. */
 export function tcpPayloadOff(buf: Uint8Array, off: number): number {
   return off + ((buf[off + 12] >> 4) << 2);
+}
+export function setTcpSeq(buf: Uint8Array, off: number, seq: number): void {
+  wr32(buf, off + 4, seq);
+}
+/** Writes the eight flag bits of byte 13 (FIN..CWR); NS is left as it is. */
+export function setTcpFlags(buf: Uint8Array, off: number, flags: number): void {
+  buf[off + 13] = flags;
+}
+export function setTcpChecksum(buf: Uint8Array, off: number, c: number): void {
+  wr16(buf, off + TCP_CHECKSUM_OFFSET, c);
+}
+/** Offset of the options (right after the fixed header). */
+export function tcpOptionsOff(off: number): number {
+  return off + TCP_MIN_HEADER_LEN;
 }
 /** Computes and stores the checksum over the whole segment buf[off, off+len). */
 export function tcpFillChecksum(buf: Uint8Array, off: number, len: number, srcIp: number, dstIp: number): void {

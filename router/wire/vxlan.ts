@@ -44,6 +44,11 @@ export function writeVxlanHeader(buf: Uint8Array, off: number, vni: number): num
   return VXLAN_HEADER_LEN;
 }
 
+/** Flags exactly 0x08 and every reserved bit zero (the hot-path form of checkVxlan: length checked by the caller). */
+export function vxlanHeaderOk(buf: Uint8Array, off: number): boolean {
+  return buf[off] === VXLAN_FLAG_I && (buf[off + 1] | buf[off + 2] | buf[off + 3] | buf[off + 7]) === 0;
+}
+
 /** 0 for a valid header; Truncated, BadFlags (flags != 0x08) or BadReserved. */
 export function checkVxlan(buf: Uint8Array, off: number, len: number): number {
   if (!inBounds(buf, off, len)) return WireError.BadBounds;

@@ -1,0 +1,24 @@
+// Per-network state of the datapath features that plug in as stages (egress.ts, ingress.ts).
+// Each is a field of Network that is null while the feature is off, so an absent feature costs
+// the hot path one null check. The shapes are owned by the features' own modules; these are the
+// slots they fill.
+
+/** crypto/ (`--opt encrypted`): the network's ESP SAs per peer VTEP, keys, replay windows. */
+export interface NetworkSa {
+  readonly feature: 'sa';
+}
+
+/** balancer/: service VIPs of the network, their backends and the connection table. */
+export interface NetworkVips {
+  readonly feature: 'vips';
+}
+
+/** dns/: the embedded resolver's view of the network (names of its endpoints and services). */
+export interface NetworkDns {
+  readonly feature: 'dns';
+}
+
+/** Bytes an ESP seal adds in front of the VXLAN header: SPI + sequence (8) and IV (8). */
+export const SEAL_HEAD = 16;
+/** Bytes an ESP seal may add after the payload: up to 3 of padding, pad length, next header, 16-byte tag. */
+export const SEAL_TAIL = 3 + 2 + 16;

@@ -1,0 +1,161 @@
+// Ingress: a VXLAN datagram from the wire to a local container (written into the network's TAP).
+// The loop in datapath.ts (pumpUdp) runs these steps per datagram, in this order; each returns a
+// verdict (counters.ts: PASS, CONSUMED or a drop reason) and the loop counts the drops, on the
+// network once it is known (from step 3), on the datapath before.
+//
+//   0. DatagramPort.recvBatch  the port split GRO runs into datagrams      (udpTruncated)
+//   1. [open]           ESP: SPI → SA, anti-replay, opened in place; the VXLAN datagram is
+//                       inside (crypto/, future; see the note at ingress())
+//   2. checkHeader      VXLAN + Ethernet length, flags exactly 0x08, reserved bits zero
+//                                                                  (vxlanShort, vxlanBadFlags)
+//   3. demuxVni         VNI → network                                        (unknownVni)
+//   4. [requireSa]      net.sa: a datagram that was not opened with the network's SA is dropped
+//                       (cleartext on an encrypted network; crypto/, future)
+//   5. checkVtep        the sender is a VTEP of that network                 (unknownVtep)
+//   6. checkSrcMac      the inner source MAC lives behind that VTEP, or is learned from a static
+//                       VTEP                                                 (spoofedSrcMac)
+//   7. checkSrcIp       the inner IPv4 / ARP sender address belongs to that MAC (spoofedSrcIp)
+//   8. checkDst         unicast to a local endpoint; broadcast only from static VTEPs
+//                                                         (remoteUnknownDst, remoteBroadcast)
+//   9. [unnat]          net.vips: reply of a balanced connection, source rewritten back to the
+//                       VIP (balancer/, future)
+//  10. deliver          (datapath.ts) counted, copied into the network's TAP coalescer
+//
+// A new feature is one numbered line here and one function, called from ingress() behind its
+// null check. Hot path: no allocation; headers through router/wire.
+import { C, D, PASS } from './counters.js';
+import type { Network } from './network.js';
+import {
+  ARP_LEN, ETH_HEADER_LEN, EtherType, IPV4_MIN_HEADER_LEN, MAC_HI_GROUP, VXLAN_HEADER_LEN, arpSenderIpKey,
+  ethDstHi, ethDstLo, ethSrcHi, ethSrcLo, ethType, ipv4SrcKey, vxlanHeaderOk, vxlanVni,
+} from './wire/index.js';
+
+/** The datagram the ingress stages work on (one object per datapath, reused). */
+export class IngressDatagram {
+  buf: Buffer = Buffer.alloc(0);
+  /** The VXLAN datagram (UDP payload). */
+  off = 0;
+  len = 0;
+  /** Sender address (int32). */
+  vtep = 0;
+  /** Set by demuxVni. */
+  net: Network | null = null;
+  /** Set by checkVtep: the sender is a static VTEP (kernel VXLAN host, hardware VTEP). */
+  fromStatic = false;
+  /** The inner Ethernet frame (set by checkHeader). */
+  f = 0;
+  flen = 0;
+  // The inner source MAC as a table key (set by checkSrcMac).
+  srcHi = 0;
+  srcLo = 0;
+
+  set(buf: Buffer, off: number, len: number, vtep: number): void {
+    this.buf = buf;
+    this.off = off;
+    this.len = len;
+    this.vtep = vtep;
+    this.net = null;
+  }
+}
+
+/**
+ * Steps 1 to 9 for one datagram; PASS means deliver to d.net. Step 1 (open) will run before
+ * checkHeader on the datapath's SPI table, null while no network is encrypted:
+ *   if (spis !== null && isEsp(d)) { v = open(spis, d); if (v !== PASS) return v; }  // sets d.sa
+ */
+export function ingress(nets: Map<number, Network>, d: IngressDatagram): number {
+  let v = checkHeader(d);
+  if (v !== PASS) return v;
+  v = demuxVni(nets, d);
+  if (v !== PASS) return v;
+  const net = d.net!;
+  // 4. if (net.sa !== null) { v = requireSa(net, net.sa, d); if (v !== PASS) return v; }
+  v = checkVtep(net, d);
+  if (v !== PASS) return v;
+  v = checkSrcMac(net, d);
+  if (v !== PASS) return v;
+  v = checkSrcIp(net, d);
+  if (v !== PASS) return v;
+  v = checkDst(net, d);
+  if (v !== PASS) return v;
+  // 9. if (net.vips !== null) { v = unnat(net, net.vips, d); if (v !== PASS) return v; }
+  return PASS;
+}
+
+// 2. As the kernel driver (without GBP/GPE): flags exactly 0x08, every reserved bit zero.
+export function checkHeader(d: IngressDatagram): number {
+  if (d.len < VXLAN_HEADER_LEN + ETH_HEADER_LEN) return D.vxlanShort;
+  if (!vxlanHeaderOk(d.buf, d.off)) return D.vxlanBadFlags;
+  d.f = d.off + VXLAN_HEADER_LEN;
+  d.flen = d.len - VXLAN_HEADER_LEN;
+  return PASS;
+}
+
+// 3.
+export function demuxVni(nets: Map<number, Network>, d: IngressDatagram): number {
+  const net = nets.get(vxlanVni(d.buf, d.off));
+  if (net === undefined) return D.unknownVni;
+  d.net = net;
+  return PASS;
+}
+
+// 5.
+export function checkVtep(net: Network, d: IngressDatagram): number {
+  const v = net.vteps.find(0, d.vtep);
+  if (v < 0) return D.unknownVtep;
+  d.fromStatic = net.vteps.b[v] !== 0;
+  return PASS;
+}
+
+// 6. A known MAC must come from its own VTEP. An unknown one is learned (flood-and-learn) only
+// from a static VTEP, and never a group address or one of our own endpoints.
+export function checkSrcMac(net: Network, d: IngressDatagram): number {
+  const hi = ethSrcHi(d.buf, d.f);
+  const lo = ethSrcLo(d.buf, d.f);
+  d.srcHi = hi;
+  d.srcLo = lo;
+  const r = net.remote.find(hi, lo);
+  if (r >= 0) return net.remote.a[r] === d.vtep ? PASS : D.spoofedSrcMac;
+  return d.fromStatic ? learn(net, d) : D.spoofedSrcMac;
+}
+
+/** Flood-and-learn from a static VTEP (rare; apart so that checkSrcMac stays small to inline). */
+function learn(net: Network, d: IngressDatagram): number {
+  const hi = d.srcHi;
+  const lo = d.srcLo;
+  if ((hi & MAC_HI_GROUP) !== 0 || net.local.find(hi, lo) >= 0) return D.spoofedSrcMac;
+  net.setRemote(hi, lo, 0, d.vtep, true);
+  net.counters[C.learned]++;
+  return PASS;
+}
+
+// 7. A known IP must belong to the frame's source MAC; an unknown IP is accepted only from a static
+// VTEP (whose hosts we do not know); one of our own addresses never.
+export function checkSrcIp(net: Network, d: IngressDatagram): number {
+  const buf = d.buf;
+  const type = ethType(buf, d.f);
+  const l3 = d.f + ETH_HEADER_LEN;
+  let ip: number;
+  if (type === EtherType.Ipv4) {
+    if (d.flen < ETH_HEADER_LEN + IPV4_MIN_HEADER_LEN) return d.fromStatic ? PASS : D.spoofedSrcIp;
+    ip = ipv4SrcKey(buf, l3);
+  } else if (type === EtherType.Arp) {
+    if (d.flen < ETH_HEADER_LEN + ARP_LEN) return d.fromStatic ? PASS : D.spoofedSrcIp;
+    ip = arpSenderIpKey(buf, l3);
+    if (ip === 0) return PASS; // ARP probes carry 0.0.0.0
+  } else {
+    return d.fromStatic ? PASS : D.spoofedSrcIp;
+  }
+  if (ip === 0) return D.spoofedSrcIp;
+  if (net.localIps.find(0, ip) >= 0) return D.spoofedSrcIp;
+  const n = net.neigh.find(0, ip);
+  if (n < 0) return d.fromStatic ? PASS : D.spoofedSrcIp;
+  return net.neigh.a[n] === d.srcHi && net.neigh.b[n] === d.srcLo ? PASS : D.spoofedSrcIp;
+}
+
+// 8.
+export function checkDst(net: Network, d: IngressDatagram): number {
+  const hi = ethDstHi(d.buf, d.f);
+  if ((hi & MAC_HI_GROUP) !== 0) return d.fromStatic ? PASS : D.remoteBroadcast;
+  return net.local.find(hi, ethDstLo(d.buf, d.f)) >= 0 ? PASS : D.remoteUnknownDst;
+}
