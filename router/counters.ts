@@ -49,6 +49,18 @@ export const D = {
   udpTxError: 20, // the kernel refused a datagram (e.g. EMSGSIZE, EIO)
   unsupportedGso: 21, // a TAP super-frame of a kind we did not enable (not TCPv4)
   badOffload: 22, // virtio header inconsistent with the frame (checksum or segmentation impossible)
+  // Service VIPs and the routing mesh (balancer/vip-stage.ts), per network
+  vipMalformed: 23, // to a VIP or from the mesh source: IPv4/TCP/UDP header fails its check
+  vipFragment: 24, // IPv4 fragment to a VIP (no ports to balance on)
+  vipProto: 25, // neither TCP nor UDP to a VIP (ping, ...)
+  vipRefused: 26, // port the service does not publish: answered with RST / ICMP port unreachable
+  vipNoFlow: 27, // TCP segment other than a SYN with no connection: answered with RST
+  vipNoTask: 28, // no task can take a new flow (none, or all drained): RST / ICMP
+  vipTableFull: 29, // connection table full of entries that may not be evicted: RST / ICMP
+  vipReplyTaken: 30, // the client's port already reaches that task through another flow: RST / ICMP
+  vipUnknown: 31, // to the VIP MAC but for no VIP of the network (stale ARP)
+  meshSpoofed: 32, // from the mesh MAC but not from the mesh source address
+  meshConflict: 33, // two hosts' mesh connections on the same source port to the same task
 } as const;
 export const DROP_NAMES = Object.keys(D) as (keyof typeof D)[];
 
@@ -70,3 +82,5 @@ export function snapshot(names: readonly string[], values: Float64Array, skipZer
  */
 export const PASS = -1;
 export const CONSUMED = -2;
+/** The stage rewrote the frame for a container on this host: it goes back into the TAP (egress). */
+export const LOOPBACK = -3;

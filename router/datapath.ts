@@ -21,8 +21,13 @@ import { HEADROOM, Network } from './network.js';
 import { Sender } from './sender.js';
 import { VNET_HDR_LEN } from './offload.js';
 import { DatagramBatch, type DatagramPort, type FramePort } from './ports.js';
+import { VipState } from '../balancer/vips.js';
+import type { ConnTableConfig } from '../balancer/conntrack.js';
+import type { ServiceSpec } from '../balancer/service.js';
 
 export { HEADROOM, Network, VXLAN_HDR } from './network.js';
+
+type NetworkStats = { counters: CounterSnapshot; drops: CounterSnapshot; vips?: Record<string, number> };
 
 const UDP_SLOT = 9344; // fits a VXLAN datagram carrying a 9000-byte inner MTU
 const GRO_SLOT = HEADROOM + 65536; // a GRO run of datagrams
@@ -40,6 +45,8 @@ export interface DatapathOptions {
   busyPollUs?: number;
   /** How to stay awake (native keepAwake); absent in tests. */
   keepAwake?: (us: number) => void;
+  /** Connection table limits and timers of the VIP stages (balancer/conntrack.ts). */
+  conntrack?: Partial<ConnTableConfig>;
 }
 
 export class Datapath {
@@ -60,6 +67,7 @@ export class Datapath {
   private closed = false;
   private readonly busyPollUs: number;
   private readonly keepAwake: ((us: number) => void) | undefined;
+  private readonly conntrack: Partial<ConnTableConfig>;
 
   constructor(private readonly rx: DatagramPort, tx: DatagramPort[], opts: DatapathOptions) {
     if (tx.length === 0) throw new Error('datapath needs at least one send socket');
@@ -67,6 +75,7 @@ export class Datapath {
     this.budget = opts.budget ?? 8;
     this.busyPollUs = opts.busyPollUs ?? 0;
     this.keepAwake = this.busyPollUs > 0 ? opts.keepAwake : undefined;
+    this.conntrack = opts.conntrack ?? {};
     this.udpSlot = rx.gro ? GRO_SLOT : UDP_SLOT;
     this.udpBatch = rx.gro ? Math.min(this.batch, 32) : this.batch;
     this.udpSlab = Buffer.alloc(this.udpSlot * this.udpBatch);
@@ -115,7 +124,24 @@ export class Datapath {
   }
 
   setLocal(vni: number, macHi: number, macLo: number, ip: number): void {
-    this.need(vni).setLocal(macHi, macLo, ip);
+    const net = this.need(vni);
+    net.setLocal(macHi, macLo, ip);
+    net.vips?.syncArp(); // the mesh source (br0's gateway address) may just have appeared
+  }
+
+  /**
+   * The whole service table of a network (engine `setServices`): the VIP stages turn on with the
+   * first service and off with the last (net.vips back to null, flows reset).
+   */
+  setServices(vni: number, specs: readonly ServiceSpec[]): void {
+    const net = this.need(vni);
+    if (specs.length === 0) {
+      net.vips?.clear();
+      net.vips = null;
+      return;
+    }
+    net.vips ??= new VipState(net, this.conntrack);
+    net.vips.setServices(specs);
   }
 
   deleteLocal(vni: number, macHi: number, macLo: number): void {
@@ -143,10 +169,10 @@ export class Datapath {
     return this.need(vni).forwarding();
   }
 
-  stats(): { drops: CounterSnapshot; networks: Record<number, { counters: CounterSnapshot; drops: CounterSnapshot }> } {
-    const networks: Record<number, { counters: CounterSnapshot; drops: CounterSnapshot }> = {};
+  stats(): { drops: CounterSnapshot; networks: Record<number, NetworkStats> } {
+    const networks: Record<number, NetworkStats> = {};
     for (const n of this.nets.values()) {
-      networks[n.vni] = { counters: snapshot(COUNTER_NAMES, n.counters), drops: snapshot(DROP_NAMES, n.drops) };
+      networks[n.vni] = { counters: snapshot(COUNTER_NAMES, n.counters), drops: snapshot(DROP_NAMES, n.drops), ...(n.vips ? { vips: n.vips.stats() } : {}) };
     }
     return { drops: snapshot(DROP_NAMES, this.drops), networks };
   }
@@ -192,6 +218,7 @@ export class Datapath {
     }
     this.tx.flush(net);
     if (net.replyCount > 0) flushArpReplies(net);
+    if (net.vips !== null) net.vips.flush();
   }
 
   // ---- hot path: wire → container (the stages are in ingress.ts) -----------------------------

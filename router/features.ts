@@ -8,10 +8,8 @@ export interface NetworkSa {
   readonly feature: 'sa';
 }
 
-/** balancer/: service VIPs of the network, their backends and the connection table. */
-export interface NetworkVips {
-  readonly feature: 'vips';
-}
+/** balancer/: service VIPs of the network, their backends and the connection tables. */
+export type { VipState as NetworkVips } from '../balancer/vips.js';
 
 /** dns/: the embedded resolver's view of the network (names of its endpoints and services). */
 export interface NetworkDns {
