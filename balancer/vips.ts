@@ -11,7 +11,7 @@
 //   stages read the gateway IP from that entry.
 import { NumTable } from '../router/numtable.js';
 import { macHi16, macLo32, parseIpv4 } from '../router/wire/addr.js';
-import { writeVnetNone } from '../router/wire/virtio.js';
+import { VNET_HDR_LEN, writeVnetNone } from '../router/wire/virtio.js';
 import { ConnTable, DEFAULT_CONNTABLE_CONFIG, type ConnTableConfig } from './conntrack.js';
 import { writeResetToBackend, writeResetToClient } from './resets.js';
 import { ServiceTable, type ServiceSpec } from './service.js';
@@ -38,7 +38,7 @@ export interface VipNet {
 }
 
 /** Per-network VIP counters (not drops: those are stage verdicts). */
-export const VC = { newFlows: 0, hairpin: 0, refused: 0, meshFlows: 0, meshSteered: 0, resets: 0 } as const;
+export const VC = { newFlows: 0, hairpin: 1, refused: 2, meshFlows: 3, meshSteered: 4, resets: 5 } as const;
 export const VC_NAMES = Object.keys(VC) as (keyof typeof VC)[];
 
 /** Room for the largest ICMP error (576 bytes of IP, RFC 1812) and a virtio header. */
@@ -178,7 +178,7 @@ export class VipState {
   // ---- used by the stages ----
 
   pre(): number {
-    return this.net.tap.vnet ? 12 : 0;
+    return this.net.tap.vnet ? VNET_HDR_LEN : 0;
   }
 
   /** Offset in `out` where the next generated frame goes (its virtio header first when the TAP has one). */
