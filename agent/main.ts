@@ -44,6 +44,8 @@ export interface AgentOptions {
   profile: ProfileName;
   /** Microseconds the datapath thread stays awake after traffic before sleeping. */
   busyPollUs: number;
+  /** Idle expiry of UDP flows through VIPs and the routing mesh, ms. */
+  udpIdleMs: number;
   /** Software version, advertised to the other members. */
   version: string;
 }
@@ -53,7 +55,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
   const listen = `${listenAddr}:${listenPort}`;
   const log = jsonLogger('agent');
 
-  const engine = new WorkerEngine({ bindAddr: 0, vxlanPort, txSockets, srcAddr: ipv4ToNum(dataPathAddr), offload, busyPollUs }, (e) => {
+  const engine = new WorkerEngine({ bindAddr: 0, vxlanPort, txSockets, srcAddr: ipv4ToNum(dataPathAddr), offload, busyPollUs, udpIdleMs: o.udpIdleMs }, (e) => {
     log.error('datapath failed', { error: e.message });
     process.exit(1);
   });

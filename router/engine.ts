@@ -50,6 +50,8 @@ export interface DatapathConfig {
   offload: boolean;
   /** Busy-poll window after traffic, in microseconds (0 = sleep at once). */
   busyPollUs: number;
+  /** Idle expiry of UDP flows through a VIP, ms (absent: balancer/conntrack.ts default, 120 s). */
+  udpIdleMs?: number;
 }
 
 /** Apply one command to a datapath. `openTap` turns an fd into a FramePort. */

@@ -13,7 +13,10 @@ function start(): Datapath {
   const tx: UdpPort[] = [];
   for (let i = 0; i < cfg.txSockets; i++) tx.push(new UdpPort(cfg.srcAddr, 0, cfg.offload, false));
   const n = native();
-  return new Datapath(rx, tx, { vxlanPort: cfg.vxlanPort, busyPollUs: cfg.busyPollUs, keepAwake: (us) => n.keepAwake(us) });
+  return new Datapath(rx, tx, {
+    vxlanPort: cfg.vxlanPort, busyPollUs: cfg.busyPollUs, keepAwake: (us) => n.keepAwake(us),
+    conntrack: cfg.udpIdleMs === undefined ? {} : { udpIdleMs: cfg.udpIdleMs },
+  });
 }
 
 const dp = start();

@@ -30,6 +30,7 @@ export const AGENT_OPTIONS = {
   'node-name': { type: 'string', value: 'NAME', help: "Hostname shown in 'node ls' (default: this machine's host name)" },
   'gossip-profile': { type: 'string', value: GOSSIP_PROFILES.join('|'), default: 'lan', help: 'Gossip timings: lan (memberlist LAN), fast (5x faster, for tests), wan (memberlist WAN)' },
   'busy-poll': { type: 'string', value: 'USEC', default: String(DEFAULT_BUSY_POLL_US), help: 'Microseconds (0-1000000) the datapath thread stays awake after traffic before sleeping' },
+  'udp-idle': { type: 'string', value: 'SECONDS', default: '120', help: 'Idle expiry of UDP flows through service VIPs and the routing mesh (1-86400 s; TCP has no idle timer)' },
 } as const;
 
 /** Flags → the agent's typed options; every bad value is a one-line usage error. */
@@ -53,6 +54,7 @@ export function agentOptions(o: Values<typeof AGENT_OPTIONS>, socket: string): A
     // Until every listed name is a gossip/config.ts profile, the gossip layer refuses the others at start.
     profile: oneOf(o['gossip-profile'], GOSSIP_PROFILES, '--gossip-profile'),
     busyPollUs: integer(o['busy-poll'], 0, 1_000_000, '--busy-poll takes microseconds, 0-1000000'),
+    udpIdleMs: integer(o['udp-idle'], 1, 86_400, '--udp-idle takes seconds, 1-86400') * 1000,
     version: VERSION,
   };
 }
