@@ -10,8 +10,10 @@ import { AllocationError, ClusterAllocator, LocalAllocator, VNI_MAX, type Alloca
 import type { Cluster } from './cluster.js';
 import { contains, makePool, overlaps, parseCidr, type Pool } from './ipam.js';
 import { containerName, normalizePeer, parseIp, parseMtu } from './input.js';
+import { Services } from './services.js';
 import { UserError, type ConnectRequest, type CreateNetworkRequest, type PeerRequest } from './requests.js';
-import { dockerInspect } from './inspect.js';
+import { dockerInspect, verboseInspect } from './inspect.js';
+import { base36Id } from './ids.js';
 import type { Logger } from './log.js';
 import type { EndpointEntry, NetworkEntry } from './tables.js';
 import { StateStore, type AgentState, type EndpointRecord, type NetworkRecord, type StaticPeerRecord } from './state.js';
@@ -44,13 +46,6 @@ export interface Publisher {
   endpointsOf(networkId: string): (EndpointEntry & { id: string })[];
 }
 
-function base36Id(len: number): string {
-  const b = randomBytes(len);
-  let s = '';
-  for (let i = 0; i < len; i++) s += (b[i] % 36).toString(36);
-  return s;
-}
-
 export class Agent {
   private readonly store: StateStore;
   readonly state: AgentState;
@@ -62,8 +57,11 @@ export class Agent {
   /** Endpoints whose container was gone at restore, to be released cluster-wide once joined. */
   private readonly forgotten: { net: NetworkRecord; ep: EndpointRecord }[] = [];
   readonly netnsPrefix: string;
+  /** Services and their tasks, cluster-wide (agent/services.ts). */
+  readonly services: Services;
 
   constructor(readonly cfg: AgentConfig, private readonly engine: DatapathEngine, private readonly log: Logger) {
+    this.services = new Services(this, engine, log);
     this.store = new StateStore(cfg.stateDir);
     this.state = this.store.load(() => ({ version: 1, nodeId: randomBytes(8).toString('hex'), networks: [] }));
     this.store.save(this.state);
@@ -79,6 +77,7 @@ export class Agent {
     this.cluster = cluster;
     this.alloc = alloc;
     this.repl = repl;
+    this.services.attach(cluster.node.tables, alloc, (id) => cluster.node.members().find((m) => m.id === id)?.name ?? id);
     void this.releaseForgotten(cluster);
   }
 
@@ -170,6 +169,7 @@ export class Agent {
     const fd = await sb.attachTap(`tmt${net.vni.toString(16)}`, net.mtu, this.cfg.offload);
     await this.engine.call({ op: 'addNetwork', vni: net.vni, mtu: net.mtu, tapFd: fd, vnet: this.cfg.offload });
     await this.meshSource(net, sb);
+    this.services.schedule(); // its VIP table, once it is listed
     return created;
   }
 
@@ -281,6 +281,8 @@ export class Agent {
   removeNetwork(ref: string): Promise<NetworkRecord> {
     return this.exclusive(async () => {
       const net = this.findNetwork(ref);
+      const svc = this.services.onNetwork(net.id)[0];
+      if (svc) throw new UserError(`network ${net.name} is in use by service ${svc[1].name}`, 409);
       const anywhere = this.repl?.endpointsOf(net.id).length ?? 0;
       if (net.endpoints.length > 0 || anywhere > 0) {
         throw new UserError(`error while removing network: network ${net.name} id ${net.id} has active endpoints`, 409);
@@ -358,6 +360,7 @@ export class Agent {
         throw new UserError((e as Error).message, 404);
       }
       const name = containerName(req.container);
+      const task = this.services.taskFields(req, net); // {} unless --service
       if (net.endpoints.some((e) => e.container === req.container || e.name === name)) {
         throw new UserError(`endpoint with name ${name} already exists in network ${net.name}`, 409);
       }
@@ -370,7 +373,10 @@ export class Agent {
         throw e;
       }
       const mac = macFromIp(ip);
-      const ep: EndpointRecord = { id, container: req.container, name, ifname: '', veth: `ve${id.slice(0, 10)}`, mac, ip: ipv4ToString(ip), aliases: req.aliases ?? [] };
+      const ep: EndpointRecord = {
+        id, container: req.container, name, ifname: '', veth: `ve${id.slice(0, 10)}`, mac, ip: ipv4ToString(ip), aliases: req.aliases ?? [],
+        ...task,
+      };
       try {
         ep.ifname = await this.sandbox(net).connect(req.container, { vethName: ep.veth, mac, ip: ep.ip, prefixLen: parseCidr(net.subnet).prefixLen, mtu: net.mtu });
         await this.engine.call({ op: 'setLocal', vni: net.vni, mac, ip });
@@ -392,6 +398,7 @@ export class Agent {
       const ep = net.endpoints.find((e) => e.container === container || e.name === container || e.id === container);
       if (!ep) throw new UserError(`container ${container} is not connected to network ${net.name}`, 404);
       this.repl?.unpublishEndpoint(ep);
+      if (ep.service !== undefined) this.services.forgetTask(ep.id);
       await this.engine.call({ op: 'deleteLocal', vni: net.vni, mac: ep.mac });
       await this.sandbox(net).disconnect(ep.veth);
       this.alloc.releaseIp(net, parseIpv4(ep.ip));
@@ -399,6 +406,24 @@ export class Agent {
       this.store.save(this.state);
       this.log.info('container disconnected', { network: net.name, container: ep.name });
       return ep;
+    });
+  }
+
+  /** A weight for a task of this host (from `service update`, here or folded in from elsewhere). */
+  setLocalWeight(endpointId: string, weight: number, at: number): Promise<boolean> {
+    return this.exclusive(async () => {
+      for (const net of this.state.networks) {
+        const ep = net.endpoints.find((e) => e.id === endpointId);
+        if (!ep || ep.service === undefined) continue;
+        if (at <= (ep.weightAt ?? 0)) return true; // an older change arriving late
+        ep.weight = weight;
+        ep.weightAt = at;
+        this.store.save(this.state);
+        this.repl?.publishEndpoint(net, ep);
+        this.log.info('task weight set', { network: net.name, container: ep.name, weight });
+        return true;
+      }
+      return false;
     });
   }
 
@@ -457,17 +482,8 @@ export class Agent {
 
   /** `network inspect --verbose`: adds the hosts on the network, every endpoint cluster-wide, and this host's forwarding table. */
   async inspectVerbose(net: NetworkRecord): Promise<Record<string, unknown>> {
-    const prefixLen = parseCidr(net.subnet).prefixLen;
-    const members = new Map((this.cluster?.node.members() ?? []).map((m) => [m.id, m]));
     const eps = this.repl?.endpointsOf(net.id) ?? net.endpoints.map((e) => ({ id: e.id, name: e.name, mac: e.mac, ip: e.ip, host: this.nodeId, vtep: this.cfg.dataPathAddr }));
-    const hosts = new Map<string, { Name: string; IP: string }>();
-    for (const e of eps) hosts.set(e.host, { Name: members.get(e.host)?.name ?? e.host, IP: e.vtep });
-    const forwarding = await this.engine.call({ op: 'forwarding', vni: net.vni });
-    return {
-      ...this.inspect(net),
-      Peers: [...hosts.values()],
-      Endpoints: eps.map((e) => ({ Name: e.name, EndpointID: e.id, MacAddress: e.mac, IPv4Address: `${e.ip}/${prefixLen}`, Host: e.host, HostName: members.get(e.host)?.name ?? '' })),
-      Forwarding: forwarding.map((f) => ({ MacAddress: f.mac, VTEP: f.vtep, Static: f.static })),
-    };
+    const names = new Map((this.cluster?.node.members() ?? []).map((m) => [m.id, m.name]));
+    return verboseInspect(net, eps, names, await this.engine.call({ op: 'forwarding', vni: net.vni }));
   }
 }

@@ -3,7 +3,8 @@ import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import http from 'node:http';
 import type { Agent } from './agent.js';
-import { UserError } from './requests.js';
+import { UserError, type PortRequest } from './requests.js';
+import { checkPort, checkWeight, parsePublishRm, parseTaskWeight } from './input.js';
 import { statusOf, type Cluster } from './cluster.js';
 import type { Logger } from './log.js';
 
@@ -31,6 +32,17 @@ export function routes(agent: Agent, cluster: Cluster): Route[] {
     if (typeof v !== 'object' || Array.isArray(v) || Object.values(v).some((x) => typeof x !== 'string')) throw new UserError(`${name} must be an object of strings`);
     return v as Record<string, string>;
   };
+  const list = <T>(v: unknown, name: string, item: (x: unknown) => T): T[] | undefined => {
+    if (v === undefined || v === null) return undefined;
+    if (!Array.isArray(v)) throw new UserError(`${name} must be an array`);
+    return v.map(item);
+  };
+  const num = (v: unknown, name: string): number | undefined => {
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'number') throw new UserError(`${name} must be a number`);
+    return v;
+  };
+  const ports = (v: unknown, name: string): PortRequest[] | undefined => list(v, name, checkPort);
   return [
     r('GET', '/v1/info', async () => ({ NodeID: agent.nodeId, AdvertiseAddr: agent.cfg.advertiseAddr, DataPathAddr: agent.cfg.dataPathAddr, VXLANPort: agent.cfg.vxlanPort })),
     r('GET', '/v1/networks', async () => agent.state.networks.map((n) => agent.inspect(n))),
@@ -67,12 +79,37 @@ export function routes(agent: Agent, cluster: Cluster): Route[] {
     r('POST', '/v1/networks/:ref/connect', async ([ref], b) => {
       const aliases = b.aliases;
       if (aliases !== undefined && (!Array.isArray(aliases) || aliases.some((a) => typeof a !== 'string'))) throw new UserError('aliases must be strings');
-      const ep = await agent.connect(ref, { container: str(b.container, 'container') ?? '', ip: str(b.ip, 'ip'), aliases: aliases as string[] | undefined });
+      const ep = await agent.connect(ref, {
+        container: str(b.container, 'container') ?? '', ip: str(b.ip, 'ip'), aliases: aliases as string[] | undefined,
+        service: str(b.service, 'service'), weight: num(b.weight, 'weight'),
+      });
       return { EndpointID: ep.id, IPv4Address: ep.ip, MacAddress: ep.mac, Interface: ep.ifname };
     }),
     r('POST', '/v1/networks/:ref/disconnect', async ([ref], b) => ({ EndpointID: (await agent.disconnect(ref, str(b.container, 'container') ?? '')).id })),
     r('POST', '/v1/networks/:ref/peers', async ([ref], b) => agent.addPeer(ref, { vtep: str(b.vtep, 'vtep') ?? '', mac: str(b.mac, 'mac'), ip: str(b.ip, 'ip') })),
     r('DELETE', '/v1/networks/:ref/peers', async ([ref], _b, q) => ({ Removed: await agent.removePeer(ref, { vtep: q.get('vtep') ?? '', mac: q.get('mac') ?? undefined, ip: q.get('ip') ?? undefined }) })),
+    r('GET', '/v1/services', async () => agent.services.list()),
+    r('POST', '/v1/services', async (_p, b) => {
+      const { id } = await agent.services.create({
+        name: str(b.name, 'name') ?? '', network: str(b.network, 'network') ?? '', ports: ports(b.ports, 'ports'),
+        endpointMode: str(b.endpointMode, 'endpointMode'), scheduler: str(b.scheduler, 'scheduler'),
+      });
+      return { ID: id };
+    }),
+    r('GET', '/v1/services/:ref', async ([ref]) => agent.services.inspect(ref)),
+    r('GET', '/v1/services/:ref/tasks', async ([ref]) => agent.services.ps(ref)),
+    r('DELETE', '/v1/services/:ref', async ([ref]) => ({ ID: await agent.services.remove(ref) })),
+    r('POST', '/v1/services/:ref/update', async ([ref], b) => ({
+      ID: await agent.services.update(ref, {
+        publishAdd: ports(b.publishAdd, 'publishAdd'),
+        publishRm: list(b.publishRm, 'publishRm', (x) => parsePublishRm(String(x))), // "8080", "8080/udp", 8080
+        taskWeights: list(b.taskWeights, 'taskWeights', (x) => {
+          if (typeof x === 'string') return parseTaskWeight(x);
+          const o = (x ?? {}) as Record<string, unknown>;
+          return { task: str(o.task, 'task') ?? '', weight: checkWeight(o.weight) };
+        }),
+      }),
+    })),
     r('GET', '/v1/stats', async () => {
       const s = await agent.stats();
       const g = cluster.node.stats();

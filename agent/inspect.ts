@@ -23,3 +23,19 @@ export function dockerInspect(net: NetworkRecord): Record<string, unknown> {
     StaticPeers: net.peers.map((p) => ({ VTEP: p.vtep, MacAddress: p.mac ?? '', IPv4Address: p.ip ?? '' })),
   };
 }
+
+/** `network inspect --verbose`: adds the hosts on the network, every endpoint cluster-wide (`names`: node id -> name), and this host's forwarding table. */
+export function verboseInspect(
+  net: NetworkRecord, eps: { id: string; name: string; mac: string; ip: string; host: string; vtep: string }[],
+  names: Map<string, string>, forwarding: { mac: string; vtep: string; static: boolean }[],
+): Record<string, unknown> {
+  const prefixLen = parseCidr(net.subnet).prefixLen;
+  const hosts = new Map<string, { Name: string; IP: string }>();
+  for (const e of eps) hosts.set(e.host, { Name: names.get(e.host) ?? e.host, IP: e.vtep });
+  return {
+    ...dockerInspect(net),
+    Peers: [...hosts.values()],
+    Endpoints: eps.map((e) => ({ Name: e.name, EndpointID: e.id, MacAddress: e.mac, IPv4Address: `${e.ip}/${prefixLen}`, Host: e.host, HostName: names.get(e.host) ?? '' })),
+    Forwarding: forwarding.map((f) => ({ MacAddress: f.mac, VTEP: f.vtep, Static: f.static })),
+  };
+}

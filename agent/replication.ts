@@ -165,6 +165,7 @@ export class Replication {
   publishEndpoint(net: NetworkRecord, ep: EndpointRecord): void {
     const v: EndpointEntry = {
       network: net.id, name: ep.name, mac: ep.mac, ip: ep.ip, host: this.selfId, vtep: this.agent.cfg.dataPathAddr, aliases: ep.aliases,
+      ...(ep.service !== undefined ? { service: ep.service, weight: ep.weight ?? 1, weightAt: ep.weightAt ?? 0 } : {}),
     };
     this.tables.set(ENDPOINTS, ep.id, endpointValue(v));
   }

@@ -23,6 +23,34 @@ export interface ConnectRequest {
   container: string;
   ip?: string;
   aliases?: string[];
+  /** Attach as a task of this service (name or id; it must be on the network). */
+  service?: string;
+  /** Task weight 0..65535 (default 1; 0 drains). Only with `service`. */
+  weight?: number;
+}
+
+/** A port as the API takes it (agent/input.ts checks it into a ServicePort). */
+export interface PortRequest {
+  published: number;
+  target: number;
+  protocol?: 'tcp' | 'udp';
+  proxyProtocol?: 'v2' | null;
+}
+
+export interface CreateServiceRequest {
+  name: string;
+  network: string;
+  ports?: PortRequest[];
+  endpointMode?: string;
+  scheduler?: string;
+}
+
+export interface UpdateServiceRequest {
+  publishAdd?: PortRequest[];
+  /** Published ports to remove (protocol: both when absent). */
+  publishRm?: { published: number; protocol?: 'tcp' | 'udp' }[];
+  /** Task (container name or endpoint id) -> new weight. */
+  taskWeights?: { task: string; weight: number }[];
 }
 
 export interface PeerRequest {

@@ -15,6 +15,11 @@ export interface EndpointRecord {
   mac: string;
   ip: string;
   aliases: string[];
+  /** Service id when the endpoint is a task (agent/services.ts). */
+  service?: string;
+  /** Task weight 0..65535, 0 drains; and when it was set (ms, setter's clock). */
+  weight?: number;
+  weightAt?: number;
 }
 
 export interface StaticPeerRecord {

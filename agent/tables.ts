@@ -1,14 +1,24 @@
 // The agent's replicated tables: their names, scopes and value shapes. The gossip layer carries
 // any JSON; what a remote host wrote is checked here before the agent acts on it.
 import type { JsonValue, TableDef } from '../gossip/index.js';
+import { SCHEDULER_NAMES, type SchedulerName } from '../balancer/scheduler.js';
 
 export const NETWORKS = 'networks';
 export const ENDPOINTS = 'endpoints';
+export const SERVICES = 'services';
+export const TASK_WEIGHTS = 'task-weights';
 
-/** A network outlives the host that created it; an endpoint is suspended when its host is down. */
+/**
+ * A network or a service outlives the host that created it; an endpoint (a task too) is
+ * suspended when its host is down. A weight set from another host than the task's goes through
+ * `task-weights` (cluster-scoped, keyed by endpoint id), since writing the endpoint entry from
+ * elsewhere would make the writer its owner.
+ */
 export const AGENT_TABLES: Record<string, TableDef> = {
   [NETWORKS]: { scope: 'cluster' },
   [ENDPOINTS]: { scope: 'owner' },
+  [SERVICES]: { scope: 'cluster' },
+  [TASK_WEIGHTS]: { scope: 'cluster' },
 };
 
 /** `networks` table value. */
@@ -34,7 +44,44 @@ export type EndpointEntry = {
   host: string;
   vtep: string;
   aliases: string[];
+  /** Service id when the endpoint is a task of a service. */
+  service?: string;
+  /** Task weight 0..65535 (0 drains); only with `service`. */
+  weight?: number;
+  /** When the weight was last set (ms since the epoch, setter's clock): the newer of this and a `task-weights` entry wins. */
+  weightAt?: number;
 };
+
+export type EndpointMode = 'vip' | 'dnsrr';
+export type { SchedulerName };
+/** The VIP stage's schedulers (balancer/scheduler.ts). */
+export const SCHEDULERS = SCHEDULER_NAMES;
+export type PortProtocol = 'tcp' | 'udp';
+
+/** A published port of a service: cluster-wide on `published`, to the tasks' `target`. */
+export type ServicePort = {
+  published: number;
+  target: number;
+  protocol: PortProtocol;
+  /** PROXY protocol header the routing mesh sends to tasks on this port. */
+  proxyProtocol: 'v2' | null;
+};
+
+/** `services` table value (key: service id). */
+export type ServiceEntry = {
+  name: string;
+  /** Network id. */
+  network: string;
+  mode: EndpointMode;
+  /** Dotted quad from the network's IPAM; null for dnsrr. */
+  vip: string | null;
+  scheduler: SchedulerName;
+  ports: ServicePort[];
+  created: string;
+};
+
+/** `task-weights` table value (key: endpoint id). */
+export type TaskWeightEntry = { weight: number; at: number };
 
 type JsonObject = { [key: string]: JsonValue };
 
@@ -69,7 +116,52 @@ export function asEndpointEntry(v: JsonValue | undefined): EndpointEntry | undef
   const aliases = v.aliases;
   if (network === undefined || name === undefined || mac === undefined || ip === undefined || host === undefined || vtep === undefined) return undefined;
   if (!Array.isArray(aliases) || !aliases.every((a): a is string => typeof a === 'string')) return undefined;
-  return { network, name, mac, ip, host, vtep, aliases };
+  const { service, weight, weightAt } = v;
+  if (service !== undefined && typeof service !== 'string') return undefined;
+  if (weight !== undefined && !isWeight(weight)) return undefined;
+  if (weightAt !== undefined && typeof weightAt !== 'number') return undefined;
+  return {
+    network, name, mac, ip, host, vtep, aliases,
+    ...(service !== undefined ? { service } : {}), ...(weight !== undefined ? { weight } : {}), ...(weightAt !== undefined ? { weightAt } : {}),
+  };
+}
+
+export function isWeight(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65535;
+}
+
+function isPortNumber(v: JsonValue | undefined): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535;
+}
+
+function asServicePort(v: JsonValue): ServicePort | undefined {
+  if (!isObject(v)) return undefined;
+  const { published, target, protocol, proxyProtocol } = v;
+  if (!isPortNumber(published) || !isPortNumber(target)) return undefined;
+  if (protocol !== 'tcp' && protocol !== 'udp') return undefined;
+  if (proxyProtocol !== 'v2' && proxyProtocol !== null) return undefined;
+  return { published, target, protocol, proxyProtocol };
+}
+
+/** A `services` value as written by a tapmesh agent, or undefined if it is not one. */
+export function asServiceEntry(v: JsonValue | undefined): ServiceEntry | undefined {
+  if (!isObject(v)) return undefined;
+  const [name, network, created] = [str(v, 'name'), str(v, 'network'), str(v, 'created')];
+  const { mode, vip, scheduler, ports } = v;
+  if (name === undefined || network === undefined || created === undefined) return undefined;
+  if (mode !== 'vip' && mode !== 'dnsrr') return undefined;
+  if (!(mode === 'vip' ? typeof vip === 'string' : vip === null)) return undefined;
+  if (typeof scheduler !== 'string' || !(SCHEDULERS as readonly string[]).includes(scheduler)) return undefined;
+  if (!Array.isArray(ports)) return undefined;
+  const parsed = ports.map(asServicePort);
+  if (parsed.some((p) => p === undefined)) return undefined;
+  return { name, network, mode, vip: vip as string | null, scheduler: scheduler as SchedulerName, ports: parsed as ServicePort[], created };
+}
+
+/** A `task-weights` value, or undefined. */
+export function asTaskWeightEntry(v: JsonValue | undefined): TaskWeightEntry | undefined {
+  if (!isObject(v) || !isWeight(v.weight) || typeof v.at !== 'number') return undefined;
+  return { weight: v.weight, at: v.at };
 }
 
 export function networkValue(e: NetworkEntry): JsonValue {
@@ -78,5 +170,13 @@ export function networkValue(e: NetworkEntry): JsonValue {
 }
 
 export function endpointValue(e: EndpointEntry): JsonValue {
+  return e;
+}
+
+export function serviceValue(e: ServiceEntry): JsonValue {
+  return { ...e, ports: e.ports.map((p) => ({ ...p })) };
+}
+
+export function taskWeightValue(e: TaskWeightEntry): JsonValue {
   return e;
 }

@@ -48,3 +48,34 @@ export function request(socketPath: string, method: string, path: string, body?:
     req.end(payload);
   });
 }
+
+/** `X inspect REF...`: a JSON array of what was found, then one error naming every missing ref. */
+export async function inspectAll(ctx: Ctx, refs: string[], path: (ref: string) => string, kind: string): Promise<void> {
+  const found: unknown[] = [];
+  const missing: string[] = [];
+  for (const ref of refs) {
+    try {
+      found.push(await request(ctx.socket, 'GET', path(ref)));
+    } catch (e) {
+      if (e instanceof DaemonError && e.status === 404) missing.push(ref);
+      else throw e;
+    }
+  }
+  ctx.out(`${JSON.stringify(found, null, 4)}\n`);
+  if (missing.length) throw new DaemonError(`No such ${kind}: ${missing.join(', ')}`, 404);
+}
+
+/** `X rm REF...`: each one removed is printed; the others' errors are reported together at the end. */
+export async function removeAll(ctx: Ctx, refs: string[], path: (ref: string) => string): Promise<void> {
+  const errors: string[] = [];
+  for (const ref of refs) {
+    try {
+      await request(ctx.socket, 'DELETE', path(ref));
+      ctx.out(`${ref}\n`);
+    } catch (e) {
+      if (e instanceof DaemonError) errors.push(e.message);
+      else throw e;
+    }
+  }
+  if (errors.length) throw new DaemonError(errors.join('; '), 400);
+}

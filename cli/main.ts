@@ -6,6 +6,7 @@ import { agentCommands } from './commands/agent.js';
 import { keyCommands } from './commands/key.js';
 import { networkCommands } from './commands/network.js';
 import { nodeCommands } from './commands/node.js';
+import { serviceCommands } from './commands/service.js';
 import { statsCommands } from './commands/stats.js';
 import { DEFAULT_SOCKET, DaemonError, NotRunningError, type Ctx } from './client.js';
 import {
@@ -47,7 +48,7 @@ const PROGRAM: Program<Ctx> = {
   name: 'tapmesh',
   summary: 'A userspace overlay network router for container hosts.',
   globals: GLOBALS,
-  commands: [...agentCommands, ...networkCommands, ...nodeCommands, ...keyCommands, ...statsCommands, help, version],
+  commands: [...agentCommands, ...networkCommands, ...serviceCommands, ...nodeCommands, ...keyCommands, ...statsCommands, help, version],
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -13,6 +13,7 @@
 // Hot path rules: frames stay in preallocated slabs; the VXLAN header is written into the
 // headroom in place; MACs are (hi16, lo32) and IPv4 addresses int32; lookups go through
 // NumTable; counters are Float64Array slots. Nothing in processTap/processUdp allocates.
+import type { ServiceSpec } from '../balancer/service.js';
 import { C, COUNTER_NAMES, D, DROP_NAMES, PASS, snapshot, type CounterSnapshot } from './counters.js';
 import { flushArpReplies } from './arp.js';
 import { EgressFrame, egress } from './egress.js';
@@ -23,7 +24,6 @@ import { VNET_HDR_LEN } from './offload.js';
 import { DatagramBatch, type DatagramPort, type FramePort } from './ports.js';
 import { VipState } from '../balancer/vips.js';
 import type { ConnTableConfig } from '../balancer/conntrack.js';
-import type { ServiceSpec } from '../balancer/service.js';
 
 export { HEADROOM, Network, VXLAN_HDR } from './network.js';
 

@@ -3,6 +3,7 @@
 // `inline` runs it on the caller's thread (tests, debugging). Both speak the same commands.
 import { Worker } from 'node:worker_threads';
 import { macParts } from './wire/addr.js';
+import type { ServiceSpec } from '../balancer/service.js';
 import type { Datapath } from './datapath.js';
 import type { FramePort } from './ports.js';
 
@@ -16,7 +17,15 @@ export type DpCommand =
   | { op: 'addStaticVtep'; vni: number; vtep: number }
   | { op: 'deleteStaticVtep'; vni: number; vtep: number }
   | { op: 'forwarding'; vni: number }
+  /**
+   * The whole VIP service table of a network, replacing the previous one: plain data in the
+   * input shape of balancer/service.ts (ServiceTable.upsert), computed by agent/services.ts
+   * from the replicated tables. dnsrr services have no VIP and are not sent.
+   */
+  | { op: 'setServices'; vni: number; services: ServiceSpec[] }
   | { op: 'stats' };
+
+export type { ServiceSpec };
 
 export type DpStats = ReturnType<Datapath['stats']>;
 export type DpOp = DpCommand['op'];
@@ -32,6 +41,7 @@ export interface DpResults {
   addStaticVtep: undefined;
   deleteStaticVtep: undefined;
   forwarding: ReturnType<Datapath['forwarding']>;
+  setServices: undefined;
   stats: DpStats;
 }
 
@@ -91,6 +101,9 @@ export async function applyCommand(dp: Datapath, cmd: DpCommand, openTap: (fd: n
       return undefined;
     case 'forwarding':
       return dp.forwarding(cmd.vni);
+    case 'setServices':
+      dp.setServices(cmd.vni, cmd.services);
+      return undefined;
     case 'stats':
       return dp.stats();
   }

@@ -1,8 +1,8 @@
 // `tapmesh network …` and `tapmesh peer …`: overlays, their containers and static VTEPs.
-import { DaemonError, request, type Ctx } from '../client.js';
+import { inspectAll, removeAll, request, type Ctx } from '../client.js';
 import { LIST_OPTIONS, jsonLines, outputFormat, table } from '../format.js';
 import { UsageError, command } from '../table.js';
-import { keyValues } from '../values.js';
+import { integer, keyValues } from '../values.js';
 
 type NetInspect = {
   Name: string; Id: string; Created: string; Driver: string; Scope: string; Labels: Record<string, string>;
@@ -70,36 +70,14 @@ const inspect = command({
     verbose: { type: 'boolean', short: 'v', help: 'Add peers, every endpoint cluster-wide and the forwarding table' },
   },
   async run(ctx: Ctx, o, refs) {
-    const found: unknown[] = [];
-    const missing: string[] = [];
-    const q = o.verbose ? '?verbose=1' : '';
-    for (const ref of refs) {
-      try {
-        found.push(await request(ctx.socket, 'GET', `/v1/networks/${encodeURIComponent(ref)}${q}`));
-      } catch (e) {
-        if (e instanceof DaemonError && e.status === 404) missing.push(ref);
-        else throw e;
-      }
-    }
-    ctx.out(`${JSON.stringify(found, null, 4)}\n`);
-    if (missing.length) throw new DaemonError(`No such network: ${missing.join(', ')}`, 404);
+    await inspectAll(ctx, refs, (ref) => `/v1/networks/${encodeURIComponent(ref)}${o.verbose ? '?verbose=1' : ''}`, 'network');
   },
 });
 
 const rm = command({
   name: 'network rm', aliases: ['network remove'], usage: 'NETWORK...', summary: 'Remove networks',
   async run(ctx: Ctx, _o, refs) {
-    const errors: string[] = [];
-    for (const ref of refs) {
-      try {
-        await request(ctx.socket, 'DELETE', `/v1/networks/${encodeURIComponent(ref)}`);
-        ctx.out(`${ref}\n`);
-      } catch (e) {
-        if (e instanceof DaemonError) errors.push(e.message);
-        else throw e;
-      }
-    }
-    if (errors.length) throw new DaemonError(errors.join('; '), 400);
+    await removeAll(ctx, refs, (ref) => `/v1/networks/${encodeURIComponent(ref)}`);
   },
 });
 
@@ -108,10 +86,14 @@ const connect = command({
   options: {
     ip: { type: 'string', value: 'IP', help: 'IPv4 address for the container (default: the next free one)' },
     alias: { type: 'string', multiple: true, value: 'NAME', help: 'Name of the container on this network' },
+    service: { type: 'string', value: 'SERVICE', help: 'Attach the container as a task of this service' },
+    weight: { type: 'string', value: 'N', help: 'Task weight with --service, 0-65535 (default 1; 0 drains)' },
   },
   notes: 'CONTAINER: a netns name under /run/netns, a PID, or a namespace path',
   async run(ctx: Ctx, o, [net, container]) {
-    await request(ctx.socket, 'POST', `/v1/networks/${encodeURIComponent(net)}/connect`, { container, ip: o.ip, aliases: o.alias });
+    if (o.weight !== undefined && o.service === undefined) throw new UsageError('--weight needs --service');
+    const weight = o.weight === undefined ? undefined : integer(o.weight, 0, 65535, `invalid --weight "${o.weight}": expected 0-65535`);
+    await request(ctx.socket, 'POST', `/v1/networks/${encodeURIComponent(net)}/connect`, { container, ip: o.ip, aliases: o.alias, service: o.service, weight });
   },
 });
 
