@@ -59,6 +59,8 @@ export class Agent {
   readonly netnsPrefix: string;
   /** Services and their tasks, cluster-wide (agent/services.ts). */
   readonly services: Services;
+  /** The routing mesh, once started (agent/main.ts); its counters show in stats. */
+  mesh: { stats(): Record<string, unknown> } | undefined;
 
   constructor(readonly cfg: AgentConfig, private readonly engine: DatapathEngine, private readonly log: Logger) {
     this.services = new Services(this, engine, log);
@@ -184,6 +186,12 @@ export class Agent {
     const mac = macToString(meshMacOf(net.vni));
     await sb.meshSource({ gateway: net.gateway, prefixLen: parseCidr(net.subnet).prefixLen, mac, vipMac: macToString(vipMacOf(net.vni)), ports: [lo, lo + span - 1] });
     await this.engine.call({ op: 'setLocal', vni: net.vni, mac, ip: parseIpv4(net.gateway) });
+  }
+
+  /** The routing mesh's permanent neighbours in a network's sandbox (balancer/mesh.ts setNeighbors). */
+  async setMeshNeighbors(networkId: string, add: { ip: string; mac: string }[], remove: string[]): Promise<void> {
+    const net = this.state.networks.find((n) => n.id === networkId);
+    if (net) await this.sandbox(net).setNeighbors(add, remove);
   }
 
   /** The sandbox namespace of a network up on this host (where mesh connections start). */

@@ -8,6 +8,9 @@ import { serveApi } from './api.js';
 import { Cluster } from './cluster.js';
 import { jsonLogger } from './log.js';
 import { Replication } from './replication.js';
+import { Mesh, nativeTcpDialer } from '../balancer/mesh.js';
+import { nativeUdpOpener } from '../balancer/mesh-udp.js';
+import type { Logger } from './log.js';
 import type { ProfileName } from '../gossip/config.js';
 
 /**
@@ -72,6 +75,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
   const repl = new Replication(agent, cluster, engine, alloc, log);
   agent.attachCluster(cluster, alloc, repl);
   repl.start();
+  const mesh = startMesh(agent, cluster, log, o.udpIdleMs);
   const server = await serveApi(path.resolve(socket), agent, cluster, log);
   log.info('agent started', {
     nodeId: agent.nodeId, advertiseAddr, dataPathAddr, vxlanPort, socket, stateDir, listen,
@@ -87,8 +91,32 @@ export async function runAgent(o: AgentOptions): Promise<void> {
     // broadcast first (others show this host Left at once); whatever remains is cut at 2 s.
     setTimeout(() => process.exit(0), 1900).unref();
     server.close();
+    void mesh.close();
     cluster.stop().finally(() => engine.close().finally(() => process.exit(0)));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/**
+ * The routing mesh (balancer/mesh.ts): published ports of every service on this host, following
+ * the services' mesh targets; connections start in the network's sandbox.
+ */
+function startMesh(agent: Agent, cluster: Cluster, log: Logger, udpIdleMs: number): Mesh {
+  const mesh = new Mesh({
+    sandboxOf: (network) => agent.sandboxOf(network),
+    setNeighbors: (network, add, remove) => agent.setMeshNeighbors(network, add, remove),
+    ...nativeTcpDialer,
+    ...nativeUdpOpener,
+    hostDown: (id) => {
+      const st = cluster.node.members().find((m) => m.id === id)?.state;
+      return st === undefined || st === 'dead' || st === 'left';
+    },
+    warn: (msg, fields) => log.warn(msg, fields),
+  }, { udpIdleMs });
+  const apply = (targets: Parameters<Mesh['update']>[0]) => mesh.update(targets).catch((e: Error) => log.error('routing mesh update failed', { error: e.message }));
+  agent.services.onMeshChange((t) => void apply(t));
+  void apply(agent.services.allMeshTargets());
+  agent.mesh = mesh;
+  return mesh;
 }

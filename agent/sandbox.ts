@@ -174,6 +174,15 @@ export class Sandbox {
     await exec('bridge', ['-n', this.name, 'fdb', 'replace', o.vipMac, 'dev', 'tap0', 'master', 'static']);
   }
 
+  /** Permanent neighbours on br0 (the routing mesh's tasks): br0 then never sends an ARP request. */
+  async setNeighbors(add: { ip: string; mac: string }[], remove: string[]): Promise<void> {
+    const lines = [
+      ...add.map((n) => `neigh replace ${n.ip} lladdr ${n.mac} dev br0 nud permanent`),
+      ...remove.map((ip) => `neigh del ${ip} dev br0`),
+    ];
+    if (lines.length > 0) await exec('ip', ['-n', this.name, '-force', '-batch', '-'], lines.join('\n') + '\n');
+  }
+
   /** Plug a container in: ethN inside it (MAC, IP, MTU), the peer end on br0. Returns ethN. */
   async connect(container: string, o: AttachOptions): Promise<string> {
     const nsPath = resolveContainer(container);

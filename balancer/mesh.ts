@@ -28,6 +28,12 @@ export interface MeshEnv extends MeshUdpEnv {
   /** The sandbox namespace of a network on this host, or undefined if it is not up here. */
   sandboxOf(network: string): string | undefined;
   connectTcp(ns: string, ip: string, port: number, timeoutMs: number): Promise<net.Socket>;
+  /**
+   * Pin the tasks' MACs in the network's sandbox (permanent neighbours on br0), so br0 never
+   * ARPs: a broadcast ARP from br0 would teach every container on the bridge the gateway IP at
+   * br0's MAC, and their replies to other hosts' mesh connections would stop at this br0.
+   */
+  setNeighbors?(network: string, add: { ip: string; mac: string }[], remove: string[]): Promise<void>;
   /** True if the host (node id) is known to be down: its tasks' connections are reset. */
   hostDown?(host: string): boolean;
   warn?(msg: string, fields: Record<string, unknown>): void;
@@ -78,7 +84,34 @@ export class Mesh {
     return c;
   }
 
+  /** Per network: task IP → MAC pinned in its sandbox. */
+  private readonly pinned = new Map<string, Map<string, string>>();
+
+  private async pin(ports: readonly MeshPort[]): Promise<void> {
+    const want = new Map<string, Map<string, string>>();
+    for (const p of ports) {
+      const m = want.get(p.network) ?? new Map<string, string>();
+      for (const t of p.tasks) m.set(t.ip, t.mac);
+      want.set(p.network, m);
+    }
+    for (const network of new Set([...want.keys(), ...this.pinned.keys()])) {
+      const now = want.get(network) ?? new Map<string, string>();
+      const was = this.pinned.get(network) ?? new Map<string, string>();
+      const add = [...now].filter(([ip, mac]) => was.get(ip) !== mac).map(([ip, mac]) => ({ ip, mac }));
+      const remove = [...was.keys()].filter((ip) => !now.has(ip));
+      if (add.length === 0 && remove.length === 0) continue;
+      try {
+        if (this.env.sandboxOf(network) !== undefined) await this.env.setNeighbors?.(network, add, remove);
+        if (now.size > 0) this.pinned.set(network, now);
+        else this.pinned.delete(network);
+      } catch (e) {
+        this.env.warn?.('mesh: pinning task MACs failed', { network, error: (e as Error).message });
+      }
+    }
+  }
+
   private async apply(ports: readonly MeshPort[]): Promise<void> {
+    await this.pin(ports);
     const want = { tcp: new Map<number, MeshPort>(), udp: new Map<number, MeshPort>() };
     for (const p of ports) want[p.protocol].set(p.published, p);
     for (const [port, tp] of this.tcp) if (!want.tcp.has(port)) this.closeTcp(port, tp);

@@ -159,7 +159,12 @@ function meshReply(v: VipState, buf: Buffer, e: VipFrame): number {
   if (r !== PASS) return r;
   setEthDst(buf, e.off, v.meshMac);
   const m = v.mesh.lookupReply(proto, src, sport, dst, dport);
-  if (m < 0) return LOOPBACK; // this host's own mesh connection: to br0
+  // This host's own mesh connection: to br0, from the VIP MAC (from the task's MAC, the bridge
+  // would learn the task behind tap0 and send it its own traffic through the agent).
+  if (m < 0) {
+    setEthSrc(buf, e.off, v.vipMac);
+    return LOOPBACK;
+  }
   e.vtep = v.mesh.backendMacLo[m];
   v.mesh.reply(m, flags, ack, performance.now());
   v.counts[VC.meshSteered]++;
