@@ -21,6 +21,9 @@ export interface Allocator {
   releaseIp(net: NetworkRecord, ip: number): void;
   /** A VNI: `want` if given (and free), else a free one from 4096 up. */
   vni(want: number | undefined, inUse: Set<number>): Promise<number>;
+  /** A published port, cluster-wide (Docker's ingress): true if now held for `service`, false if taken. */
+  claimPort(protocol: 'tcp' | 'udp', port: number, service: string): Promise<boolean>;
+  releasePort(protocol: 'tcp' | 'udp', port: number): void;
 }
 
 function poolOf(net: NetworkRecord): Pool {
@@ -29,6 +32,18 @@ function poolOf(net: NetworkRecord): Pool {
 
 export class LocalAllocator implements Allocator {
   private readonly ipams = new Map<string, LocalIpam>();
+  private readonly ports = new Set<string>();
+
+  async claimPort(protocol: 'tcp' | 'udp', port: number, _service: string): Promise<boolean> {
+    const key = `${port}/${protocol}`;
+    if (this.ports.has(key)) return false;
+    this.ports.add(key);
+    return true;
+  }
+
+  releasePort(protocol: 'tcp' | 'udp', port: number): void {
+    this.ports.delete(`${port}/${protocol}`);
+  }
 
   private ipam(net: NetworkRecord): LocalIpam {
     let i = this.ipams.get(net.id);
@@ -66,6 +81,9 @@ export class LocalAllocator implements Allocator {
 /** VNIs 4096..65534 are handed out by the same quorum IPAM, over a pseudo-network. */
 const VNI_POOL_NET = '__vni';
 const VNI_POOL: Pool = { subnet: { base: 0, prefixLen: 16 }, gateway: 1, first: VNI_FIRST, last: 0xfffe };
+/** Published ports 1..65535 per protocol, the same way: a /15 so that none is the network, gateway or broadcast number. */
+const PORT_POOL: Pool = { subnet: { base: 0, prefixLen: 15 }, gateway: 0x1fffe, first: 1, last: 65535 };
+const portPoolNet = (protocol: 'tcp' | 'udp') => `__port-${protocol}`;
 
 const STATUS: Record<string, number> = {
   IP_IN_USE: 409, IP_OUT_OF_RANGE: 400, POOL_EXHAUSTED: 409, NO_QUORUM: 503, CONTENDED: 503,
@@ -132,6 +150,20 @@ export class ClusterAllocator implements Allocator {
       if (e instanceof GossipIpamError && e.code === 'IP_IN_USE') return false;
       return translate(e, 'the VXLAN ID space');
     }
+  }
+
+  async claimPort(protocol: 'tcp' | 'udp', port: number, service: string): Promise<boolean> {
+    try {
+      await this.ipam.allocate(portPoolNet(protocol), PORT_POOL, { ip: ipv4ToString(port), endpoint: `svc:${service}` });
+      return true;
+    } catch (e) {
+      if (e instanceof GossipIpamError && e.code === 'IP_IN_USE') return false;
+      return translate(e, 'the published ports');
+    }
+  }
+
+  releasePort(protocol: 'tcp' | 'udp', port: number): void {
+    this.ipam.release(portPoolNet(protocol), ipv4ToString(port));
   }
 
   releaseVni(vni: number): void {

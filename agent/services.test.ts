@@ -131,6 +131,27 @@ describe('services', () => {
     expect(services.list().map((r) => r.Name)).toEqual(['dns', 'web']);
   });
 
+  test('published ports are claimed through the allocator: a claim lost to another host refuses the create and frees the VIP; rm gives ports back', async () => {
+    const { services, alloc, nets } = setup();
+    expect(await alloc.claimPort('tcp', 8080, 'elsewhere')).toBe(true); // another host won it, its entry not here yet
+    const vipBefore = await alloc.ip(nets[0], undefined, 'probe');
+    alloc.releaseIp(nets[0], vipBefore);
+    const e = await refusal(services.create({ name: 'web', network: 'n1', ports: [{ published: 9000, target: 1 }, { published: 8080, target: 80 }] }));
+    expect(e.status).toBe(409);
+    expect(e.message).toMatch(/port '8080' is already in use by another service/);
+    expect(await alloc.claimPort('tcp', 9000, 'x')).toBe(true); // 9000 was given back (all or none)
+    alloc.releasePort('tcp', 9000);
+    expect(await alloc.ip(nets[0], undefined, 'probe2')).toBe(vipBefore); // and so was the VIP
+    alloc.releasePort('tcp', 8080);
+    await services.create({ name: 'web', network: 'n1', ports: [{ published: 8080, target: 80 }] });
+    expect(await alloc.claimPort('tcp', 8080, 'y')).toBe(false);
+    await services.update('web', { publishRm: [{ published: 8080 }], publishAdd: [{ published: 8081, target: 80 }] });
+    expect(await alloc.claimPort('tcp', 8080, 'y')).toBe(true);
+    expect(await alloc.claimPort('tcp', 8081, 'y')).toBe(false);
+    await services.remove('web');
+    expect(await alloc.claimPort('tcp', 8081, 'y')).toBe(true);
+  });
+
   test('update: publish-add and publish-rm; a failing update changes nothing', async () => {
     const { services } = setup();
     const { id } = await services.create({ name: 'web', network: 'n1', ports: [{ published: 8080, target: 80 }] });

@@ -182,10 +182,16 @@ export class Services {
       const vip = mode === 'vip' ? await this.allocVip(net, id) : null;
       const entry: ServiceEntry = { name, network: net.id, mode, vip: vip === null ? null : ipv4ToString(vip), scheduler, ports, created: new Date().toISOString() };
       try {
-        this.t.set(SERVICES, id, serviceValue(entry));
+        await this.claimPorts(ports, id);
+        try {
+          this.t.set(SERVICES, id, serviceValue(entry));
+        } catch (e) {
+          this.releasePorts(ports);
+          throw new UserError(`service ${name} does not fit one table entry (${(e as Error).message}): publish fewer ports`);
+        }
       } catch (e) {
         if (vip !== null) this.alloc?.releaseIp(net, vip);
-        throw new UserError(`service ${name} does not fit one table entry (${(e as Error).message}): publish fewer ports`);
+        throw e;
       }
       this.log.info('service created', { service: name, id, network: net.name, mode, vip: entry.vip, scheduler, ports: ports.length });
       return { id, entry };
@@ -196,6 +202,7 @@ export class Services {
     return this.exclusive(async () => {
       const [id, s] = this.find(ref);
       this.t.delete(SERVICES, id);
+      this.releasePorts(s.ports);
       for (const task of this.tasks()) if (task.ep.service === id) this.t.delete(TASK_WEIGHTS, task.id);
       const net = this.host.state.networks.find((n) => n.id === s.network);
       if (s.vip !== null && net) this.alloc?.releaseIp(net, parseIpv4(s.vip));
@@ -226,7 +233,11 @@ export class Services {
         if (matches.length > 1) throw new UserError(`task ${task} is ambiguous in service ${s.name} (${matches.length} matches)`);
         return { task: matches[0], weight: checkWeight(weight) };
       });
-      if (ports !== s.ports) this.t.set(SERVICES, id, serviceValue({ ...s, ports }));
+      if (ports !== s.ports) {
+        await this.claimPorts(added, id);
+        this.t.set(SERVICES, id, serviceValue({ ...s, ports }));
+        this.releasePorts(s.ports.filter((p) => !ports.includes(p)));
+      }
       for (const { task, weight } of weights) {
         const ov = asTaskWeightEntry(this.t.get(TASK_WEIGHTS, task.id));
         const at = Math.max(Date.now(), (task.ep.weightAt ?? 0) + 1, (ov?.at ?? 0) + 1);
@@ -253,6 +264,30 @@ export class Services {
       const holder = portHolder(services, p);
       if (holder) throw new UserError(`port '${p.published}' is already in use by service '${holder[1].name}' (${holder[0]}) as an ingress port`, 409);
     }
+  }
+
+  /**
+   * Claims published ports through the cluster's quorum IPAM (a pseudo-network per protocol), so
+   * two hosts publishing the same port at the same moment cannot both win; all or none.
+   */
+  private async claimPorts(ports: readonly ServicePort[], id: string): Promise<void> {
+    const alloc = this.alloc;
+    if (!alloc) throw new UserError('services are not available until the agent has joined its cluster', 503);
+    const held: ServicePort[] = [];
+    try {
+      for (const p of ports) {
+        if (!(await alloc.claimPort(p.protocol, p.published, id))) throw new UserError(`port '${p.published}' is already in use by another service as an ingress port`, 409);
+        held.push(p);
+      }
+    } catch (e) {
+      this.releasePorts(held);
+      if (e instanceof AllocationError) throw new UserError(`cannot claim the published ports: ${e.message}`, e.status);
+      throw e;
+    }
+  }
+
+  private releasePorts(ports: readonly ServicePort[]): void {
+    for (const p of ports) this.alloc?.releasePort(p.protocol, p.published);
   }
 
   private async allocVip(net: NetworkRecord, id: string): Promise<number> {
