@@ -22,7 +22,7 @@ import type { OverlaySystem } from './systems/system.js';
 import { tapmesh } from './systems/tapmesh.js';
 import { wireguardGo } from './systems/wireguard-go.js';
 
-const PARTS = ['crypto', 'overlay', 'gossip', 'all', 'profile'] as const;
+const PARTS = ['crypto', 'overlay', 'gossip', 'services', 'all', 'profile'] as const;
 
 const BENCH_OPTIONS = {
   quick: { type: 'boolean', help: 'CI mode: 1 run, 2 s per iperf3 test, 200 pings, tiny crypto time boxes (< 2 minutes)' },
@@ -42,6 +42,7 @@ const BENCH = command({
   crypto    AEAD microbench (one packet per call) at 64/512/1400/8900 bytes
   overlay   kernel VXLAN vs tapmesh (and tapmesh encrypted; fastd, wireguard-go with --peers), needs root
   gossip    runs dist/bench/gossip.js when it exists
+  services  new TCP connections/s and one stream through the routing mesh and a VIP next to the plain overlay (bench/services.ts), needs root
   all       all of the above (default); parts can be combined: \`crypto overlay\`
   profile   where the time goes: per-hop latency (tcpdump) and agent CPU by syscall (perf), not in 'all'`,
   run: (_ctx, o, args): Promise<number> => bench(toArgs(o, args)),
@@ -52,7 +53,7 @@ const USAGE = commandHelp(PROGRAM, BENCH).trimEnd();
 
 export interface Args {
   /** Parts in order; `all` expands to crypto, overlay, gossip. */
-  parts: ('crypto' | 'overlay' | 'gossip' | 'profile')[];
+  parts: ('crypto' | 'overlay' | 'gossip' | 'services' | 'profile')[];
   quick: boolean;
   runs: number;
   seconds: number;
@@ -133,6 +134,16 @@ async function emergencyCleanup(signal: string): Promise<void> {
   process.exit(signal === 'SIGINT' ? 130 : 143);
 }
 
+/** A bench part that is its own script in dist/bench (it cleans up after itself). */
+function runScript(name: string, args: string[]): Promise<number> {
+  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), name);
+  progress(`${name}: node ${script} ${args.join(' ')}`);
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [script, ...args], { stdio: 'inherit' });
+    child.on('exit', (code, sig) => resolve(code ?? (sig ? 1 : 0)));
+  });
+}
+
 function runGossip(a: Args): Promise<number> {
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'gossip.js');
   if (!existsSync(script)) {
@@ -203,7 +214,7 @@ async function bench(a: Args): Promise<number> {
   const date = new Date();
   const report: BenchReport = {
     version: 1, date: date.toISOString(), machine: machine(),
-    mode: { quick: a.quick, runs: a.runs, seconds: a.seconds, pings: a.pings, parts: parts.filter((p) => p !== 'gossip'), underlayOffload: a.underlayOffload },
+    mode: { quick: a.quick, runs: a.runs, seconds: a.seconds, pings: a.pings, parts: parts.filter((p) => p !== 'gossip' && p !== 'services'), underlayOffload: a.underlayOffload },
     systems: [],
   };
   if (parts.includes('profile')) return runProfile(a, date);
@@ -251,6 +262,7 @@ async function bench(a: Args): Promise<number> {
     progress(`wrote ${path.join(a.out, base)}.{md,json,svg}${a.quick ? '' : ' and latest.*'}`);
   }
   if (parts.includes('gossip') && (await runGossip(a)) !== 0) failed = true;
+  if (parts.includes('services') && (await runScript('services.js', ['--seconds', String(a.quick ? 2 : Math.min(a.seconds, 10))])) !== 0) failed = true;
   progress(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s${failed ? ' — with failures' : ''}`);
   return failed ? 1 : 0;
 }

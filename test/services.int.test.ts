@@ -3,12 +3,12 @@
 // 8080:80. The routing mesh answers on every host's underlay address, host 3 (no task)
 // included; the VIP answers from a container on each host; schedulers, client address, idle
 // and half-closed connections, drain, a dead host, refusals and malformed frames.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, requireRoot, sleep, waitFor, type Host } from './harness/lab.js';
-import { curlMany, lineClient, startLineServer, startNameServer } from './harness/services.js';
+import { curlMany, lineClient, sendMalformed, startLineServer, startNameServer, LINE_CLIENT } from './harness/services.js';
 
 const root = requireRoot('services integration');
 const UDP_IDLE_S = 2;
@@ -129,4 +129,89 @@ describe.skipIf(!root)('services: routing mesh and VIPs across three hosts', () 
       expect(out).toEqual([`${name}:one`, `${name}:two`, `${name}:bye`]);
     }
   }, 60_000);
+
+  /** A service on svcnet with its own task containers (name server on `port`). */
+  const service = async (name: string, args: string[], taskHosts: { h: Host; weight?: number; pp?: boolean; port?: number }[]): Promise<{ vip: string; names: string[] }> => {
+    await lab.mustCli(hosts[0], ['service', 'create', '--name', name, '--network', 'svcnet', ...args]);
+    const names: string[] = [];
+    for (const [i, t] of taskHosts.entries()) {
+      const ns = await lab.addContainer(t.h, `${name}${i}`);
+      await lab.mustCli(t.h, ['network', 'connect', '--service', name, ...(t.weight !== undefined ? ['--weight', String(t.weight)] : []), 'svcnet', ns]);
+      startNameServer(lab, ns, `${name}${i}`, t.port ?? 80, t.pp ?? false);
+      names.push(`${name}${i}`);
+    }
+    for (const h of hosts) {
+      await waitFor(`${name} tasks on ${h.name}`, async () => lines(await lab.mustCli(h, ['service', 'ps', '--format', 'json', name])).length === taskHosts.length, 15_000);
+    }
+    await sleep(500);
+    const v = JSON.parse(await lab.mustCli(hosts[0], ['service', 'inspect', name]))[0].Endpoint.VirtualIPs[0].Addr.split('/')[0];
+    return { vip: v, names };
+  };
+
+  it('wrr: the split follows the weights 3:1 within 10 %; sh: one client always reaches one task', async () => {
+    const w = await service('wsvc', ['--lb', 'wrr'], [{ h: hosts[0], weight: 3 }, { h: hosts[1], weight: 1 }]);
+    const answers = await curlMany(lab, ctrs[2].ns, `http://${w.vip}:80/`, 40);
+    const by = count(answers);
+    expect(answers.filter((a) => a === '')).toHaveLength(0);
+    expect(Math.abs((by.wsvc0 ?? 0) / 40 - 0.75)).toBeLessThanOrEqual(0.1);
+    const h = await service('hsvc', ['--lb', 'sh'], [{ h: hosts[0] }, { h: hosts[1] }]);
+    for (const c of ctrs) {
+      const got = await curlMany(lab, c.ns, `http://${h.vip}:80/`, 10);
+      expect(Object.keys(count(got)), `sh from ${c.ns}`).toHaveLength(1);
+    }
+  }, 120_000);
+
+  it('PROXY v2 through the mesh: the task reads the client\'s underlay address from the header', async () => {
+    await service('ppsvc', ['--publish', 'published=8081,target=81,proxy-protocol=v2'], [{ h: hosts[1], pp: true, port: 81 }]);
+    await waitFor('ppsvc published on h3', async () => (await curlMany(lab, client.ns, `http://${hosts[2].addr}:8081/`, 1))[0] !== '', 10_000, 300);
+    const answers = await curlMany(lab, client.ns, `http://${hosts[2].addr}:8081/`, 3);
+    expect(answers).toEqual(Array(3).fill(`ppsvc0 ${client.addr}`));
+  }, 60_000);
+
+  it('weight 0 drains: an open connection lives on, new ones go to the other task', async () => {
+    const log = path.join(lab.dir, 'drain-client.log');
+    const child = lab.spawnIn(ctrs[2].ns, 'python3', ['-c', LINE_CLIENT, vip, '70', 'send:one', 'sleep:6', 'send:two'], 'drain-client.log');
+    const first = await waitFor('drain client connected', async () => readFileSync(log, 'utf8').split('\n')[0].match(/^(task[12]):one$/)?.[1], 10_000);
+    const other = first === 'task1' ? 'task2' : 'task1';
+    await lab.mustCli(hosts[0], ['service', 'update', 'web', '--task-weight', `${tasks.find((t) => t.name === first)!.ns}=0`]);
+    await sleep(1500);
+    const answers = await curlMany(lab, ctrs[2].ns, `http://${vip}:80/`, 10);
+    expect(Object.keys(count(answers))).toEqual([other]);
+    await new Promise((r) => child.once('exit', r));
+    expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual([`${first}:one`, `${first}:two`]);
+    await lab.mustCli(hosts[0], ['service', 'update', 'web', '--task-weight', `${tasks.find((t) => t.name === first)!.ns}=1`]);
+  }, 60_000);
+
+  it('malformed frames to a VIP are dropped and counted', async () => {
+    const vni = JSON.parse(await lab.mustCli(hosts[2], ['network', 'inspect', 'svcnet']))[0].Options['com.docker.network.driver.overlay.vxlanid_list'];
+    const before = (await drops(hosts[2])).vipMalformed ?? 0;
+    await sendMalformed(lab, ctrs[2].ns, Number(vni), vip, 5);
+    await waitFor('vipMalformed counted', async () => ((await drops(hosts[2])).vipMalformed ?? 0) >= before + 5, 3000);
+  });
+
+  it('killing a task\'s host: its VIP flows are reset, new connections go to the remaining task within detection time', async () => {
+    // A connection from h3 through the VIP to task2 (on h2): retry until the scheduler gives us task2.
+    let child: ChildProcess | undefined;
+    const log = path.join(lab.dir, 'kill-client.log');
+    for (let i = 0; i < 6 && !child; i++) {
+      writeFileSync(log, '');
+      const c = lab.spawnIn(ctrs[2].ns, 'python3', ['-c', LINE_CLIENT, vip, '70', 'send:one', 'sleep:12', 'send:two'], 'kill-client.log');
+      const name = await waitFor('kill client connected', async () => readFileSync(log, 'utf8').split('\n')[0].match(/^(task[12]):one$/)?.[1], 10_000);
+      if (name === 'task2') child = c;
+      else await lab.stopProcess(c);
+    }
+    expect(child).toBeDefined();
+    const t0 = Date.now();
+    await lab.stopProcess(agents[1], 'SIGKILL');
+    const exited = new Promise<number | null>((r) => child!.once('exit', (code) => r(code)));
+    await waitFor('new VIP connections all answered by task1', async () => {
+      const a = await curlMany(lab, ctrs[0].ns, `http://${vip}:80/`, 4);
+      return a.every((x) => x.startsWith('task1 '));
+    }, 20_000, 500);
+    const mesh = await curlMany(lab, client.ns, `http://${hosts[2].addr}:8080/`, 4);
+    expect(mesh.every((x) => x.startsWith('task1 '))).toBe(true);
+    // The open connection was reset (the client fails right after its 12 s idle, not at its 30 s socket timeout), not blackholed.
+    expect(await exited).not.toBe(0);
+    expect(Date.now() - t0).toBeLessThan(25_000);
+  }, 120_000);
 });

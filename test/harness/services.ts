@@ -60,7 +60,7 @@ while True:
  * A scripted line client: argv = host port then steps; "send:TEXT" sends a line and prints the
  * answer, "sleep:S" idles, "shut" half-closes and prints everything until EOF. Exit 0 if all went.
  */
-const LINE_CLIENT = String.raw`
+export const LINE_CLIENT = String.raw`
 import socket, sys, time
 c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30)
 f = c.makefile('rb')
@@ -91,4 +91,18 @@ export async function lineClient(lab: Lab, ns: string, host: string, port: numbe
 export async function curlMany(lab: Lab, ns: string, url: string, n: number): Promise<string[]> {
   const r = await lab.exec(ns, 'sh', ['-c', `for i in $(seq ${n}); do curl -s -m 5 ${url} || echo FAIL; done`], 120_000);
   return r.stdout.trim().split('\n').map((l) => (l === 'FAIL' ? '' : l));
+}
+
+/** Frames to the VIP MAC (06:7e + VNI) with an IPv4 header length beyond the frame, from ns's eth0. */
+export async function sendMalformed(lab: Lab, ns: string, vni: number, vip: string, n: number): Promise<void> {
+  const py = String.raw`
+import socket, struct, sys
+vni, vip, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(('eth0', 0))
+src = s.getsockname()[4]
+dst = bytes([0x06, 0x7e, 0, (vni >> 16) & 255, (vni >> 8) & 255, vni & 255])
+ip = bytes([0x4f, 0]) + struct.pack('!HHHBBH', 60, 1, 0, 64, 6, 0) + socket.inet_aton('10.0.30.250') + socket.inet_aton(vip)
+for _ in range(n): s.send(dst + src + b'\x08\x00' + ip + b'\x00' * 20)
+`;
+  await lab.mustExec(ns, 'python3', ['-c', py, String(vni), vip, String(n)]);
 }
