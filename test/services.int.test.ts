@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { Lab, requireRoot, sleep, waitFor, type Host } from './harness/lab.js';
 import { curlMany, lineClient, sendMalformed, startLineServer, startNameServer, LINE_CLIENT } from './harness/services.js';
 
@@ -170,16 +170,18 @@ describe.skipIf(!root)('services: routing mesh and VIPs across three hosts', () 
 
   it('weight 0 drains: an open connection lives on, new ones go to the other task', async () => {
     const log = path.join(lab.dir, 'drain-client.log');
-    const child = lab.spawnIn(ctrs[2].ns, 'python3', ['-c', LINE_CLIENT, vip, '70', 'send:one', 'sleep:6', 'send:two'], 'drain-client.log');
+    const child = lab.spawnIn(ctrs[2].ns, 'python3', ['-c', LINE_CLIENT, vip, '70', 'send:one', 'sleep:8', 'send:two'], 'drain-client.log');
+    const exited = new Promise((r) => child.once('exit', r));
     const first = await waitFor('drain client connected', async () => readFileSync(log, 'utf8').split('\n')[0].match(/^(task[12]):one$/)?.[1], 10_000);
     const other = first === 'task1' ? 'task2' : 'task1';
-    await lab.mustCli(hosts[0], ['service', 'update', 'web', '--task-weight', `${tasks.find((t) => t.name === first)!.ns}=0`]);
+    const drained = tasks.find((t) => t.name === first)!.ns;
+    onTestFinished(async () => void (await lab.cli(hosts[0], ['service', 'update', 'web', '--task-weight', `${drained}=1`])));
+    await lab.mustCli(hosts[0], ['service', 'update', 'web', '--task-weight', `${drained}=0`]);
     await sleep(1500);
     const answers = await curlMany(lab, ctrs[2].ns, `http://${vip}:80/`, 10);
     expect(Object.keys(count(answers))).toEqual([other]);
-    await new Promise((r) => child.once('exit', r));
+    await exited;
     expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual([`${first}:one`, `${first}:two`]);
-    await lab.mustCli(hosts[0], ['service', 'update', 'web', '--task-weight', `${tasks.find((t) => t.name === first)!.ns}=1`]);
   }, 60_000);
 
   it('malformed frames to a VIP are dropped and counted', async () => {
@@ -192,10 +194,12 @@ describe.skipIf(!root)('services: routing mesh and VIPs across three hosts', () 
   it('killing a task\'s host: its VIP flows are reset, new connections go to the remaining task within detection time', async () => {
     // A connection from h3 through the VIP to task2 (on h2): retry until the scheduler gives us task2.
     let child: ChildProcess | undefined;
+    let exited: Promise<number | null> = Promise.resolve(null);
     const log = path.join(lab.dir, 'kill-client.log');
     for (let i = 0; i < 6 && !child; i++) {
       writeFileSync(log, '');
       const c = lab.spawnIn(ctrs[2].ns, 'python3', ['-c', LINE_CLIENT, vip, '70', 'send:one', 'sleep:12', 'send:two'], 'kill-client.log');
+      exited = new Promise<number | null>((r) => c.once('exit', (code) => r(code)));
       const name = await waitFor('kill client connected', async () => readFileSync(log, 'utf8').split('\n')[0].match(/^(task[12]):one$/)?.[1], 10_000);
       if (name === 'task2') child = c;
       else await lab.stopProcess(c);
@@ -203,7 +207,6 @@ describe.skipIf(!root)('services: routing mesh and VIPs across three hosts', () 
     expect(child).toBeDefined();
     const t0 = Date.now();
     await lab.stopProcess(agents[1], 'SIGKILL');
-    const exited = new Promise<number | null>((r) => child!.once('exit', (code) => r(code)));
     await waitFor('new VIP connections all answered by task1', async () => {
       const a = await curlMany(lab, ctrs[0].ns, `http://${vip}:80/`, 4);
       return a.every((x) => x.startsWith('task1 '));

@@ -93,7 +93,10 @@ export async function curlMany(lab: Lab, ns: string, url: string, n: number): Pr
   return r.stdout.trim().split('\n').map((l) => (l === 'FAIL' ? '' : l));
 }
 
-/** Frames to the VIP MAC (06:7e + VNI) with an IPv4 header length beyond the frame, from ns's eth0. */
+/**
+ * Frames to the VIP MAC (06:7e + VNI) from ns's eth0: a valid IPv4 header (bridges with
+ * br_netfilter validate it) carrying a TCP header cut to 8 bytes.
+ */
 export async function sendMalformed(lab: Lab, ns: string, vni: number, vip: string, n: number): Promise<void> {
   const py = String.raw`
 import socket, struct, sys
@@ -101,8 +104,12 @@ vni, vip, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(('eth0', 0))
 src = s.getsockname()[4]
 dst = bytes([0x06, 0x7e, 0, (vni >> 16) & 255, (vni >> 8) & 255, vni & 255])
-ip = bytes([0x4f, 0]) + struct.pack('!HHHBBH', 60, 1, 0, 64, 6, 0) + socket.inet_aton('10.0.30.250') + socket.inet_aton(vip)
-for _ in range(n): s.send(dst + src + b'\x08\x00' + ip + b'\x00' * 20)
+def csum(b):
+    t = sum(struct.unpack('!%dH' % (len(b) // 2), b)); t = (t >> 16) + (t & 0xffff); t += t >> 16
+    return ~t & 0xffff
+hdr = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 28, 1, 0x4000, 64, 6, 0, socket.inet_aton('10.0.30.250'), socket.inet_aton(vip))
+hdr = hdr[:10] + struct.pack('!H', csum(hdr)) + hdr[12:]
+for _ in range(n): s.send(dst + src + b'\x08\x00' + hdr + struct.pack('!HHI', 40000, 80, 1) + b'\x00' * 18)
 `;
   await lab.mustExec(ns, 'python3', ['-c', py, String(vni), vip, String(n)]);
 }
