@@ -2,8 +2,8 @@
 // datapath programmed from them. Every mutation runs under one lock and is persisted, so the
 // API can be hit concurrently and a restart finds everything again.
 import { randomBytes } from 'node:crypto';
-import { ipv4ToString, macFromIp, macToString, parseIpv4 } from '../router/wire/addr.js';
-import { meshMacOf, vipMacOf } from '../balancer/vips.js';
+import { ipv4ToString, macFromIp, parseIpv4 } from '../router/wire/addr.js';
+import { meshSourceOf } from './mesh-source.js';
 import type { DatapathEngine } from '../router/engine.js';
 import { Sandbox, resolveContainer } from './sandbox.js';
 import { AllocationError, ClusterAllocator, LocalAllocator, VNI_MAX, type Allocator } from './allocator.js';
@@ -22,8 +22,6 @@ export const OPT_VNI = 'com.docker.network.driver.overlay.vxlanid_list';
 export const OPT_MTU = 'com.docker.network.mtu';
 export const OPT_DRIVER_MTU = 'com.docker.network.driver.mtu';
 export const VXLAN_OVERHEAD = 50;
-/** Ephemeral port slices of the sandboxes' mesh sources; a host takes slice (data path address mod this). */
-export const MESH_PORT_SLICES = 8;
 
 export interface AgentConfig {
   advertiseAddr: string;
@@ -175,17 +173,11 @@ export class Agent {
     return created;
   }
 
-  /**
-   * The routing mesh connects from the sandbox with the gateway address on br0 (no overlay
-   * address spent per host, moby#43052); br0 is a local endpoint under the mesh MAC.
-   */
+  /** The routing mesh's source in the sandbox (agent/mesh-source.ts), br0 a local endpoint. */
   private async meshSource(net: NetworkRecord, sb: Sandbox): Promise<void> {
-    const slice = (parseIpv4(this.cfg.dataPathAddr) & (MESH_PORT_SLICES - 1)) >>> 0;
-    const span = Math.floor((61000 - 32768) / MESH_PORT_SLICES);
-    const lo = 32768 + slice * span;
-    const mac = macToString(meshMacOf(net.vni));
-    await sb.meshSource({ gateway: net.gateway, prefixLen: parseCidr(net.subnet).prefixLen, mac, vipMac: macToString(vipMacOf(net.vni)), ports: [lo, lo + span - 1] });
-    await this.engine.call({ op: 'setLocal', vni: net.vni, mac, ip: parseIpv4(net.gateway) });
+    const src = meshSourceOf(net, this.cfg.dataPathAddr);
+    await sb.meshSource(src);
+    await this.engine.call({ op: 'setLocal', vni: net.vni, mac: src.mac, ip: parseIpv4(net.gateway) });
   }
 
   /** The routing mesh's permanent neighbours in a network's sandbox (balancer/mesh.ts setNeighbors). */

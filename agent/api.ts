@@ -116,6 +116,7 @@ export function routes(agent: Agent, cluster: Cluster): Route[] {
       return {
         gossip: { ...g, suspectEvents: cluster.suspectEvents },
         drops: s.drops,
+        mesh: agent.mesh?.stats() ?? {},
         networks: agent.state.networks.map((n) => ({ Name: n.name, Id: n.id, VNI: n.vni, ...(s.networks[n.vni] ?? { counters: {}, drops: {} }) })),
       };
     }),
