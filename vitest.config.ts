@@ -9,7 +9,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{router,crypto,gossip,balancer,dns,agent,cli,native,bench}/**/*.test.ts'],
+          include: ['{router,crypto,gossip,balancer,dns,agent,cli,native,bench}/**/*.test.ts', 'test/soak/*.test.ts'],
           testTimeout: 30_000,
         },
       },

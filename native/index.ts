@@ -198,6 +198,23 @@ export interface NativeAddon {
     status: Uint8Array): number;
   /** The runtime OpenSSL (`openssl`), the headers compiled against, and whether the self-check passed. */
   aeadInfo(): { openssl: string; headers: string; ok: boolean; error?: string };
+
+  // ---- internet checksums (native/checksum.cc), RFC 1071 ----
+
+  /**
+   * Folded one's-complement sum (0..0xffff) of buf[off, off+len) as big-endian 16-bit words
+   * (an odd last byte zero-padded) plus seed (an integer in [0, 2^53)): router/wire/checksum.ts's
+   * onesSum, 32 bytes per iteration. RangeError if the range is outside buf.
+   */
+  csumSum(buf: Uint8Array, off: number, len: number, seed: number): number;
+  /**
+   * Many sums in one crossing: for i < count, s = sum(buf[offs[i], +lens[i])) + seeds[i].
+   * fieldAt >= 0: the 16-bit field at offs[i]+fieldAt is zeroed, then ~s stored there big-endian
+   * (fill a TCP checksum: fieldAt 16, seed the pseudo-header sum). fieldAt <= -2: the same at
+   * -2-fieldAt, storing 0xffff for 0 (UDP). fieldAt -1: seeds[i] = s (verify: 0xffff is correct).
+   * Every range is checked first (RangeError, nothing touched). Returns count.
+   */
+  csumBatch(buf: Uint8Array, offs: Int32Array, lens: Int32Array, seeds: Uint32Array, count: number, fieldAt: number): number;
 }
 
 /** Per-packet status codes of aeadOpen. */

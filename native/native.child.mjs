@@ -387,7 +387,7 @@ const scenarios = {
       const msgs = [];
       w.on('message', (m) => {
         msgs.push(m);
-        if (m === 'ready' && mode === 'terminate') w.terminate();
+        if (m === 'ready' && mode.startsWith('terminate')) w.terminate();
       });
       w.on('error', (e) => msgs.push({ error: e.message }));
       w.on('exit', (code) => resolve({ code, msgs }));
@@ -395,9 +395,13 @@ const scenarios = {
     const [w1, w2, w3] = await Promise.all([run('echo'), run('echo'), run('echo')]);
     const term = await run('terminate');
     const exit = await run('exit');
+    // terminate() while a raw poll callback fires on every loop turn: the call into JS fails
+    // mid-teardown and must be dropped, not turned into a throw (which aborts the process).
+    const termBusy = [];
+    for (let i = 0; i < 5; i++) termBusy.push(await run('terminate-busy'));
     // The main thread still works after all that.
     const main = await workerEcho();
-    return { w1, w2, w3, term, exit, main };
+    return { w1, w2, w3, term, exit, termBusy, main };
   },
 
   // GSO / GRO over loopback, plus GSO through a TAP without checksum offload.
@@ -500,7 +504,11 @@ async function workerMain({ mode }) {
   }
   // Leave a poll active, then die: the addon's cleanup hook must close it.
   const s = n.udpOpen(LO, 0, 0, 0);
-  n.pollReadable(s.fd, () => {});
+  if (mode === 'terminate-busy') {
+    // A datagram never read keeps the fd readable: the callback runs on every loop turn.
+    n.udpSend(s.fd, Buffer.alloc(8), new Int32Array([0]), new Int32Array([8]), new Uint32Array([LO]), new Uint16Array([s.port]), 0, 1);
+    n.pollReadable(s.fd, () => {}, true);
+  } else n.pollReadable(s.fd, () => {});
   if (mode === 'exit') setTimeout(() => process.exit(0), 20);
   parentPort.postMessage('ready');
 }

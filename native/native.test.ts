@@ -95,7 +95,7 @@ describe('argument validation (in-process, no syscalls reached)', () => {
 
   it('exports exactly the documented functions', () => {
     expect(Object.keys(n).sort()).toEqual(
-      ['aeadCount', 'aeadCreate', 'aeadDestroy', 'aeadInfo', 'aeadOpen', 'aeadSeal', 'close', 'keepAwake', 'pollReadable', 'readFrames', 'socketBind', 'socketInNetns', 'tapOpen', 'tapSetOffload', 'tapSetVnetHdrSize', 'udpOpen', 'udpRecv',
+      ['aeadCount', 'aeadCreate', 'aeadDestroy', 'aeadInfo', 'aeadOpen', 'aeadSeal', 'close', 'csumBatch', 'csumSum', 'keepAwake', 'pollReadable', 'readFrames', 'socketBind', 'socketInNetns', 'tapOpen', 'tapSetOffload', 'tapSetVnetHdrSize', 'udpOpen', 'udpRecv',
         'udpSend', 'udpSendGso', 'udpSendGsoBatch', 'udpSetGro', 'writeFrames'].sort(),
     );
   });
@@ -336,6 +336,10 @@ describe.skipIf(!isRoot)('worker_threads (child in a netns)', () => {
   it('tears down workers that still have an active poll', () => {
     expect(r.term).toEqual({ code: 1, msgs: ['ready'] }); // terminate()
     expect(r.exit).toEqual({ code: 0, msgs: ['ready'] }); // process.exit() in the worker
+  });
+
+  it('terminate() while a raw poll callback keeps firing ends the worker, never aborts the process', () => {
+    expect(r.termBusy).toEqual(Array(5).fill({ code: 1, msgs: ['ready'] }));
   });
 });
 

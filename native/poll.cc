@@ -43,16 +43,22 @@ void OnReadable(uv_poll_t* h, int /*status*/, int /*events*/) {
   // Errors (status < 0) are not special-cased: the callback's own read reports them.
   Poll* p = static_cast<Poll*>(h->data);
   if (p->closing) return;
-  Napi::Env env(p->env);
-  Napi::HandleScope scope(env);
+  Napi::HandleScope scope(p->env);
+  // The C calls, not Napi::Function::Call: when the thread is being torn down (a worker's
+  // terminate()) the call fails, and node-addon-api would turn that into a throw, which
+  // cannot succeed either and aborts the whole process. A failed call is dropped.
+  napi_value global, fn, ignored;
+  if (napi_get_global(p->env, &global) != napi_ok || napi_get_reference_value(p->env, p->cb, &fn) != napi_ok || fn == nullptr) return;
   // MakeCallback opens a callback scope: async hooks see it and microtasks / nextTicks run
   // when it returns.
-  if (p->raw) p->cb.Call(env.Global(), {});
-  else p->cb.MakeCallback(env.Global(), {}, p->async);
-  if (env.IsExceptionPending()) {
-    Napi::Error err = env.GetAndClearPendingException();
-    napi_fatal_exception(env, err.Value());  // 'uncaughtException' on this thread
-  }
+  napi_status st = p->raw ? napi_call_function(p->env, global, fn, 0, nullptr, &ignored)
+                          : napi_make_callback(p->env, p->async, global, fn, 0, nullptr, &ignored);
+  if (st == napi_ok) return;
+  bool pending = false;
+  napi_value err;
+  if (napi_is_exception_pending(p->env, &pending) != napi_ok || !pending) return;  // teardown: JS cannot run
+  if (napi_get_and_clear_last_exception(p->env, &err) != napi_ok) return;
+  napi_fatal_exception(p->env, err);  // the callback threw: 'uncaughtException' on this thread
 }
 
 // Worker/environment teardown: close handles the JS side never closed.

@@ -36,6 +36,16 @@ Napi::Value AeadCount(const Napi::CallbackInfo& info);
 Napi::Value AeadSeal(const Napi::CallbackInfo& info);
 Napi::Value AeadOpen(const Napi::CallbackInfo& info);
 Napi::Value AeadInfo(const Napi::CallbackInfo& info);
+// Defined in checksum.cc (raw N-API: called per segment or batch).
+napi_value CsumSum(napi_env env, napi_callback_info info);
+napi_value CsumBatch(napi_env env, napi_callback_info info);
+
+// Registers a raw N-API callback (no Napi::CallbackInfo wrapper on the hot path).
+static void SetRaw(Napi::Env env, Napi::Object exports, const char* name, napi_callback cb) {
+  napi_value fn;
+  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn);
+  exports.Set(name, Napi::Value(env, fn));
+}
 
 // ---------------------------------------------------------------------------------------
 
@@ -71,6 +81,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("aeadSeal", Napi::Function::New(env, AeadSeal, "aeadSeal"));
   exports.Set("aeadOpen", Napi::Function::New(env, AeadOpen, "aeadOpen"));
   exports.Set("aeadInfo", Napi::Function::New(env, AeadInfo, "aeadInfo"));
+  SetRaw(env, exports, "csumSum", CsumSum);
+  SetRaw(env, exports, "csumBatch", CsumBatch);
   return exports;
 }
 

@@ -4,6 +4,12 @@ import { native, type NativeAddon, type PollHandle } from '../native/index.js';
 import { RecvSlots, splitRuns } from './gro-split.js';
 import type { DatagramBatch, DatagramPort, FrameBatch, FramePort } from './ports.js';
 import { decodeFrames } from './tap-decode.js';
+import { nativeSumActive, useNativeSum } from './wire/checksum.js';
+
+/** Real ports mean the addon is loaded: let the checksums use it too (once per thread). */
+function nativeChecksums(n: NativeAddon): void {
+  if (!nativeSumActive()) useNativeSum(n.csumSum, n.csumBatch);
+}
 
 /** A descriptor watched for readability on this thread's loop, closed once. */
 class PolledFd {
@@ -11,7 +17,9 @@ class PolledFd {
   private poll: PollHandle | undefined;
   private closed = false;
 
-  constructor(readonly fd: number, private readonly ownsFd: boolean) {}
+  constructor(readonly fd: number, private readonly ownsFd: boolean) {
+    nativeChecksums(this.n);
+  }
 
   onReadable(cb: () => void): void {
     this.poll?.close();
@@ -43,16 +51,37 @@ export class TapPort extends PolledFd implements FramePort {
   }
 }
 
+/**
+ * Default socket buffer of a send socket, and of the receive socket unless told otherwise (bytes
+ * requested; the kernel doubles it for bookkeeping and charges each skb's truesize against it).
+ */
+export const UDP_BUF_BYTES = 8 << 20;
+/**
+ * Default receive buffer of the VXLAN socket: covers a stall of the datapath thread (GC, a
+ * descheduled vCPU on a loaded host) of about 250 ms of a 1400-byte stream at 75 k packets/s
+ * (the rate kernel VXLAN sustains here) at ~2.3 KB truesize per datagram. Set with
+ * SO_RCVBUFFORCE, so it is not capped by net.core.rmem_max when the agent runs as root.
+ */
+export const UDP_RCVBUF_BYTES = 32 << 20;
+
 export class UdpPort extends PolledFd implements DatagramPort {
   readonly port: number;
   readonly gro: boolean;
+  /** Effective SO_RCVBUF as the kernel reports it (about twice what was asked). */
+  readonly rcvbuf: number;
   private readonly slots = new RecvSlots(64);
 
-  /** `gso`: send runs with UDP_SEGMENT; `gro`: a receiving socket coalesces with UDP_GRO. */
-  constructor(addr: number, port: number, readonly gso: boolean, gro: boolean, bufBytes = 8 << 20) {
-    const s = native().udpOpen(addr, port, bufBytes, bufBytes);
+  /**
+   * `gso`: send runs with UDP_SEGMENT; `gro`: a receiving socket coalesces with UDP_GRO.
+   * `bufBytes`: SO_SNDBUF; `rcvBytes`: SO_RCVBUF (default: UDP_RCVBUF_BYTES for a socket bound
+   * to a fixed port, the receiver, else bufBytes).
+   */
+  constructor(addr: number, port: number, readonly gso: boolean, gro: boolean, bufBytes = UDP_BUF_BYTES,
+    rcvBytes = port !== 0 ? Math.max(UDP_RCVBUF_BYTES, bufBytes) : bufBytes) {
+    const s = native().udpOpen(addr, port, rcvBytes, bufBytes);
     super(s.fd, true);
     this.port = s.port;
+    this.rcvbuf = s.rcvbuf;
     let on = false;
     if (gro) {
       try {

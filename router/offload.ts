@@ -7,7 +7,7 @@ import {
   ETH_HEADER_LEN as ETH, EtherType, IPV4_MIN_HEADER_LEN, IpProto, TCP_CHECKSUM_OFFSET, TCP_MIN_HEADER_LEN, TcpFlag, VNET_HDR_LEN, ethType, fold,
   ipv4DontFrag, ipv4FillChecksum, ipv4HeaderLenAt, ipv4Ident, ipv4IsFragment, ipv4Proto, ipv4PseudoSum, ipv4Src,
   ipv4Dst, ipv4TotalLen, ipv4Tos, ipv4Ttl, ipv4Version, onesSum, setIpv4Ident, setIpv4TotalLen, setTcpChecksum,
-  setTcpFlags, setTcpSeq, tcpAck, tcpFillChecksum, tcpFlags, tcpHeaderLenAt, tcpOptionsOff, tcpSeq, tcpSrcPort,
+  setTcpFlags, setTcpSeq, tcpAck, tcpFillChecksum, tcpFlags, fillChecksums, tcpHeaderLenAt, tcpOptionsOff, tcpSeq, tcpSrcPort,
   tcpDstPort, tcpWindow, wr16, writeVnetNone, writeVnetTcp4,
 } from './wire/index.js';
 import { finishPartial, writeRxVnet } from './partial-csum.js';
@@ -71,6 +71,7 @@ export function segmentTcp4(
   const id0 = ipv4Ident(buf, ip);
   const seq0 = tcpSeq(buf, ip + ihl);
   const flags0 = tcpFlags(buf, ip + ihl) & 0xff;
+  const batched = nseg <= SEG_SCRATCH;
   for (let k = 0; k < nseg; k++) {
     const o = outOff + k * stride + prefix;
     const chunk = k === nseg - 1 ? payload - k * mss : mss;
@@ -86,10 +87,25 @@ export function segmentTcp4(
     if (k < nseg - 1) f &= ~(TcpFlag.Fin | TcpFlag.Psh);
     if (k > 0) f &= ~TcpFlag.Cwr;
     setTcpFlags(buf, t, f);
-    tcpFillChecksum(buf, t, thl + chunk, src, dst);
+    if (batched) {
+      segOffs[k] = t;
+      segLens[k] = thl + chunk;
+      segSeeds[k] = ipv4PseudoSum(src, dst, IpProto.Tcp, thl + chunk);
+    } else {
+      tcpFillChecksum(buf, t, thl + chunk, src, dst);
+    }
   }
+  // All TCP checksums in one pass (one addon call): the super-frame came from the local kernel
+  // with a partial checksum, so every segment's is computed here, none can be copied.
+  if (batched) fillChecksums(buf, segOffs, segLens, segSeeds, nseg, TCP_CHECKSUM_OFFSET);
   return nseg;
 }
+
+/** Scratch for segmentTcp4's batched checksums: a 64 KB super-frame at MSS >= 64 fits. */
+const SEG_SCRATCH = 1024;
+const segOffs = new Int32Array(SEG_SCRATCH);
+const segLens = new Int32Array(SEG_SCRATCH);
+const segSeeds = new Uint32Array(SEG_SCRATCH);
 
 /**
  * Builds the frames written to a TAP: copies each delivered frame into `out` behind a virtio

@@ -5,12 +5,8 @@
 // finished here instead. Any other frame goes as it came (flags 0): the container's stack
 // verifies its checksum and drops it if corrupted, as before.
 import { TCP_CHECKSUM_OFFSET } from './wire/tcp.js';
+import { writeVnetCsum, writeVnetNone, writeVnetTcp4 } from './wire/virtio.js';
 import { completePartialChecksum, makeTcpChecksumPartial, partialChecksumAt, tcpSuperFrameHeaderLen } from './wire/partial.js';
-
-/** struct virtio_net_hdr: flags, gso_type, hdr_len, gso_size, csum_start, csum_offset (LE). */
-const VNET_LEN = 10;
-const VNET_F_NEEDS_CSUM = 1;
-const VNET_GSO_TCPV4 = 1;
 
 /**
  * Write the virtio header for the frame buf[f, f+len) at buf[h, h+10): NEEDS_CSUM for a partial
@@ -19,24 +15,22 @@ const VNET_GSO_TCPV4 = 1;
  * zeros. Returns true if the frame was marked so (counted as rxPartialCsum).
  */
 export function writeRxVnet(buf: Buffer, h: number, f: number, len: number, mtu: number): boolean {
-  buf.fill(0, h, h + VNET_LEN);
   const hdr = tcpSuperFrameHeaderLen(buf, f, len, mtu);
   if (hdr !== 0) {
     const start = makeTcpChecksumPartial(buf, f);
-    if (start === 0) return false; // corrupted: goes unmarked, and the kernel drops it
-    buf[h] = VNET_F_NEEDS_CSUM;
-    buf[h + 1] = VNET_GSO_TCPV4;
-    buf.writeUInt16LE(hdr, h + 2);
-    buf.writeUInt16LE(mtu + 14 - hdr, h + 4);
-    buf.writeUInt16LE(start, h + 6);
-    buf.writeUInt16LE(TCP_CHECKSUM_OFFSET, h + 8);
+    if (start === 0) {
+      writeVnetNone(buf, h);
+      return false; // corrupted: goes unmarked, and the kernel drops it
+    }
+    writeVnetTcp4(buf, h, hdr, mtu + 14 - hdr, start, TCP_CHECKSUM_OFFSET);
     return true;
   }
   const at = partialChecksumAt(buf, f, len);
-  if (at === 0) return false;
-  buf[h] = VNET_F_NEEDS_CSUM;
-  buf.writeUInt16LE(at >>> 8, h + 6);
-  buf.writeUInt16LE(at & 0xff, h + 8);
+  if (at === 0) {
+    writeVnetNone(buf, h);
+    return false;
+  }
+  writeVnetCsum(buf, h, at >>> 8, at & 0xff);
   return true;
 }
 

@@ -16,11 +16,62 @@
  * Does not bounds-check: the caller guarantees the range is inside buf.
  */
 export function onesSum(buf: Uint8Array, off: number, len: number, initial = 0): number {
-  // Long even-aligned runs go word-wise (the per-packet TCP/UDP checksums of the datapath).
+  // Long runs go to the addon when one is installed (useNativeSum), else word-wise in JS.
+  if (len >= NATIVE_MIN_LEN && nativeSum !== null) return nativeSum(buf, off, len, initial);
   if (len >= 64 && len < 1 << 22 && LITTLE_ENDIAN && ((buf.byteOffset + off) & 1) === 0) {
     return fold(wordSum(buf, off, len) + initial);
   }
   return onesSumBytes(buf, off, len, initial);
+}
+
+/** The addon's csumSum (native/checksum.cc), same contract as onesSum; null = JS only. */
+export type SumFn = (buf: Uint8Array, off: number, len: number, initial: number) => number;
+/** The addon's csumBatch (native/checksum.cc), same contract as fillChecksums; null = JS. */
+export type BatchFn = (buf: Uint8Array, offs: Int32Array, lens: Int32Array, seeds: Uint32Array, count: number, fieldAt: number) => number;
+let nativeSum: SumFn | null = null;
+let nativeBatch: BatchFn | null = null;
+/**
+ * Below this length the JS loop beats the JS->C++ crossing (bench/csum.ts: the crossing costs
+ * about as much as summing ~100 bytes in JS).
+ */
+export const NATIVE_MIN_LEN = 128;
+
+/**
+ * Route long sums through `fn` (the addon's csumSum), or back to JS with null. Called once at
+ * start-up by the native ports (router/native-ports.ts); the in-memory path and unit tests keep
+ * the JS loop unless they opt in. Returns the previous function.
+ */
+export function useNativeSum(fn: SumFn | null, batch: BatchFn | null = null): SumFn | null {
+  const prev = nativeSum;
+  nativeSum = fn;
+  nativeBatch = fn === null ? null : batch;
+  return prev;
+}
+
+/**
+ * For i < count: zero the 16-bit field at offs[i]+fieldAt, then store there the checksum of
+ * buf[offs[i], +lens[i]) seeded with seeds[i] (e.g. every TCP segment a segmentation cut, seeded
+ * with its pseudo-header sum, fieldAt 16). One addon crossing for the whole batch when installed.
+ * The caller guarantees every range and field lies inside buf.
+ */
+export function fillChecksums(buf: Uint8Array, offs: Int32Array, lens: Int32Array, seeds: Uint32Array, count: number, fieldAt: number): void {
+  if (nativeBatch !== null) {
+    nativeBatch(buf, offs, lens, seeds, count, fieldAt);
+    return;
+  }
+  for (let i = 0; i < count; i++) {
+    const o = offs[i];
+    buf[o + fieldAt] = 0;
+    buf[o + fieldAt + 1] = 0;
+    const c = ~onesSum(buf, o, lens[i], seeds[i]) & 0xffff;
+    buf[o + fieldAt] = c >>> 8;
+    buf[o + fieldAt + 1] = c;
+  }
+}
+
+/** True when onesSum uses the addon for long ranges. */
+export function nativeSumActive(): boolean {
+  return nativeSum !== null;
 }
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;

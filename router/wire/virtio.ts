@@ -43,6 +43,14 @@ export function writeVnetNone(buf: Uint8Array, off: number): void {
   buf.fill(0, off, off + VNET_HDR_LEN);
 }
 
+/** A header for one frame (no GSO) whose checksum the kernel finishes at csumStart + csumOffset. */
+export function writeVnetCsum(buf: Uint8Array, off: number, csumStart: number, csumOffset: number): void {
+  buf.fill(0, off, off + VNET_HDR_LEN);
+  buf[off] = VNET_F_NEEDS_CSUM;
+  wr16le(buf, off + 6, csumStart);
+  wr16le(buf, off + 8, csumOffset);
+}
+
 /**
  * A TCPv4 GSO header with a partial checksum: the kernel segments the frame at `gsoSize` payload
  * bytes and finishes the checksum field at csumStart + csumOffset.

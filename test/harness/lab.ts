@@ -66,6 +66,10 @@ export class Lab {
   private readonly namespaces: string[] = [];
   private readonly procs = new Set<ChildProcess>();
   private nextPort = 1;
+  /** How long startAgent waits for the API (a restart rebuilds its sandboxes first; slow on a loaded machine). */
+  agentStartTimeoutMs = 15_000;
+  /** Set by cleanup(): from then on nothing new is started or created. */
+  private closed = false;
 
   constructor(readonly underlayPrefix = '192.0.2') {
     this.tag = `tm${randomBytes(3).toString('hex')}`;
@@ -78,6 +82,7 @@ export class Lab {
   }
 
   async addNamespace(name: string): Promise<string> {
+    if (this.closed) throw new Error(`lab ${this.tag} is cleaned up; not adding ${name}`);
     await must('ip', ['netns', 'add', name]);
     this.namespaces.push(name);
     await must('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
@@ -133,6 +138,10 @@ export class Lab {
   }
 
   private track(child: ChildProcess): void {
+    if (this.closed) {
+      child.kill('SIGKILL'); // started by a loop that has not yet noticed the cleanup
+      return;
+    }
     this.procs.add(child);
     child.on('exit', () => this.procs.delete(child));
   }
@@ -151,14 +160,14 @@ export class Lab {
     const nodeFlags = (process.env.TAPMESH_AGENT_NODE_FLAGS ?? '').split(' ').filter(Boolean);
     const launcher = via === 'nsenter' ? ['nsenter', `--net=/run/netns/${host.ns}`] : ['ip', 'netns', 'exec', host.ns];
     const child = this.spawn(launcher[0], [...launcher.slice(1), process.execPath, ...nodeFlags, ...args], `${host.name}-agent.log`);
-    const deadline = Date.now() + 15_000;
+    const deadline = Date.now() + this.agentStartTimeoutMs;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`agent on ${host.name} exited with ${child.exitCode}; see ${this.dir}/${host.name}-agent.log`);
       if (existsSync(host.socket)) {
         const r = await this.cli(host, ['network', 'ls', '-q']);
         if (r.code === 0) return child;
       }
-      if (Date.now() > deadline) throw new Error(`agent on ${host.name} did not answer within 15 s`);
+      if (Date.now() > deadline) throw new Error(`agent on ${host.name} did not answer within ${this.agentStartTimeoutMs / 1000} s`);
       await sleep(100);
     }
   }
@@ -185,6 +194,7 @@ export class Lab {
 
   /** Remove everything this lab made: processes by PID, namespaces by name (ours and the agents'). */
   async cleanup(): Promise<void> {
+    this.closed = true;
     await Promise.all([...this.procs].map((p) => this.stopProcess(p, 'SIGTERM', 3000)));
     // Agents create sandbox namespaces named with their --netns-prefix, i.e. under our tag.
     let all: string[] = [];

@@ -1,7 +1,7 @@
 // A TCP transfer between two namespaces whose integrity is checked end to end: the client
 // streams N random bytes and prints their SHA-256; the server prints the SHA-256 of what
 // arrived. Both sides run as plain Node scripts inside the namespaces.
-import { writeFileSync } from 'node:fs';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Lab } from './lab.js';
 
@@ -32,8 +32,12 @@ export interface TransferResult {
 export async function tcpTransfer(lab: Lab, fromNs: string, toNs: string, toIp: string, bytes: number, port = 5001, timeoutMs = 60_000): Promise<TransferResult> {
   const srv = path.join(lab.dir, 'xfer-server.cjs');
   const cli = path.join(lab.dir, 'xfer-client.cjs');
-  writeFileSync(srv, SERVER);
-  writeFileSync(cli, CLIENT);
+  // Written once per lab, whole (temp + rename): concurrent transfers never see a half-written script.
+  for (const [file, text] of [[srv, SERVER], [cli, CLIENT]]) {
+    if (existsSync(file)) continue;
+    writeFileSync(`${file}.${process.pid}.tmp`, text);
+    renameSync(`${file}.${process.pid}.tmp`, file);
+  }
   const server = lab.exec(toNs, process.execPath, [srv, String(port), String(timeoutMs)], timeoutMs + 5000);
   const client = await lab.exec(fromNs, process.execPath, [cli, toIp, String(port), String(bytes)], timeoutMs);
   const s = await server;
