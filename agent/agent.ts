@@ -3,6 +3,7 @@
 // API can be hit concurrently and a restart finds everything again.
 import { randomBytes } from 'node:crypto';
 import { ipv4ToString, macFromIp, parseIpv4 } from '../router/wire/addr.js';
+import { meshSourceOf } from './mesh-source.js';
 import type { DatapathEngine } from '../router/engine.js';
 import { Sandbox, resolveContainer } from './sandbox.js';
 import { AllocationError, ClusterAllocator, LocalAllocator, VNI_MAX, type Allocator } from './allocator.js';
@@ -59,6 +60,8 @@ export class Agent {
   readonly netnsPrefix: string;
   /** Services and their tasks, cluster-wide (agent/services.ts). */
   readonly services: Services;
+  /** The routing mesh, once started (agent/main.ts); its counters show in stats. */
+  mesh: { stats(): Record<string, unknown> } | undefined;
 
   constructor(readonly cfg: AgentConfig, private readonly engine: DatapathEngine, private readonly log: Logger) {
     this.services = new Services(this, engine, log);
@@ -184,9 +187,28 @@ export class Agent {
     const created = await sb.ensure(net.mtu);
     const fd = await sb.attachTap(`tmt${net.vni.toString(16)}`, net.mtu, this.cfg.offload);
     await this.engine.call({ op: 'addNetwork', vni: net.vni, mtu: net.mtu, tapFd: fd, vnet: this.cfg.offload, encrypted: net.encrypted });
+    await this.meshSource(net, sb);
     await this.hooks?.networkUp(net);
     this.services.schedule(); // its VIP table, once it is listed
     return created;
+  }
+
+  /** The routing mesh's source in the sandbox (agent/mesh-source.ts), br0 a local endpoint. */
+  private async meshSource(net: NetworkRecord, sb: Sandbox): Promise<void> {
+    const src = meshSourceOf(net, this.cfg.dataPathAddr);
+    await sb.meshSource(src);
+    await this.engine.call({ op: 'setLocal', vni: net.vni, mac: src.mac, ip: parseIpv4(net.gateway) });
+  }
+
+  /** The routing mesh's permanent neighbours in a network's sandbox (balancer/mesh.ts setNeighbors). */
+  async setMeshNeighbors(networkId: string, add: { ip: string; mac: string }[], remove: string[]): Promise<void> {
+    const net = this.state.networks.find((n) => n.id === networkId);
+    if (net) await this.sandbox(net).setNeighbors(add, remove);
+  }
+
+  /** The sandbox namespace of a network up on this host (where mesh connections start). */
+  sandboxOf(networkId: string): string | undefined {
+    return this.state.networks.some((n) => n.id === networkId) ? this.sandbox(this.findNetwork(networkId)).name : undefined;
   }
 
   // ---- networks -------------------------------------------------------------------------------

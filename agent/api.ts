@@ -125,6 +125,7 @@ export function routes(agent: Agent, cluster: Cluster, dns?: AgentDns): Route[] 
         dns: dns?.counters,
         drops: s.drops,
         esp: await agent.espStats(),
+        mesh: agent.mesh?.stats() ?? {},
         networks: agent.state.networks.map((n) => ({ Name: n.name, Id: n.id, VNI: n.vni, ...(s.networks[n.vni] ?? { counters: {}, drops: {} }) })),
       };
     }),

@@ -18,6 +18,9 @@ import { Replication } from './replication.js';
 import { Encryption, identityMeta } from './encryption.js';
 import { keyId } from '../gossip/index.js';
 import { ESP_UDP_PORT } from '../router/wire/esp.js';
+import { Mesh, nativeTcpDialer } from '../balancer/mesh.js';
+import { nativeUdpOpener } from '../balancer/mesh-udp.js';
+import type { Logger } from './log.js';
 import type { ProfileName } from '../gossip/config.js';
 
 /**
@@ -54,6 +57,8 @@ export interface AgentOptions {
   profile: ProfileName;
   /** Microseconds the datapath thread stays awake after traffic before sleeping. */
   busyPollUs: number;
+  /** Idle expiry of UDP flows through VIPs and the routing mesh, ms. */
+  udpIdleMs: number;
   /** Software version, advertised to the other members. */
   version: string;
   /** Where to serve Prometheus metrics and /healthz over HTTP (absent: not served). */
@@ -73,7 +78,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
   const listen = `${listenAddr}:${listenPort}`;
   const log = jsonLogger('agent');
 
-  const engine = new WorkerEngine({ bindAddr: 0, vxlanPort, txSockets, srcAddr: ipv4ToNum(dataPathAddr), offload, busyPollUs, espPort: ESP_UDP_PORT }, (e) => {
+  const engine = new WorkerEngine({ bindAddr: 0, vxlanPort, txSockets, srcAddr: ipv4ToNum(dataPathAddr), offload, busyPollUs, espPort: ESP_UDP_PORT, udpIdleMs: o.udpIdleMs }, (e) => {
     log.error('datapath failed', { error: e.message });
     process.exit(1);
   });
@@ -103,6 +108,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
   repl.start();
   dns.follow(cluster.node.tables);
   dns.useServices(serviceNames(agent.services, cluster.node.tables));
+  const mesh = startMesh(agent, cluster, log, o.udpIdleMs);
   const server = await serveApi(path.resolve(socket), agent, cluster, log, dns);
   const metrics = o.metrics && (await serveMetrics(o.metrics.addr, o.metrics.port, new Metrics({ engine, agent, cluster, repl }), log));
   log.info('agent started', {
@@ -123,8 +129,31 @@ export async function runAgent(o: AgentOptions): Promise<void> {
     server.close();
     metrics?.close();
     enc.stop();
-    void Promise.allSettled([containers.stop(), cluster.stop()]).then(() => engine.close().finally(() => process.exit(0)));
+    void Promise.allSettled([mesh.close(), containers.stop(), cluster.stop()]).then(() => engine.close().finally(() => process.exit(0)));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/**
+ * The routing mesh (balancer/mesh.ts): published ports of every service on this host, following
+ * the services' mesh targets; connections start in the network's sandbox.
+ */
+function startMesh(agent: Agent, cluster: Cluster, log: Logger, udpIdleMs: number): Mesh {
+  const mesh = new Mesh({
+    sandboxOf: (network) => agent.sandboxOf(network),
+    setNeighbors: (network, add, remove) => agent.setMeshNeighbors(network, add, remove),
+    ...nativeTcpDialer,
+    ...nativeUdpOpener,
+    hostDown: (id) => {
+      const st = cluster.node.members().find((m) => m.id === id)?.state;
+      return st === undefined || st === 'dead' || st === 'left';
+    },
+    warn: (msg, fields) => log.warn(msg, fields),
+  }, { udpIdleMs });
+  const apply = (targets: Parameters<Mesh['update']>[0]) => mesh.update(targets).catch((e: Error) => log.error('routing mesh update failed', { error: e.message }));
+  agent.services.onMeshChange((t) => void apply(t));
+  void apply(agent.services.allMeshTargets());
+  agent.mesh = mesh;
+  return mesh;
 }

@@ -157,6 +157,32 @@ export class Sandbox {
     }
   }
 
+  /**
+   * The routing mesh's source in this sandbox (docs/services.md "Routing mesh"): br0 takes the
+   * network's gateway address and the mesh MAC, answers no ARP (the agent answers for the
+   * gateway with the VIP MAC, so task replies reach the TAP and are steered to the right host),
+   * and picks ephemeral ports from this host's slice, so two hosts' connections to one task never
+   * share a source port. The VIP MAC is pinned to tap0 so frames to it never flood.
+   */
+  async meshSource(o: { gateway: string; prefixLen: number; mac: string; vipMac: string; ports: [number, number] }): Promise<void> {
+    await exec('ip', ['-n', this.name, '-batch', '-'], [
+      `link set br0 address ${o.mac}`,
+      `addr replace ${o.gateway}/${o.prefixLen} dev br0`,
+    ].join('\n') + '\n');
+    await exec('ip', ['netns', 'exec', this.name, 'sysctl', '-q', '-w', 'net.ipv4.conf.br0.arp_ignore=8',
+      `net.ipv4.ip_local_port_range=${o.ports[0]} ${o.ports[1]}`, 'net.ipv4.tcp_tw_reuse=1']);
+    await exec('bridge', ['-n', this.name, 'fdb', 'replace', o.vipMac, 'dev', 'tap0', 'master', 'static']);
+  }
+
+  /** Permanent neighbours on br0 (the routing mesh's tasks): br0 then never sends an ARP request. */
+  async setNeighbors(add: { ip: string; mac: string }[], remove: string[]): Promise<void> {
+    const lines = [
+      ...add.map((n) => `neigh replace ${n.ip} lladdr ${n.mac} dev br0 nud permanent`),
+      ...remove.map((ip) => `neigh del ${ip} dev br0`),
+    ];
+    if (lines.length > 0) await exec('ip', ['-n', this.name, '-force', '-batch', '-'], lines.join('\n') + '\n');
+  }
+
   /** Plug a container in: ethN inside it (MAC, IP, MTU), the peer end on br0. Returns ethN. */
   async connect(container: string, o: AttachOptions): Promise<string> {
     const nsPath = resolveContainer(container);

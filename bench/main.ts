@@ -22,7 +22,7 @@ import type { OverlaySystem } from './systems/system.js';
 import { tapmesh } from './systems/tapmesh.js';
 import { wireguardGo } from './systems/wireguard-go.js';
 
-const PARTS = ['crypto', 'overlay', 'gossip', 'all', 'profile', 'dns'] as const;
+const PARTS = ['crypto', 'overlay', 'gossip', 'services', 'all', 'profile', 'dns'] as const;
 
 const BENCH_OPTIONS = {
   quick: { type: 'boolean', help: 'CI mode: 1 run, 2 s per iperf3 test, 200 pings, tiny crypto time boxes (< 2 minutes)' },
@@ -43,6 +43,7 @@ const BENCH = command({
   overlay   kernel VXLAN vs tapmesh (and tapmesh encrypted; fastd, wireguard-go with --peers), needs root
   gossip    runs dist/bench/gossip.js when it exists
   dns       the embedded resolver with dnsperf: local and forwarded queries/s, p50/p99 (dist/bench/dns.js, --seconds), not in 'all'
+  services  new TCP connections/s and one stream through the routing mesh and a VIP next to the plain overlay (bench/services.ts), needs root
   all       all of the above (default); parts can be combined: \`crypto overlay\`
   profile   where the time goes: per-hop latency (tcpdump) and agent CPU by syscall (perf), not in 'all'`,
   run: (_ctx, o, args): Promise<number> => bench(toArgs(o, args)),
@@ -53,7 +54,7 @@ const USAGE = commandHelp(PROGRAM, BENCH).trimEnd();
 
 export interface Args {
   /** Parts in order; `all` expands to crypto, overlay, gossip. */
-  parts: ('crypto' | 'overlay' | 'gossip' | 'profile' | 'dns')[];
+  parts: ('crypto' | 'overlay' | 'gossip' | 'services' | 'profile' | 'dns')[];
   quick: boolean;
   runs: number;
   seconds: number;
@@ -135,7 +136,7 @@ async function emergencyCleanup(signal: string): Promise<void> {
 }
 
 /** A part that is its own script (dist/bench/NAME.js), run as a child; its output goes to ours. */
-function runScript(name: 'gossip' | 'dns', args: string[], alone: boolean): Promise<number> {
+function runScript(name: 'gossip' | 'dns' | 'services', args: string[], alone: boolean): Promise<number> {
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), `${name}.js`);
   if (!existsSync(script)) {
     progress(`${name}: ${script} not built yet; skipped`);
@@ -204,7 +205,7 @@ async function bench(a: Args): Promise<number> {
   const date = new Date();
   const report: BenchReport = {
     version: 1, date: date.toISOString(), machine: machine(),
-    mode: { quick: a.quick, runs: a.runs, seconds: a.seconds, pings: a.pings, parts: parts.filter((p) => p !== 'gossip' && p !== 'dns'), underlayOffload: a.underlayOffload },
+    mode: { quick: a.quick, runs: a.runs, seconds: a.seconds, pings: a.pings, parts: parts.filter((p) => p !== 'gossip' && p !== 'dns' && p !== 'services'), underlayOffload: a.underlayOffload },
     systems: [],
   };
   if (parts.includes('profile')) return runProfile(a, date);
@@ -253,6 +254,7 @@ async function bench(a: Args): Promise<number> {
   }
   if (parts.includes('gossip') && (await runScript('gossip', [...(a.quick ? ['--quick'] : []), '--runs', String(a.runs), '--out', a.out], parts.length === 1)) !== 0) failed = true;
   if (parts.includes('dns') && (await runScript('dns', ['--seconds', String(a.quick ? 2 : a.seconds)], parts.length === 1)) !== 0) failed = true;
+  if (parts.includes('services') && (await runScript('services', ['--seconds', String(a.quick ? 2 : Math.min(a.seconds, 10))], parts.length === 1)) !== 0) failed = true;
   progress(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s${failed ? ' — with failures' : ''}`);
   return failed ? 1 : 0;
 }

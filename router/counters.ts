@@ -58,6 +58,18 @@ export const D = {
   espWrongPeer: 26, // ESP whose SPI belongs to another sender
   espReplay: 27, // sequence number already accepted or left of the window
   espAuthFail: 28, // tag did not verify (tampered, or not our key)
+  // Service VIPs and the routing mesh (balancer/vip-stage.ts), per network
+  vipMalformed: 29, // to a VIP or from the mesh source: IPv4/TCP/UDP header fails its check
+  vipFragment: 30, // IPv4 fragment to a VIP (no ports to balance on)
+  vipProto: 31, // neither TCP nor UDP to a VIP (ping, ...)
+  vipRefused: 32, // port the service does not publish: answered with RST / ICMP port unreachable
+  vipNoFlow: 33, // TCP segment other than a SYN with no connection: answered with RST
+  vipNoTask: 34, // no task can take a new flow (none, or all drained): RST / ICMP
+  vipTableFull: 35, // connection table full of entries that may not be evicted: RST / ICMP
+  vipReplyTaken: 36, // the client's port already reaches that task through another flow: RST / ICMP
+  vipUnknown: 37, // to the VIP MAC but for no VIP of the network (stale ARP)
+  meshSpoofed: 38, // from the mesh MAC but not from the mesh source address
+  meshConflict: 39, // two hosts' mesh connections on the same source port to the same task
 } as const;
 export const DROP_NAMES = Object.keys(D) as (keyof typeof D)[];
 
@@ -79,3 +91,5 @@ export function snapshot(names: readonly string[], values: Float64Array, skipZer
  */
 export const PASS = -1;
 export const CONSUMED = -2;
+/** The stage rewrote the frame for a container on this host: it goes back into the TAP (egress). */
+export const LOOPBACK = -3;

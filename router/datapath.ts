@@ -27,8 +27,12 @@ import { ESP_UDP_PORT } from './wire/index.js';
 import { native, type NativeAddon } from '../native/index.js';
 import { SaStore } from '../crypto/sa-store.js';
 import { EspOpener } from '../crypto/open.js';
+import { VipState } from '../balancer/vips.js';
+import type { ConnTableConfig } from '../balancer/conntrack.js';
 
 export { HEADROOM, Network, VXLAN_HDR } from './network.js';
+
+type NetworkStats = { counters: CounterSnapshot; drops: CounterSnapshot; vips?: Record<string, number> };
 
 const UDP_SLOT = 9344; // fits a VXLAN datagram carrying a 9000-byte inner MTU
 const GRO_SLOT = HEADROOM + 65536; // a GRO run of datagrams
@@ -54,6 +58,8 @@ export interface DatapathOptions {
   espError?: string;
   /** The AEAD calls of the SAs (default: the native addon, on this thread). */
   aead?: SaAead;
+  /** Connection table limits and timers of the VIP stages (balancer/conntrack.ts). */
+  conntrack?: Partial<ConnTableConfig>;
 }
 
 /** The addon calls the SAs and the seal/open stages use. */
@@ -84,6 +90,7 @@ export class Datapath {
   /** The host's SAs (crypto/sa-store.ts), created with the first encrypted network or SA. */
   private saStore: SaStore | null = null;
   private opener: EspOpener | null = null;
+  private readonly conntrack: Partial<ConnTableConfig>;
 
   constructor(private readonly rx: DatagramPort, tx: DatagramPort[], opts: DatapathOptions) {
     if (tx.length === 0) throw new Error('datapath needs at least one send socket');
@@ -91,6 +98,7 @@ export class Datapath {
     this.budget = opts.budget ?? 8;
     this.busyPollUs = opts.busyPollUs ?? 0;
     this.keepAwake = this.busyPollUs > 0 ? opts.keepAwake : undefined;
+    this.conntrack = opts.conntrack ?? {};
     this.udpSlot = rx.gro ? GRO_SLOT : UDP_SLOT;
     this.udpBatch = rx.gro ? Math.min(this.batch, 32) : this.batch;
     this.udpSlab = Buffer.alloc(this.udpSlot * this.udpBatch);
@@ -164,7 +172,24 @@ export class Datapath {
   }
 
   setLocal(vni: number, macHi: number, macLo: number, ip: number): void {
-    this.need(vni).setLocal(macHi, macLo, ip);
+    const net = this.need(vni);
+    net.setLocal(macHi, macLo, ip);
+    net.vips?.syncArp(); // the mesh source (br0's gateway address) may just have appeared
+  }
+
+  /**
+   * The whole service table of a network (engine `setServices`): the VIP stages turn on with the
+   * first service and off with the last (net.vips back to null, flows reset).
+   */
+  setServices(vni: number, specs: readonly ServiceSpec[]): void {
+    const net = this.need(vni);
+    if (specs.length === 0) {
+      net.vips?.clear();
+      net.vips = null;
+      return;
+    }
+    net.vips ??= new VipState(net, this.conntrack);
+    net.vips.setServices(specs);
   }
 
   deleteLocal(vni: number, macHi: number, macLo: number): void {
@@ -192,18 +217,10 @@ export class Datapath {
     return this.need(vni).forwarding();
   }
 
-  /** Placeholder until the VIP stage exists: the service specs last sent per VNI. */
-  readonly serviceSpecs = new Map<number, readonly ServiceSpec[]>();
-
-  setServices(vni: number, specs: readonly ServiceSpec[]): void {
-    if (specs.length === 0) this.serviceSpecs.delete(vni);
-    else this.serviceSpecs.set(vni, specs);
-  }
-
-  stats(): { drops: CounterSnapshot; networks: Record<number, { counters: CounterSnapshot; drops: CounterSnapshot }> } {
-    const networks: Record<number, { counters: CounterSnapshot; drops: CounterSnapshot }> = {};
+  stats(): { drops: CounterSnapshot; networks: Record<number, NetworkStats> } {
+    const networks: Record<number, NetworkStats> = {};
     for (const n of this.nets.values()) {
-      networks[n.vni] = { counters: snapshot(COUNTER_NAMES, n.counters), drops: snapshot(DROP_NAMES, n.drops) };
+      networks[n.vni] = { counters: snapshot(COUNTER_NAMES, n.counters), drops: snapshot(DROP_NAMES, n.drops), ...(n.vips ? { vips: n.vips.stats() } : {}) };
     }
     return { drops: snapshot(DROP_NAMES, this.drops), networks };
   }
@@ -252,6 +269,7 @@ export class Datapath {
     }
     this.tx.flush(net);
     if (net.replyCount > 0) flushArpReplies(net);
+    if (net.vips !== null) net.vips.flush();
   }
 
   // ---- hot path: wire → container (the stages are in ingress.ts) -----------------------------

@@ -9,7 +9,9 @@
 //   3. groupFrame           (isGroup) broadcast/multicast: ARP answered from the tables, else head-end
 //                           replication to static VTEPs             (CONSUMED, arp*, broadcastNoFlood)
 //   4. [dns]                net.dns: queries to the embedded resolver taken here (dns/, future)
-//   5. [dnat]               net.vips: a service VIP rewritten to a backend task (balancer/, future)
+//   5. dnat                 (net.vips) a service VIP rewritten to a task, a mesh reply steered to
+//                           its host; a task on this host: back into the TAP (loopback)
+//                           (balancer/vip-stage.ts: vipMalformed, vipRefused, vipNoTask, ...)
 //   6. lookupVtep           destination MAC → VTEP                             (unknownDst, localDst)
 //   7. encapsulate          TSO super-frames cut into segments; the VXLAN header written in front
 //                           of each datagram, in place                         (badOffload)
@@ -20,7 +22,9 @@
 // A new feature is one numbered line here and one function, called from egress() behind its
 // null check. Hot path: no allocation; headers through router/wire.
 import { answerArp } from './arp.js';
-import { C, CONSUMED, D, PASS } from './counters.js';
+import { C, CONSUMED, D, LOOPBACK, PASS } from './counters.js';
+import { dnat } from '../balancer/vip-stage.js';
+import type { VipState } from '../balancer/vips.js';
 import type { Network } from './network.js';
 import type { Sender } from './sender.js';
 import { seal, sealTail } from '../crypto/seal.js';
@@ -52,6 +56,7 @@ export class EgressFrame {
     this.off = off;
     this.len = len;
     this.mss = mss;
+    this.vtep = 0;
   }
 }
 
@@ -62,7 +67,11 @@ export function egress(net: Network, e: EgressFrame, tx: Sender): number {
   if (v !== PASS) return v;
   if (isGroup(net, e)) return groupFrame(net, e, tx); // never PASS
   // 4. if (net.dns !== null) { v = resolverQuery(net, net.dns, e); if (v !== PASS) return v; }
-  // 5. if (net.vips !== null) { v = dnat(net, net.vips, e); if (v !== PASS) return v; }
+  if (net.vips !== null) {
+    v = dnat(net, net.vips, e);
+    if (v === LOOPBACK) return loopback(net, net.vips, e, tx);
+    if (v !== PASS) return v;
+  }
   v = lookupVtep(net, e);
   if (v !== PASS) return v;
   v = encapsulate(net, e, tx);
@@ -113,8 +122,24 @@ export function groupFrame(net: Network, e: EgressFrame, tx: Sender): number {
   return CONSUMED;
 }
 
-// 6.
+// 5b. A frame the VIP stage rewrote for a container on this host goes back into the TAP; a TSO
+// super-frame is cut into segments first (the TAP takes them as plain frames).
+export function loopback(net: Network, vips: VipState, e: EgressFrame, tx: Sender): number {
+  if (e.mss === 0) {
+    vips.back(e.off, e.len);
+    return CONSUMED;
+  }
+  const pre = vips.pre();
+  const n = tx.segment(net, e.off, e.len, e.mss, pre, 0);
+  if (n === 0) return D.badOffload;
+  for (let k = 0; k < n; k++) vips.back(tx.segStart + k * tx.segStride + pre, (k === n - 1 ? tx.segLast : tx.segStride) - pre);
+  vips.flushBack(); // before another segment() may reuse the area
+  return CONSUMED;
+}
+
+// 6. (e.vtep already set: the VIP stage steered a mesh reply.)
 export function lookupVtep(net: Network, e: EgressFrame): number {
+  if (e.vtep !== 0) return PASS;
   const hi = ethDstHi(net.rxSlab, e.off);
   const lo = ethDstLo(net.rxSlab, e.off);
   const r = net.remote.find(hi, lo);

@@ -75,6 +75,8 @@ export interface DatapathConfig {
   busyPollUs: number;
   /** UDP port of ESP-in-UDP (encrypted networks), received on and sent to; 0 = no ESP socket. */
   espPort: number;
+  /** Idle expiry of UDP flows through a VIP, ms (absent: balancer/conntrack.ts default, 120 s). */
+  udpIdleMs?: number;
 }
 
 /** Apply one command to a datapath. `openTap` turns an fd into a FramePort. */

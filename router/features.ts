@@ -7,10 +7,8 @@ import type { SaStore } from '../crypto/sa-store.js';
 /** crypto/ (`--opt encrypted`): the host's ESP SAs per peer VTEP, keys, replay windows. */
 export type NetworkSa = SaStore;
 
-/** balancer/: service VIPs of the network, their backends and the connection table. */
-export interface NetworkVips {
-  readonly feature: 'vips';
-}
+/** balancer/: service VIPs of the network, their backends and the connection tables. */
+export type { VipState as NetworkVips } from '../balancer/vips.js';
 
 /** dns/: the embedded resolver's view of the network (names of its endpoints and services). */
 export interface NetworkDns {

@@ -19,13 +19,16 @@
 //   7. checkSrcIp       the inner IPv4 / ARP sender address belongs to that MAC (spoofedSrcIp)
 //   8. checkDst         unicast to a local endpoint; broadcast only from static VTEPs
 //                                                         (remoteUnknownDst, remoteBroadcast)
-//   9. [unnat]          net.vips: reply of a balanced connection, source rewritten back to the
-//                       VIP (balancer/, future)
+//   6m. meshIn          (net.vips, inner source = the mesh MAC) a routing-mesh connection from
+//                       another host: tracked, instead of 6 and 7        (meshSpoofed, meshConflict)
+//   9. unnat            (net.vips) reply of a balanced connection, source rewritten back to the
+//                       VIP (balancer/vip-stage.ts)
 //  10. deliver          (datapath.ts) counted, copied into the network's TAP coalescer
 //
 // A new feature is one numbered line here and one function, called from ingress() behind its
 // null check. Hot path: no allocation; headers through router/wire.
 import { C, D, PASS } from './counters.js';
+import { isMeshSource, meshIn, unnat } from '../balancer/vip-stage.js';
 import type { Network } from './network.js';
 import { requireSa } from '../crypto/open.js';
 import {
@@ -78,13 +81,18 @@ export function ingress(nets: Map<number, Network>, d: IngressDatagram): number 
   }
   v = checkVtep(net, d);
   if (v !== PASS) return v;
-  v = checkSrcMac(net, d);
-  if (v !== PASS) return v;
-  v = checkSrcIp(net, d);
-  if (v !== PASS) return v;
+  if (net.vips !== null && isMeshSource(net.vips, d)) {
+    v = meshIn(net.vips, d);
+    if (v !== PASS) return v;
+  } else {
+    v = checkSrcMac(net, d);
+    if (v !== PASS) return v;
+    v = checkSrcIp(net, d);
+    if (v !== PASS) return v;
+  }
   v = checkDst(net, d);
   if (v !== PASS) return v;
-  // 9. if (net.vips !== null) { v = unnat(net, net.vips, d); if (v !== PASS) return v; }
+  if (net.vips !== null) return unnat(net.vips, d);
   return PASS;
 }
 

@@ -24,7 +24,10 @@ function start(): Datapath {
     espError = `UDP ${cfg.espPort}: ${(e as Error).message}`;
   }
   const n = native();
-  return new Datapath(rx, tx, { vxlanPort: cfg.vxlanPort, busyPollUs: cfg.busyPollUs, keepAwake: (us) => n.keepAwake(us), espRx, espPort: cfg.espPort, espError });
+  return new Datapath(rx, tx, {
+    vxlanPort: cfg.vxlanPort, busyPollUs: cfg.busyPollUs, keepAwake: (us) => n.keepAwake(us), espRx, espPort: cfg.espPort, espError,
+    conntrack: cfg.udpIdleMs === undefined ? {} : { udpIdleMs: cfg.udpIdleMs },
+  });
 }
 
 const dp = start();

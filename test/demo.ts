@@ -1,8 +1,10 @@
 // `npm run demo`: three hosts in network namespaces on this machine, a tapmesh agent on each, one
-// overlay across them, two containers per host; prints a ping matrix and an iperf3 figure, then
-// removes everything it made (also on Ctrl-C).
+// overlay across them, two containers per host; prints a ping matrix and an iperf3 figure, then a
+// service with tasks on two hosts, published on 8080: curl on every host's port is answered by
+// the tasks in turn (the routing mesh). Removes everything it made (also on Ctrl-C).
 import { Lab, requireRoot, type Host } from './harness/lab.js';
 import { buildOverlay } from './harness/overlay.js';
+import { curlMany, startNameServer } from './harness/services.js';
 
 const t0 = Date.now();
 const step = (msg: string) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${msg}\n`);
@@ -62,6 +64,7 @@ async function main(): Promise<void> {
       process.stdout.write(`iperf3 failed: ${r.stderr.trim() || r.stdout.slice(0, 200)}\n`);
       failures++;
     }
+    failures += await meshDemo(lab, ov.hosts);
     const stats = await lab.mustCli(ov.hosts[0], ['stats']);
     process.stdout.write(`\ntapmesh stats on ${ov.hosts[0].name}:\n${stats}`);
     await cleanup(failures === 0 ? 0 : 1);
@@ -69,6 +72,28 @@ async function main(): Promise<void> {
     process.stderr.write(`demo failed: ${(e as Error).message}\n`);
     await cleanup(1);
   }
+}
+
+/** A service with a task on hosts 1 and 2, published 8080:80; curl from the underlay to every host. */
+async function meshDemo(lab: Lab, hosts: Host[]): Promise<number> {
+  step('service web: tasks on h1 and h2, published 8080:80 on every host');
+  process.stdout.write(`\n$ tapmesh service create --name web --network overnet -p 8080:80\n${await lab.mustCli(hosts[0], ['service', 'create', '--name', 'web', '--network', 'overnet', '-p', '8080:80'])}`);
+  for (const [i, h] of hosts.slice(0, 2).entries()) {
+    const ns = await lab.addContainer(h, `web${i + 1}`);
+    await lab.mustCli(h, ['network', 'connect', '--service', 'web', 'overnet', ns]);
+    startNameServer(lab, ns, `web${i + 1}@${h.name}`);
+  }
+  const client = await lab.addHost('client');
+  const deadline = Date.now() + 20_000;
+  while ((await curlMany(lab, client.ns, `http://${hosts[2].addr}:8080/`, 1))[0] === '' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 300));
+  process.stdout.write(`\n$ tapmesh service ps web   (on ${hosts[2].name})\n${await lab.mustCli(hosts[2], ['service', 'ps', 'web'])}`);
+  let failures = 0;
+  for (const h of hosts) {
+    const answers = await curlMany(lab, client.ns, `http://${h.addr}:8080/`, 4);
+    failures += answers.filter((a) => a === '').length;
+    process.stdout.write(`curl http://${h.addr}:8080/ ×4 (${h.name}${h === hosts[2] ? ', no task here' : ''}): ${answers.map((a) => a.split(' ')[0] || 'FAIL').join(', ')}\n`);
+  }
+  return failures;
 }
 
 export type { Host };

@@ -39,6 +39,7 @@ export const AGENT_OPTIONS = {
   keylog: { type: 'string', value: 'FILE', help: "Encrypted networks: append every SA's keys to FILE (mode 0600) in Wireshark's esp_sa format, for debugging" },
   'busy-poll': { type: 'string', value: 'USEC', default: String(DEFAULT_BUSY_POLL_US), help: 'Microseconds (0-1000000) the datapath thread stays awake after traffic before sleeping' },
   'metrics-addr': { type: 'string', value: 'ADDR:PORT', help: 'Serve Prometheus metrics (/metrics) and a health check (/healthz) over HTTP here (default: off)' },
+  'udp-idle': { type: 'string', value: 'SECONDS', default: '120', help: 'Idle expiry of UDP flows through service VIPs and the routing mesh (1-86400 s; TCP has no idle timer)' },
 } as const;
 
 /** --metrics-addr ADDR:PORT → its parts; both are required (no default port to guess at). */
@@ -70,6 +71,7 @@ export function agentOptions(o: Values<typeof AGENT_OPTIONS>, socket: string): A
     // Until every listed name is a gossip/config.ts profile, the gossip layer refuses the others at start.
     profile: oneOf(o['gossip-profile'], GOSSIP_PROFILES, '--gossip-profile'),
     busyPollUs: integer(o['busy-poll'], 0, 1_000_000, '--busy-poll takes microseconds, 0-1000000'),
+    udpIdleMs: integer(o['udp-idle'], 1, 86_400, '--udp-idle takes seconds, 1-86400') * 1000,
     version: VERSION,
     metrics: metricsAddr(o['metrics-addr']),
     rekeyIntervalMs: rekeyInterval(o['rekey-interval']),

@@ -8,6 +8,8 @@ type StatsReply = {
   drops: Record<string, number>;
   dns?: Record<string, number>;
   esp?: { counters: Record<string, number>; sas: { SPI: string; Direction: string; Peer: string; PeerName: string; AgeSeconds: number; Packets: number; Current: boolean }[] };
+  /** Routing-mesh counters per service id (balancer/mesh-config.ts ServiceCounters). */
+  mesh?: Record<string, unknown>;
   networks: { Name: string; Id: string; VNI: number; counters: Record<string, number>; drops: Record<string, number> }[];
 };
 
@@ -24,8 +26,8 @@ const stats = command({
     }
     const sum = (d: Record<string, number>) => Object.values(d).reduce((a, b) => a + b, 0);
     if (format === 'json') {
-      const lines: unknown[] = nets.map((n) => ({ Network: n.Name, ID: n.Id, VNI: n.VNI, ...n.counters, Drops: n.drops }));
-      if (ref === undefined) lines.push({ Network: '', ID: '', VNI: 0, Drops: s.drops, Gossip: s.gossip, Esp: s.esp, ...(s.dns ? { DNS: s.dns } : {}) });
+      const lines: unknown[] = nets.map((n) => ({ Network: n.Name, ID: n.Id, VNI: n.VNI, ...n.counters, Drops: n.drops, ...('vips' in n ? { Vips: n.vips } : {}) }));
+      if (ref === undefined) lines.push({ Network: '', ID: '', VNI: 0, Drops: s.drops, Gossip: s.gossip, Esp: s.esp, Mesh: s.mesh ?? {}, ...(s.dns ? { DNS: s.dns } : {}) });
       return ctx.out(jsonLines(lines));
     }
     ctx.out(table(['NETWORK', 'VNI', 'TX PKTS', 'TX BYTES', 'RX PKTS', 'RX BYTES', 'ARP REPLIED', 'DROPS'], nets.map((n) => [

@@ -1,0 +1,115 @@
+// Test tasks and clients for services: tiny Python programs run inside container namespaces
+// (python3 is on every test host; no image, no dependency).
+import type { Lab } from './lab.js';
+
+/**
+ * HTTP/1.0 server answering "NAME PEER_IP\n" (PEER_IP = the address the task sees; with
+ * argv[3] == "pp", the source address from a PROXY v2 header it parses first).
+ */
+const NAME_SERVER = String.raw`
+import socket, struct, sys, threading
+name, port, pp = sys.argv[1], int(sys.argv[2]), len(sys.argv) > 3 and sys.argv[3] == 'pp'
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', port)); s.listen(512)
+def recvn(c, n):
+    b = b''
+    while len(b) < n:
+        d = c.recv(n - len(b))
+        if not d: raise EOFError()
+        b += d
+    return b
+def serve(c, a):
+    try:
+        peer = a[0]
+        if pp:
+            h = recvn(c, 16)
+            if h[:12] != b'\r\n\r\n\x00\r\nQUIT\n': peer = 'no-proxy-header'
+            else:
+                body = recvn(c, struct.unpack('!H', h[14:16])[0])
+                peer = socket.inet_ntoa(body[0:4]) if h[13] == 0x11 else 'proxy-family-%d' % h[13]
+        req = b''
+        while b'\r\n\r\n' not in req:
+            d = c.recv(4096)
+            if not d: break
+            req += d
+        msg = ('%s %s\n' % (name, peer)).encode()
+        c.sendall(b'HTTP/1.0 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n' % len(msg) + msg)
+    except Exception: pass
+    finally: c.close()
+while True:
+    c, a = s.accept()
+    threading.Thread(target=serve, args=(c, a), daemon=True).start()
+`;
+
+/**
+ * Line server: each line gets "NAME:LINE"; on EOF from the client it still answers "NAME:bye"
+ * before closing (a half-close must deliver that).
+ */
+const LINE_SERVER = String.raw`
+import socket, sys, threading
+name, port = sys.argv[1], int(sys.argv[2])
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', port)); s.listen(64)
+def serve(c):
+    f = c.makefile('rb')
+    for line in f: c.sendall(b'%s:%s' % (name.encode(), line))
+    c.sendall(b'%s:bye\n' % name.encode()); c.close()
+while True:
+    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
+`;
+
+/**
+ * A scripted line client: argv = host port then steps; "send:TEXT" sends a line and prints the
+ * answer, "sleep:S" idles, "shut" half-closes and prints everything until EOF. Exit 0 if all went.
+ */
+export const LINE_CLIENT = String.raw`
+import socket, sys, time
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30)
+f = c.makefile('rb')
+for step in sys.argv[3:]:
+    k, _, v = step.partition(':')
+    if k == 'send':
+        c.sendall(v.encode() + b'\n'); print(f.readline().decode().strip(), flush=True)
+    elif k == 'sleep': time.sleep(float(v))
+    elif k == 'shut':
+        c.shutdown(socket.SHUT_WR); print(f.read().decode().strip(), flush=True)
+`;
+
+export function startNameServer(lab: Lab, ns: string, name: string, port = 80, proxyV2 = false): void {
+  lab.spawnIn(ns, 'python3', ['-c', NAME_SERVER, name, String(port), ...(proxyV2 ? ['pp'] : [])], `${name}-${port}.log`);
+}
+
+export function startLineServer(lab: Lab, ns: string, name: string, port: number): void {
+  lab.spawnIn(ns, 'python3', ['-c', LINE_SERVER, name, String(port)], `${name}-line-${port}.log`);
+}
+
+/** Runs the line client in ns; resolves with its output lines (throws on failure). */
+export async function lineClient(lab: Lab, ns: string, host: string, port: number, steps: string[], timeoutMs = 60_000): Promise<string[]> {
+  const out = await lab.mustExec(ns, 'python3', ['-c', LINE_CLIENT, host, String(port), ...steps], timeoutMs);
+  return out.trim().split('\n');
+}
+
+/** `curl` n times from ns; returns each answer body ('' for a failed request). */
+export async function curlMany(lab: Lab, ns: string, url: string, n: number): Promise<string[]> {
+  const r = await lab.exec(ns, 'sh', ['-c', `for i in $(seq ${n}); do curl -s -m 5 ${url} || echo FAIL; done`], 120_000);
+  return r.stdout.trim().split('\n').map((l) => (l === 'FAIL' ? '' : l));
+}
+
+/**
+ * Frames to the VIP MAC (06:7e + VNI) from ns's eth0: a valid IPv4 header (bridges with
+ * br_netfilter validate it) carrying a TCP header cut to 8 bytes.
+ */
+export async function sendMalformed(lab: Lab, ns: string, vni: number, vip: string, n: number): Promise<void> {
+  const py = String.raw`
+import socket, struct, sys
+vni, vip, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(('eth0', 0))
+src = s.getsockname()[4]
+dst = bytes([0x06, 0x7e, 0, (vni >> 16) & 255, (vni >> 8) & 255, vni & 255])
+def csum(b):
+    t = sum(struct.unpack('!%dH' % (len(b) // 2), b)); t = (t >> 16) + (t & 0xffff); t += t >> 16
+    return ~t & 0xffff
+hdr = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 28, 1, 0x4000, 64, 6, 0, socket.inet_aton('10.0.30.250'), socket.inet_aton(vip))
+hdr = hdr[:10] + struct.pack('!H', csum(hdr)) + hdr[12:]
+for _ in range(n): s.send(dst + src + b'\x08\x00' + hdr + struct.pack('!HHI', 40000, 80, 1) + b'\x00' * 18)
+`;
+  await lab.mustExec(ns, 'python3', ['-c', py, String(vni), vip, String(n)]);
+}
