@@ -6,6 +6,7 @@
 // mh), so it owns proportionally more of the table. Removing one of N backends moves about 1/N
 // of the keys (those it owned plus a small churn). The table size M is prime (>= 65537;
 // M > 100·N keeps the imbalance near 1%).
+import { fmix32 } from '../router/wire/flow.js';
 import { BackendSet, gcd } from './backends.js';
 
 export const MH_DEFAULT_TABLE_SIZE = 65537;
@@ -22,13 +23,7 @@ export function isPrime(n: number): boolean {
 /** 32-bit finaliser (murmur3 fmix32) over two words and a seed. */
 export function mix32(a: number, b: number, seed: number): number {
   let h = Math.imul(a ^ seed, 0xcc9e2d51);
-  h = Math.imul((h << 15) | (h >>> 17), 0x1b873593) ^ b;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(Math.imul((h << 15) | (h >>> 17), 0x1b873593) ^ b);
 }
 
 export class MaglevScheduler {

@@ -26,7 +26,11 @@ function mix(h: number, k: number): number {
 }
 
 function finish(h: number, tag: number): number {
-  h ^= tag;
+  return fmix32(h ^ tag);
+}
+
+/** murmur3's 32-bit finaliser (fmix32), as an unsigned 32-bit result; shared with balancer/maglev.ts. */
+export function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
