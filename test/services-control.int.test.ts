@@ -3,11 +3,10 @@
 // `service ps` everywhere, the VIP is an address no endpoint gets, weights travel, a task
 // vanishes with its host, `service rm` releases the VIP; bad input is one line with exit 2
 // (usage) or 1 (refused by the agent).
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, requireRoot, waitFor, type Host } from './harness/lab.js';
+import { startServiceCluster } from './harness/services.js';
 
 const root = requireRoot('services control-plane integration');
 
@@ -36,18 +35,7 @@ describe.skipIf(!root)('services control plane across three hosts', () => {
       // Default (lan) timings: under the shared machine's load the fast profile's 1 s TCP timeout
       // can fail an IPAM vote (NO_QUORUM) when many endpoints are connected at once.
       const common: string[] = [];
-      agents.push(await lab.startAgent(hosts[0], ['--node-name', 'h1', ...common]));
-      const secret = path.join(lab.dir, 'join.token');
-      writeFileSync(secret, await lab.mustCli(hosts[0], ['join-token', '-q']), { mode: 0o600 });
-      for (const h of hosts.slice(1)) {
-        // One agent the way users start it with `ip netns exec`, one with nsenter.
-        agents.push(await lab.startAgent(h, ['--node-name', h.name, '--join', hosts[0].addr, '--secret-file', secret, ...common], h.name === 'h2' ? 'ip-netns-exec' : 'nsenter'));
-      }
-      for (const h of hosts) {
-        await waitFor(`3 Ready on ${h.name}`, async () => lines(await lab.mustCli(h, ['node', 'ls', '--format', 'json'])).filter((n: { Status: string }) => n.Status === 'Ready').length === 3, 15_000);
-      }
-      await lab.mustCli(hosts[0], ['network', 'create', '-d', 'overlay', '--subnet', '10.0.9.0/24', 'svcnet']);
-      for (const h of hosts) await waitFor(`svcnet on ${h.name}`, async () => (await lab.mustCli(h, ['network', 'ls'])).includes('svcnet'), 10_000);
+      await startServiceCluster(lab, hosts, common, '10.0.9.0/24', agents);
     } catch (e) {
       await lab.cleanup();
       throw e;

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { Lab, requireRoot, sleep, waitFor, type Host } from './harness/lab.js';
-import { curlMany, lineClient, sendMalformed, startLineServer, startNameServer, LINE_CLIENT } from './harness/services.js';
+import { curlMany, lineClient, sendMalformed, startLineServer, startNameServer, startServiceCluster, LINE_CLIENT } from './harness/services.js';
 
 const root = requireRoot('services integration');
 const UDP_IDLE_S = 2;
@@ -45,17 +45,7 @@ describe.skipIf(!root)('services: routing mesh and VIPs across three hosts', () 
       for (let i = 1; i <= 3; i++) hosts.push(await lab.addHost(`h${i}`));
       client = await lab.addHost('cl');
       const common = ['--gossip-profile', 'fast', '--udp-idle', String(UDP_IDLE_S)];
-      agents.push(await lab.startAgent(hosts[0], ['--node-name', 'h1', ...common]));
-      const secret = path.join(lab.dir, 'join.token');
-      writeFileSync(secret, await lab.mustCli(hosts[0], ['join-token', '-q']), { mode: 0o600 });
-      for (const h of hosts.slice(1)) {
-        agents.push(await lab.startAgent(h, ['--node-name', h.name, '--join', hosts[0].addr, '--secret-file', secret, ...common], h.name === 'h2' ? 'ip-netns-exec' : 'nsenter'));
-      }
-      for (const h of hosts) {
-        await waitFor(`3 Ready on ${h.name}`, async () => lines(await lab.mustCli(h, ['node', 'ls', '--format', 'json'])).filter((n: { Status: string }) => n.Status === 'Ready').length === 3, 15_000);
-      }
-      await lab.mustCli(hosts[0], ['network', 'create', '-d', 'overlay', '--subnet', '10.0.30.0/24', 'svcnet']);
-      for (const h of hosts) await waitFor(`svcnet on ${h.name}`, async () => (await lab.mustCli(h, ['network', 'ls'])).includes('svcnet'), 10_000);
+      await startServiceCluster(lab, hosts, common, '10.0.30.0/24', agents);
       await lab.mustCli(hosts[0], ['service', 'create', '--name', 'web', '--network', 'svcnet', '-p', '8080:80', '-p', '7070:70']);
       vip = JSON.parse(await lab.mustCli(hosts[0], ['service', 'inspect', 'web']))[0].Endpoint.VirtualIPs[0].Addr.split('/')[0];
       for (const [i, h] of hosts.slice(0, 2).entries()) {

@@ -1,6 +1,9 @@
 // Test tasks and clients for services: tiny Python programs run inside container namespaces
 // (python3 is on every test host; no image, no dependency).
-import type { Lab } from './lab.js';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { waitFor, type Host, type Lab } from './lab.js';
 
 /**
  * HTTP/1.0 server answering "NAME PEER_IP\n" (PEER_IP = the address the task sees; with
@@ -112,4 +115,24 @@ hdr = hdr[:10] + struct.pack('!H', csum(hdr)) + hdr[12:]
 for _ in range(n): s.send(dst + src + b'\x08\x00' + hdr + struct.pack('!HHI', 40000, 80, 1) + b'\x00' * 18)
 `;
   await lab.mustExec(ns, 'python3', ['-c', py, String(vni), vip, String(n)]);
+}
+
+/**
+ * A gossip cluster over `hosts` (h1 first, the others join it with the token; h2 started with
+ * `ip netns exec`, the rest with nsenter, as users do both), all Ready, and an overlay `svcnet`
+ * on `subnet` listed on every host. The agents are pushed onto `agents` as they start.
+ */
+export async function startServiceCluster(lab: Lab, hosts: Host[], agentArgs: string[], subnet: string, agents: ChildProcess[]): Promise<void> {
+  const lines = (s: string) => s.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  agents.push(await lab.startAgent(hosts[0], ['--node-name', hosts[0].name, ...agentArgs]));
+  const secret = path.join(lab.dir, 'join.token');
+  writeFileSync(secret, await lab.mustCli(hosts[0], ['join-token', '-q']), { mode: 0o600 });
+  for (const h of hosts.slice(1)) {
+    agents.push(await lab.startAgent(h, ['--node-name', h.name, '--join', hosts[0].addr, '--secret-file', secret, ...agentArgs], h.name === 'h2' ? 'ip-netns-exec' : 'nsenter'));
+  }
+  for (const h of hosts) {
+    await waitFor(`${hosts.length} Ready on ${h.name}`, async () => lines(await lab.mustCli(h, ['node', 'ls', '--format', 'json'])).filter((n: { Status: string }) => n.Status === 'Ready').length === hosts.length, 15_000);
+  }
+  await lab.mustCli(hosts[0], ['network', 'create', '-d', 'overlay', '--subnet', subnet, 'svcnet']);
+  for (const h of hosts) await waitFor(`svcnet on ${h.name}`, async () => (await lab.mustCli(h, ['network', 'ls'])).includes('svcnet'), 10_000);
 }
