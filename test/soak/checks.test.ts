@@ -103,5 +103,7 @@ describe('soak checks', () => {
   it('the detection bound covers the cut-off side slowed by local health', () => {
     // 4 × 200 ms × 8 + 6 × 800 ms + 10 × 50 ms = 11.7 s, × 1.5
     expect(detectionMs(5)).toBe(17_550);
+    // lan (the full soak's default): 4 × 1000 ms × 8 + 6 × 4000 ms + 10 × 200 ms = 58 s, × 1.5
+    expect(detectionMs(5, 'lan')).toBe(87_000);
   });
 });

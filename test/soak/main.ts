@@ -1,6 +1,8 @@
 // `npm run soak` (10 minutes; `-- --quick` for the 1-minute CI run; `--report FILE` writes the
 // markdown report there too): the fault and soak test of issue 11.
-// 1. build the scene: five hosts, agents started with nsenter --net and ip netns exec, fast gossip, one overlay;
+// 1. build the scene: five hosts, agents started with nsenter --net and ip netns exec, one overlay;
+//    gossip profile `--profile lan|fast` (full run: lan, the default users run; --quick: fast, so
+//    that detection fits its 1 minute);
 // 2. start the load: checksummed TCP transfers, fping rounds, container churn (traffic.ts);
 // 3. sample all along: duplicate addresses, forwarding at dead or wrong VTEPs, agent RSS;
 // 4. inject the faults of the plan, one after the other, timing detection and convergence (faults.ts);
@@ -13,6 +15,7 @@ import { requireRoot, sleep } from '../harness/lab.js';
 import { badForwarding, duplicateAddresses, endpointDiff, falseDowns, memberEvents, rssVerdicts, sampleRss, snapshot, suspectBursts, type RssSample } from './checks.js';
 import { killAndRestart, loss, partition, removeLoss, waitConverged, type FaultContext, type FaultRecord } from './faults.js';
 import { passed, renderReport, type SoakResult } from './report.js';
+import { PROFILE_NAMES, type ProfileName } from '../../gossip/config.js';
 import { detectionMs, Scene, SUBNET } from './scene.js';
 import { newStats, runTraffic } from './traffic.js';
 
@@ -57,12 +60,17 @@ function plan(quick: boolean): Plan {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean' }, report: { type: 'string' } } });
+  const { values } = parseArgs({ options: { quick: { type: 'boolean' }, report: { type: 'string' }, profile: { type: 'string' } } });
   if (!requireRoot('soak')) return 1;
   const p = plan(values.quick === true);
   const wall0 = Date.now();
   const step = (msg: string) => process.stderr.write(`[${((Date.now() - wall0) / 1000).toFixed(1).padStart(6)}s] ${msg}\n`);
-  const s = new Scene(step);
+  const profile = values.profile ?? (values.quick === true ? 'fast' : 'lan');
+  if (!(PROFILE_NAMES as string[]).includes(profile)) {
+    process.stderr.write(`soak: --profile must be one of ${PROFILE_NAMES.join(', ')}\n`);
+    return 2;
+  }
+  const s = new Scene(step, profile as ProfileName);
   let cleaning: Promise<void> | undefined;
   const cleanup = () => (cleaning ??= (async () => {
     step(`cleaning up: processes and namespaces of run ${s.lab.tag}`);
@@ -74,10 +82,10 @@ async function main(): Promise<number> {
     // 1. The scene.
     step(`run tag ${s.lab.tag}, ${p.mode} soak: building 5 hosts, 2 containers each, overlay ${SUBNET}`);
     await s.build(5, 2);
-    const detect = detectionMs(s.hosts.length);
+    const detect = detectionMs(s.hosts.length, s.profile);
     const ctx: FaultContext = { detectionMs: detect, convergeTimeoutMs: Math.max(30_000, 2 * detect), windows: [] };
     const setup = [
-      `5 hosts on one underlay bridge; agents ${s.hosts.map((h) => `${h.name} ${s.agents.get(h)!.via === 'nsenter' ? 'nsenter --net' : 'ip netns exec'}`).join(', ')}; \`--gossip-profile fast\`.`,
+      `5 hosts on one underlay bridge; agents ${s.hosts.map((h) => `${h.name} ${s.agents.get(h)!.via === 'nsenter' ? 'nsenter --net' : 'ip netns exec'}`).join(', ')}; \`--gossip-profile ${s.profile}\`.`,
       `One overlay (${SUBNET}, cluster IPAM), ${s.stable().length} long-lived containers; churn containers on random hosts (at most ${p.traffic.maxChurn} at once, one operation every ${p.traffic.churnEveryMs / 1000} s).`,
       `${p.traffic.transferWorkers} transfer loops of ${p.traffic.transferBytes / MiB} MiB TCP each between long-lived containers on different hosts, SHA-256 checked at both ends; fping rounds every ${p.traffic.pingEveryMs / 1000} s.`,
     ];
@@ -136,7 +144,7 @@ async function main(): Promise<number> {
     const lost = endpointDiff(s, snap);
     const events = memberEvents(s);
     const result: SoakResult = {
-      mode: p.mode, startedAt: t0, durationMs, wallMs: Date.now() - wall0, setup, detectionMs: detect, faults, traffic: st,
+      mode: p.mode, profile: s.profile, startedAt: t0, durationMs, wallMs: Date.now() - wall0, setup, detectionMs: detect, faults, traffic: st,
       duplicates: [...dups], badForwarding: [...badFwd], lost, events, falseDowns: falseDowns(events, ctx.windows, s.formedAt),
       rss, rssVerdicts: rssVerdicts(s, rss, p.warmupMs), warmupMs: p.warmupMs, load, hosts: s.hosts.length, suspectBursts: suspectBursts(events, s.hosts.length, s.formedAt),
     };

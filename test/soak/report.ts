@@ -11,6 +11,8 @@ export interface SoakResult {
   wallMs: number;
   setup: string[];
   detectionMs: number;
+  /** Gossip profile the agents ran (gossip/config.ts). */
+  profile: string;
   faults: FaultRecord[];
   traffic: TrafficStats;
   duplicates: string[];
@@ -42,7 +44,7 @@ export function renderReport(r: SoakResult): string {
   const t = r.traffic.transfers;
   const out: string[] = [];
   out.push(`Run: \`npm run soak${r.mode === 'quick' ? ' -- --quick' : ''}\` on ${new Date(r.startedAt).toISOString().slice(0, 16)}Z; ${s1(r.durationMs)} s of load and faults, ${s1(r.wallMs)} s wall time with setup, checks and cleanup. Verdict: **${passed(r) ? 'PASS' : 'FAIL'}**.`, '');
-  out.push(...r.setup.map((x) => `- ${x}`), `- Detection bound (fast profile, 5 members, derived from gossip/config.ts): ${r.detectionMs} ms.`,
+  out.push(...r.setup.map((x) => `- ${x}`), `- Detection bound (${r.profile} profile, 5 members, derived from gossip/config.ts): ${r.detectionMs} ms.`,
     `- Machine (2 cores, shared): 1-minute load average during the run ${loadText(r.load)}.`, '');
   out.push('### Faults', '', row(['#', 'at (s)', 'fault', 'target', 'detected by all (ms)', 'converged after lifting (ms)', 'notes']), row(['---', '---', '---', '---', '---', '---', '---']));
   r.faults.forEach((f, i) => out.push(row([i + 1, s1(f.startedAt - r.startedAt), f.kind, f.target, f.detectedMs === undefined && !/^(kill|underlay)/.test(f.kind) ? '—' : ms(f.detectedMs), ms(f.convergedMs), [...f.notes, ...f.problems.map((p) => `PROBLEM: ${p}`)].join('; ') || ''])));

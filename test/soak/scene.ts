@@ -1,5 +1,6 @@
 // The soak's cluster: five hosts in namespaces, agents started both ways (nsenter --net and
-// ip netns exec) on the fast gossip profile, one overlay, two long-lived containers per host.
+// ip netns exec) on one gossip profile (lan, the default users run, or fast), one overlay, two
+// long-lived containers per host.
 // The scene also holds the ground truth the checks compare the agents against: which agent
 // process runs where, which hosts can reach which (kills and partitions), and which endpoints
 // exist (every connect the soak made and was acknowledged, minus every disconnect).
@@ -7,7 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { request } from '../../cli/client.js';
-import { PROFILES, suspicionMin } from '../../gossip/config.js';
+import { PROFILES, suspicionMin, type ProfileName } from '../../gossip/config.js';
 import { Lab, run, waitFor, type Host } from '../harness/lab.js';
 
 export type StartStyle = 'nsenter' | 'ip-netns-exec';
@@ -41,8 +42,8 @@ export type NodeRow = { ID: string; Hostname: string; Status: string; Addr: stri
  * suspicion (suspicionMaxTimeoutMult × the minimum) and a few gossip rounds to spread it;
  * × 1.5 for scheduling delays on a loaded machine.
  */
-export function detectionMs(n: number): number {
-  const c = PROFILES.fast;
+export function detectionMs(n: number, profile: ProfileName = 'fast'): number {
+  const c = PROFILES[profile];
   return Math.round(1.5 * ((n - 1) * c.probeInterval * c.awarenessMaxMultiplier + c.suspicionMaxTimeoutMult * suspicionMin(c, n) + 10 * c.gossipInterval));
 }
 
@@ -60,7 +61,7 @@ export class Scene {
   /** Serialises container connect/disconnect with faults and snapshots (see checks.ts). */
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(readonly log: (msg: string) => void) {
+  constructor(readonly log: (msg: string) => void, readonly profile: ProfileName = 'fast') {
     this.lab.agentStartTimeoutMs = 60_000; // restarts under load: measured, reported, not failed at 15 s
   }
 
@@ -86,7 +87,7 @@ export class Scene {
 
   private args(h: Host): string[] {
     const join = h === this.hosts[0] ? [] : ['--join', this.hosts[0].addr];
-    return ['--node-name', h.name, '--gossip-profile', 'fast', '--secret-file', this.secret, ...join];
+    return ['--node-name', h.name, '--gossip-profile', this.profile, '--secret-file', this.secret, ...join];
   }
 
   async start(h: Host): Promise<void> {
@@ -112,7 +113,7 @@ export class Scene {
     const [seed] = this.hosts;
     this.secret = path.join(this.lab.dir, 'join.token');
     const a = this.agents.get(seed)!;
-    a.child = await this.lab.startAgent(seed, ['--node-name', seed.name, '--gossip-profile', 'fast'], a.via);
+    a.child = await this.lab.startAgent(seed, ['--node-name', seed.name, '--gossip-profile', this.profile], a.via);
     a.startedAt = Date.now();
     writeFileSync(this.secret, (await this.api<{ Token: string }>(seed, 'GET', '/v1/join-token')).Token + '\n', { mode: 0o600 });
     await Promise.all(this.hosts.slice(1).map((h) => this.start(h)));
