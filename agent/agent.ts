@@ -1,11 +1,12 @@
-// The agent's core: networks, endpoints and static peers of one host, their sandboxes, and the
-// datapath programmed from them. Every mutation runs under one lock and is persisted, so the
-// API can be hit concurrently and a restart finds everything again.
+// The agent's requests: networks, endpoints and static peers of one host, and the datapath
+// programmed from them; their host plumbing (sandboxes, TAPs, restore after a restart) is
+// agent/bringup.ts. Every mutation runs under one lock and is persisted, so the API can be hit
+// concurrently and a restart finds everything again.
 import { randomBytes } from 'node:crypto';
 import { ipv4ToString, macFromIp, parseIpv4 } from '../router/wire/addr.js';
-import { meshSourceOf } from './mesh-source.js';
 import type { DatapathEngine } from '../router/engine.js';
-import { Sandbox, resolveContainer } from './sandbox.js';
+import { resolveContainer } from './sandbox.js';
+import { Bringup, type EndpointPublisher } from './bringup.js';
 import { AllocationError, ClusterAllocator, LocalAllocator, VNI_MAX, type Allocator } from './allocator.js';
 import type { Cluster } from './cluster.js';
 import { contains, makePool, overlaps, parseCidr, type Pool } from './ipam.js';
@@ -36,11 +37,9 @@ export interface AgentConfig {
 }
 
 /** What the agent asks of cluster replication (agent/replication.ts; wired in agent/main.ts). */
-export interface Publisher {
+export interface Publisher extends EndpointPublisher {
   publishNetwork(net: NetworkRecord): void;
   unpublishNetwork(net: NetworkRecord): void;
-  publishEndpoint(net: NetworkRecord, ep: EndpointRecord): void;
-  unpublishEndpoint(ep: EndpointRecord): void;
   /** Every live endpoint of a network, on any host. */
   endpointsOf(networkId: string): (EndpointEntry & { id: string })[];
 }
@@ -48,15 +47,13 @@ export interface Publisher {
 export class Agent {
   private readonly store: StateStore;
   readonly state: AgentState;
-  private readonly sandboxes = new Map<string, Sandbox>();
+  private readonly bringup: Bringup;
   private alloc: Allocator = new LocalAllocator();
   private repl: Publisher | undefined;
   private cluster: Cluster | undefined;
   private hooks: ContainerHooks | undefined;
   private enc: Encryption | undefined;
   private lock: Promise<unknown> = Promise.resolve();
-  /** Endpoints whose container was gone at restore, to be released cluster-wide once joined. */
-  private readonly forgotten: { net: NetworkRecord; ep: EndpointRecord }[] = [];
   readonly netnsPrefix: string;
   /** Services and their tasks, cluster-wide (agent/services.ts). */
   readonly services: Services;
@@ -69,6 +66,8 @@ export class Agent {
     this.state = this.store.load(() => ({ version: 1, nodeId: randomBytes(8).toString('hex'), networks: [] }));
     this.store.save(this.state);
     this.netnsPrefix = cfg.netnsPrefix ?? `tm-${this.state.nodeId.slice(0, 6)}`;
+    const opts = { netnsPrefix: this.netnsPrefix, dataPathAddr: cfg.dataPathAddr, offload: cfg.offload };
+    this.bringup = new Bringup(opts, engine, this.services, () => this.hooks, log);
   }
 
   get nodeId(): string {
@@ -81,7 +80,7 @@ export class Agent {
     this.alloc = alloc;
     this.repl = repl;
     this.services.attach(cluster.node.tables, alloc, (id) => cluster.node.members().find((m) => m.id === id)?.name ?? id);
-    void this.releaseForgotten(cluster);
+    void this.bringup.releaseForgotten(cluster, alloc, repl);
   }
 
   /** SAs for encrypted networks (agent/encryption.ts; wired in agent/main.ts). */
@@ -106,109 +105,21 @@ export class Agent {
     return run;
   }
 
-  /**
-   * Rebuild sandboxes, TAPs and datapath tables from the saved state (agent start/restart), from
-   * whatever is left: a sandbox that is gone (deleted, or lost with the mount namespace of an
-   * agent killed -9) is recreated, a container that still exists is plumbed again with its MAC,
-   * IP and interface name, a container that is gone is forgotten. Stale state never stops the
-   * agent: a network that cannot be brought up is logged and retried on the next start.
-   */
+  /** Bring every saved network up again (agent/bringup.ts restore) and persist what is left. */
   async restore(): Promise<void> {
-    for (const net of this.state.networks) {
-      try {
-        await this.restoreNetwork(net);
-      } catch (e) {
-        this.log.error('network could not be restored', { network: net.name, id: net.id, error: (e as Error).message });
-      }
-    }
+    await this.bringup.restore(this.state.networks);
     this.store.save(this.state);
-  }
-
-  private async restoreNetwork(net: NetworkRecord): Promise<void> {
-    const rebuilt = await this.bringUp(net);
-    const sb = this.sandbox(net);
-    const kept: EndpointRecord[] = [];
-    for (const ep of net.endpoints) {
-      try {
-        if (rebuilt || !(await sb.hasLink(ep.veth))) {
-          resolveContainer(ep.container);
-          await sb.disconnect(ep.veth);
-          ep.ifname = await sb.connect(ep.container, { vethName: ep.veth, mac: ep.mac, ip: ep.ip, prefixLen: parseCidr(net.subnet).prefixLen, mtu: net.mtu, ifname: ep.ifname });
-        }
-        await this.engine.call({ op: 'setLocal', vni: net.vni, mac: ep.mac, ip: parseIpv4(ep.ip) });
-        kept.push(ep);
-      } catch (e) {
-        this.log.warn('endpoint dropped at restore: container is gone', { network: net.name, container: ep.container, error: String(e) });
-        this.forgotten.push({ net, ep });
-      }
-    }
-    const forgotten = net.endpoints.length - kept.length;
-    net.endpoints = kept;
-    for (const ep of kept) await this.hooks?.attached(net, ep);
-    for (const p of net.peers) await this.programPeer(net, p);
-    this.log.info('network restored', { network: net.name, vni: net.vni, sandboxRebuilt: rebuilt, endpoints: kept.length, forgotten, peers: net.peers.length });
-  }
-
-  /**
-   * Endpoints forgotten at restore leave the cluster: a fresh write then a delete of their table
-   * entry (newer than what the others hold), and their addresses released once this host's copy
-   * of the address table has them (it fills in by push-pull after the join).
-   */
-  private async releaseForgotten(cluster: Cluster): Promise<void> {
-    const gone = this.forgotten.splice(0);
-    if (gone.length === 0) return;
-    for (const { net, ep } of gone) {
-      this.repl?.publishEndpoint(net, ep);
-      this.repl?.unpublishEndpoint(ep);
-    }
-    for (let attempt = 0; attempt < 20; attempt++) {
-      for (const { net, ep } of gone) {
-        if (cluster.ipam.allocations(net.id).some((a) => a.ip === ep.ip && a.endpoint === ep.id)) {
-          this.alloc.releaseIp(net, parseIpv4(ep.ip));
-          this.log.info('address of a forgotten endpoint released', { network: net.name, ip: ep.ip });
-        }
-      }
-      await new Promise((res) => setTimeout(res, 1500).unref());
-    }
-  }
-
-  private sandbox(net: NetworkRecord): Sandbox {
-    let sb = this.sandboxes.get(net.id);
-    if (!sb) {
-      sb = new Sandbox(`${this.netnsPrefix}-${net.id.slice(0, 10)}`);
-      this.sandboxes.set(net.id, sb);
-    }
-    return sb;
-  }
-
-  /** Returns true if the sandbox namespace had to be created (nothing in it survived). */
-  private async bringUp(net: NetworkRecord): Promise<boolean> {
-    const sb = this.sandbox(net);
-    const created = await sb.ensure(net.mtu);
-    const fd = await sb.attachTap(`tmt${net.vni.toString(16)}`, net.mtu, this.cfg.offload);
-    await this.engine.call({ op: 'addNetwork', vni: net.vni, mtu: net.mtu, tapFd: fd, vnet: this.cfg.offload, encrypted: net.encrypted });
-    await this.meshSource(net, sb);
-    await this.hooks?.networkUp(net);
-    this.services.schedule(); // its VIP table, once it is listed
-    return created;
-  }
-
-  /** The routing mesh's source in the sandbox (agent/mesh-source.ts), br0 a local endpoint. */
-  private async meshSource(net: NetworkRecord, sb: Sandbox): Promise<void> {
-    const src = meshSourceOf(net, this.cfg.dataPathAddr);
-    await sb.meshSource(src);
-    await this.engine.call({ op: 'setLocal', vni: net.vni, mac: src.mac, ip: parseIpv4(net.gateway) });
   }
 
   /** The routing mesh's permanent neighbours in a network's sandbox (balancer/mesh.ts setNeighbors). */
   async setMeshNeighbors(networkId: string, add: { ip: string; mac: string }[], remove: string[]): Promise<void> {
     const net = this.state.networks.find((n) => n.id === networkId);
-    if (net) await this.sandbox(net).setNeighbors(add, remove);
+    if (net) await this.bringup.sandbox(net).setNeighbors(add, remove);
   }
 
   /** The sandbox namespace of a network up on this host (where mesh connections start). */
   sandboxOf(networkId: string): string | undefined {
-    return this.state.networks.some((n) => n.id === networkId) ? this.sandbox(this.findNetwork(networkId)).name : undefined;
+    return this.state.networks.some((n) => n.id === networkId) ? this.bringup.sandbox(this.findNetwork(networkId)).name : undefined;
   }
 
   // ---- networks -------------------------------------------------------------------------------
@@ -232,7 +143,7 @@ export class Agent {
         throw e;
       }
       net.options[OPT_VNI] = String(net.vni);
-      await this.bringUp(net);
+      await this.bringup.up(net);
       this.state.networks.push(net);
       this.store.save(this.state);
       this.repl?.publishNetwork(net);
@@ -310,9 +221,7 @@ export class Agent {
   }
 
   private async tearDown(net: NetworkRecord): Promise<void> {
-    await this.engine.call({ op: 'removeNetwork', vni: net.vni });
-    await this.sandbox(net).remove();
-    this.sandboxes.delete(net.id);
+    await this.bringup.down(net);
     this.state.networks = this.state.networks.filter((n) => n !== net);
     this.store.save(this.state);
     await this.hooks?.networkGone(net);
@@ -337,7 +246,7 @@ export class Agent {
       // brought up; a failed bring-up takes it off the list again.
       this.state.networks.push(net);
       try {
-        await this.bringUp(net);
+        await this.bringup.up(net);
       } catch (e) {
         this.state.networks = this.state.networks.filter((n) => n !== net);
         this.log.error('could not bring up a replicated network', { network: net.name, id, error: (e as Error).message });
@@ -393,7 +302,7 @@ export class Agent {
         ...task,
       };
       try {
-        ep.ifname = await this.sandbox(net).connect(req.container, { vethName: ep.veth, mac, ip: ep.ip, prefixLen: parseCidr(net.subnet).prefixLen, mtu: net.mtu });
+        ep.ifname = await this.bringup.sandbox(net).connect(req.container, { vethName: ep.veth, mac, ip: ep.ip, prefixLen: parseCidr(net.subnet).prefixLen, mtu: net.mtu });
         await this.engine.call({ op: 'setLocal', vni: net.vni, mac, ip });
       } catch (e) {
         this.alloc.releaseIp(net, ip);
@@ -416,7 +325,7 @@ export class Agent {
       this.repl?.unpublishEndpoint(ep);
       if (ep.service !== undefined) this.services.forgetTask(ep.id);
       await this.engine.call({ op: 'deleteLocal', vni: net.vni, mac: ep.mac });
-      await this.sandbox(net).disconnect(ep.veth);
+      await this.bringup.sandbox(net).disconnect(ep.veth);
       this.alloc.releaseIp(net, parseIpv4(ep.ip));
       net.endpoints = net.endpoints.filter((e) => e !== ep);
       this.store.save(this.state);
@@ -457,7 +366,7 @@ export class Agent {
         if (!contains(parseCidr(net.subnet), ipn)) throw new UserError(`address ${peer.ip} is not in subnet ${net.subnet}`);
       }
       if (net.peers.some((p) => p.vtep === peer.vtep && p.mac === peer.mac && p.ip === peer.ip)) throw new UserError('that peer is already configured', 409);
-      await this.programPeer(net, peer);
+      await this.bringup.programPeer(net, peer);
       net.peers.push(peer);
       this.store.save(this.state);
       this.log.info('static peer added', { network: net.name, ...peer });
@@ -481,12 +390,6 @@ export class Agent {
       this.log.info('static peer removed', { network: net.name, vtep: peer.vtep, entries: gone.length });
       return gone.length;
     });
-  }
-
-  private async programPeer(net: NetworkRecord, p: StaticPeerRecord): Promise<void> {
-    const vtep = parseIpv4(p.vtep);
-    await this.engine.call({ op: 'addStaticVtep', vni: net.vni, vtep });
-    if (p.mac) await this.engine.call({ op: 'setRemote', vni: net.vni, mac: p.mac, ip: p.ip ? parseIpv4(p.ip) : 0, vtep, static: true });
   }
 
   async stats(): Promise<Awaited<ReturnType<DatapathEngine['stats']>>> {
