@@ -153,19 +153,21 @@ describe.skipIf(!root)('overlay across three tapmesh hosts and a kernel VXLAN ho
     });
     const full = async () => (await statsOf(lab, h1)).net.Drops?.learnedFull ?? 0;
     const full0 = await full();
-    // Batches small enough for the agent's socket buffer, until the cap refuses one.
+    const inject = (hex: string[]) => lab.mustExec(kh.ns, 'python3', [INJECT, 'udp', kh.addr, h1.addr, '4789', ...hex]);
+    // `cap` new MACs at once (the agent's 32 MiB socket buffer holds them), then more until the
+    // cap refuses one (the network may have learned a few MACs before).
+    await inject(fresh(cap));
+    await sleep(300);
     while ((await full()) === full0) {
-      expect(next, 'MACs sent without reaching the cap').toBeLessThan(cap + 2048);
-      for (let j = 0; j < 4; j++) {
-        await lab.mustExec(kh.ns, 'python3', [INJECT, 'udp', kh.addr, h1.addr, '4789', ...fresh(128)]);
-        await sleep(20);
-      }
+      expect(next, 'MACs sent without reaching the cap').toBeLessThan(cap + 1000);
+      await inject(fresh(20));
+      await sleep(100);
     }
     // At the cap: every further new MAC is refused and nothing more is learned.
     await sleep(300);
     const full1 = await full();
     const learned1 = (await statsOf(lab, h1)).net.learned ?? 0;
-    await lab.mustExec(kh.ns, 'python3', [INJECT, 'udp', kh.addr, h1.addr, '4789', ...fresh(20)]);
+    await inject(fresh(20));
     await waitFor('20 more new MACs to be refused', async () => (await full()) >= full1 + 20, 5000, 100);
     await sleep(200);
     expect(await full()).toBe(full1 + 20);
