@@ -19,6 +19,19 @@ describe('sealing', () => {
     );
   });
 
+  test('every seal carries a fresh nonce, across refills of the nonce pool', () => {
+    const kr = new Keyring(generateKey());
+    const plain = new TextEncoder().encode('ping');
+    const seen = new Set<string>();
+    const n = 1000; // 12 kB of nonces: the 4 KiB pool refills twice
+    for (let i = 0; i < n; i++) {
+      const s = Buffer.from(kr.seal(plain, Channel.packet));
+      seen.add(s.subarray(5, 17).toString('hex'));
+      expect(kr.open(s, Channel.packet)).toEqual(plain);
+    }
+    expect(seen.size).toBe(n);
+  });
+
   test('wrong key, any flipped bit, a truncation or another channel is refused with AuthError', () => {
     const a = new Keyring(generateKey());
     const b = new Keyring(generateKey());

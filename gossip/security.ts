@@ -10,8 +10,9 @@
 // it from where the bytes arrived, so a sealed datagram cannot be replayed as a stream answer
 // (or the reverse). The message kind itself (first plaintext byte) is inside the ciphertext and
 // thus authenticated too. Nonces are 12 random bytes from node:crypto (never from the
-// simulator's seeded PRNG). There is no replay window: SWIM messages are idempotent or carry
-// sequence numbers/incarnations, as in memberlist.
+// simulator's seeded PRNG), drawn from a pool refilled 4 KiB at a time: one randomFillSync call
+// costs more than the AES-GCM of a typical gossip packet. There is no replay window: SWIM
+// messages are idempotent or carry sequence numbers/incarnations, as in memberlist.
 //
 // Join token: "TMJ1-" + base64url(key[32] | first 4 bytes of SHA-256(key)) (48 characters
 // after the prefix). The checksum catches copy/paste damage before a node silently fails to
@@ -23,7 +24,8 @@ import { readFileSync } from 'node:fs';
 
 export const SEAL_VERSION = 1;
 export const KEY_BYTES = 32;
-const HEADER = 1 + 4 + 12;
+const NONCE = 12;
+const HEADER = 1 + 4 + NONCE;
 const TAG = 16;
 export const SEAL_OVERHEAD = HEADER + TAG;
 
@@ -49,6 +51,22 @@ interface KeyEntry {
   key: Buffer;
   id: Buffer;
   idHex: string;
+  /** AAD per channel code (index 1..3): version | id | channel, built once at install. */
+  aad: Buffer[];
+}
+
+const NONCE_POOL = 4096 - (4096 % NONCE);
+const noncePool = Buffer.allocUnsafe(NONCE_POOL);
+let noncePos = NONCE_POOL;
+
+/** Write 12 fresh random bytes at out[at..at+12). Each pooled byte is handed out once. */
+function fillNonce(out: Buffer, at: number): void {
+  if (noncePos === NONCE_POOL) {
+    randomFillSync(noncePool);
+    noncePos = 0;
+  }
+  noncePool.copy(out, at, noncePos, noncePos + NONCE);
+  noncePos += NONCE;
 }
 
 /**
@@ -75,7 +93,9 @@ export class Keyring {
     const idHex = keyId(key);
     const have = this.keys.find((k) => k.idHex === idHex && k.key.equals(key));
     if (have) return have;
-    const e = { key: Buffer.from(key), id: Buffer.from(idHex, 'hex'), idHex };
+    const id = Buffer.from(idHex, 'hex');
+    const aad = [0, Channel.packet, Channel.request, Channel.response].map((ch) => Buffer.from([SEAL_VERSION, id[0], id[1], id[2], id[3], ch]));
+    const e = { key: Buffer.from(key), id, idHex, aad };
     this.keys.push(e);
     return e;
   }
@@ -119,10 +139,9 @@ export class Keyring {
     const out = Buffer.allocUnsafe(HEADER + plain.length + TAG);
     out[0] = SEAL_VERSION;
     k.id.copy(out, 1);
-    randomFillSync(out, 5, 12);
-    const aad = Buffer.from([SEAL_VERSION, k.id[0], k.id[1], k.id[2], k.id[3], channel]);
-    const c = createCipheriv('aes-256-gcm', k.key, out.subarray(5, HEADER), { authTagLength: TAG });
-    c.setAAD(aad);
+    fillNonce(out, HEADER - NONCE);
+    const c = createCipheriv('aes-256-gcm', k.key, out.subarray(HEADER - NONCE, HEADER), { authTagLength: TAG });
+    c.setAAD(k.aad[channel]);
     const n = c.update(plain).copy(out, HEADER);
     c.final();
     c.getAuthTag().copy(out, HEADER + n);
@@ -135,12 +154,11 @@ export class Keyring {
     if (sealed[0] !== SEAL_VERSION) throw new AuthError(`unknown seal version ${sealed[0]}`);
     const buf = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.length);
     const id = buf.subarray(1, 5);
-    const aad = Buffer.from([sealed[0], id[0], id[1], id[2], id[3], channel]);
     for (const k of this.keys) {
       if (!k.id.equals(id)) continue;
       try {
         const d = createDecipheriv('aes-256-gcm', k.key, buf.subarray(5, HEADER), { authTagLength: TAG });
-        d.setAAD(aad);
+        d.setAAD(k.aad[channel]); // the same bytes as version | the blob's id | channel: the id matched
         d.setAuthTag(buf.subarray(buf.length - TAG));
         const a = d.update(buf.subarray(HEADER, buf.length - TAG));
         const b = d.final();

@@ -20,6 +20,7 @@ export const C = {
   rxPartialCsum: 14, // received frames with a partial inner checksum (kernel peer on veth), delivered as such
   espSealed: 15, // datagrams of an encrypted network sealed as ESP
   espOpened: 16, // ESP datagrams opened under a current SA and accepted for this network
+  learnedAged: 17, // learned MACs forgotten after ageing (no frame from them for learning.ageingMs)
 } as const;
 export const COUNTER_NAMES = Object.keys(C) as (keyof typeof C)[];
 
@@ -70,6 +71,8 @@ export const D = {
   vipUnknown: 37, // to the VIP MAC but for no VIP of the network (stale ARP)
   meshSpoofed: 38, // from the mesh MAC but not from the mesh source address
   meshConflict: 39, // two hosts' mesh connections on the same source port to the same task
+  // Flood-and-learn (router/learned.ts), per network
+  learnedFull: 40, // new MAC from a static VTEP while the network's learned entries are at learning.maxLearned
 } as const;
 export const DROP_NAMES = Object.keys(D) as (keyof typeof D)[];
 

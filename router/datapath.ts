@@ -29,6 +29,7 @@ import { SaStore } from '../crypto/sa-store.js';
 import { EspOpener } from '../crypto/open.js';
 import { VipState } from '../balancer/vips.js';
 import type { ConnTableConfig } from '../balancer/conntrack.js';
+import { learningConfig, sweepIntervalMs, type LearningConfig } from './learned.js';
 
 export { HEADROOM, Network, VXLAN_HDR } from './network.js';
 
@@ -60,6 +61,8 @@ export interface DatapathOptions {
   aead?: SaAead;
   /** Connection table limits and timers of the VIP stages (balancer/conntrack.ts). */
   conntrack?: Partial<ConnTableConfig>;
+  /** Cap and ageing of MACs learned from static VTEPs, per network (router/learned.ts; default 4096 entries, 300 s). */
+  learning?: Partial<LearningConfig>;
 }
 
 /** The addon calls the SAs and the seal/open stages use. */
@@ -91,6 +94,9 @@ export class Datapath {
   private saStore: SaStore | null = null;
   private opener: EspOpener | null = null;
   private readonly conntrack: Partial<ConnTableConfig>;
+  private readonly learning: LearningConfig;
+  /** The ageing sweep of learned MACs: one timer for every network (learned.ts). */
+  private readonly learnSweep: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly rx: DatagramPort, tx: DatagramPort[], opts: DatapathOptions) {
     if (tx.length === 0) throw new Error('datapath needs at least one send socket');
@@ -99,6 +105,9 @@ export class Datapath {
     this.busyPollUs = opts.busyPollUs ?? 0;
     this.keepAwake = this.busyPollUs > 0 ? opts.keepAwake : undefined;
     this.conntrack = opts.conntrack ?? {};
+    this.learning = learningConfig(opts.learning);
+    const every = sweepIntervalMs(this.learning);
+    this.learnSweep = every > 0 ? setInterval(() => this.sweepLearned(), every).unref() : undefined;
     this.udpSlot = rx.gro ? GRO_SLOT : UDP_SLOT;
     this.udpBatch = rx.gro ? Math.min(this.batch, 32) : this.batch;
     this.udpSlab = Buffer.alloc(this.udpSlot * this.udpBatch);
@@ -131,7 +140,7 @@ export class Datapath {
   addNetwork(vni: number, mtu: number, tap: FramePort, encrypted = false): Network {
     if (this.nets.has(vni)) throw new Error(`VNI ${vni} already has a network`);
     if (encrypted && this.espRx === undefined) throw new Error(`encrypted networks are not possible on this host: ${this.espError}`);
-    const net = new Network(vni, mtu, tap, this.batch);
+    const net = new Network(vni, mtu, tap, this.batch, this.learning);
     if (encrypted) {
       net.sa = this.sas;
       net.encapHead = VXLAN_HDR + SEAL_HEAD;
@@ -217,6 +226,13 @@ export class Datapath {
     return this.need(vni).forwarding();
   }
 
+  /** One ageing sweep of every network's learned MACs (the timer's work; tests call it directly). */
+  sweepLearned(): number {
+    let n = 0;
+    for (const net of this.nets.values()) n += net.sweepLearned();
+    return n;
+  }
+
   stats(): { drops: CounterSnapshot; networks: Record<number, NetworkStats> } {
     const networks: Record<number, NetworkStats> = {};
     for (const n of this.nets.values()) {
@@ -228,6 +244,7 @@ export class Datapath {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.learnSweep);
     for (const n of this.nets.values()) n.tap.close();
     this.nets.clear();
     this.rx.close();

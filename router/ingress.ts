@@ -15,7 +15,7 @@
 //                       (crypto/open.ts)                                     (cleartextOnEncrypted)
 //   5. checkVtep        the sender is a VTEP of that network                 (unknownVtep)
 //   6. checkSrcMac      the inner source MAC lives behind that VTEP, or is learned from a static
-//                       VTEP                                                 (spoofedSrcMac)
+//                       VTEP, up to a cap and with ageing (learned.ts) (spoofedSrcMac, learnedFull)
 //   7. checkSrcIp       the inner IPv4 / ARP sender address belongs to that MAC (spoofedSrcIp)
 //   8. checkDst         unicast to a local endpoint; broadcast only from static VTEPs
 //                                                         (remoteUnknownDst, remoteBroadcast)
@@ -30,6 +30,7 @@
 import { C, D, PASS } from './counters.js';
 import { isMeshSource, meshIn, unnat } from '../balancer/vip-stage.js';
 import type { Network } from './network.js';
+import { seen } from './learned.js';
 import { requireSa } from '../crypto/open.js';
 import {
   ARP_LEN, ETH_HEADER_LEN, EtherType, IPV4_MIN_HEADER_LEN, MAC_HI_GROUP, VXLAN_HEADER_LEN, arpSenderIpKey,
@@ -129,16 +130,17 @@ export function checkSrcMac(net: Network, d: IngressDatagram): number {
   d.srcHi = hi;
   d.srcLo = lo;
   const r = net.remote.find(hi, lo);
-  if (r >= 0) return net.remote.a[r] === d.vtep ? PASS : D.spoofedSrcMac;
+  if (r >= 0) return net.remote.a[r] !== d.vtep ? D.spoofedSrcMac : d.fromStatic ? seen(net.remote, r) : PASS;
   return d.fromStatic ? learn(net, d) : D.spoofedSrcMac;
 }
 
-/** Flood-and-learn from a static VTEP (rare; apart so that checkSrcMac stays small to inline). */
+/** Flood-and-learn from a static VTEP, up to the network's cap (rare; apart so that checkSrcMac stays small to inline). */
 function learn(net: Network, d: IngressDatagram): number {
   const hi = d.srcHi;
   const lo = d.srcLo;
   if ((hi & MAC_HI_GROUP) !== 0 || net.local.find(hi, lo) >= 0) return D.spoofedSrcMac;
-  net.setRemote(hi, lo, 0, d.vtep, true);
+  if (net.learned.full) return D.learnedFull;
+  net.learnRemote(hi, lo, d.vtep);
   net.counters[C.learned]++;
   return PASS;
 }

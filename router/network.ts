@@ -1,7 +1,8 @@
 // Per-network datapath state: tables, counters, the feature slots (null when off) and the
 // preallocated buffers one network's frames live in.
-import { COUNTER_NAMES, DROP_NAMES } from './counters.js';
+import { C, COUNTER_NAMES, DROP_NAMES } from './counters.js';
 import { SEAL_HEAD, SEAL_TAIL, type NetworkDns, type NetworkSa, type NetworkVips } from './features.js';
+import { FLAG_LEARNED, LEARNING_DEFAULTS, LearnedMacs, sweep, type LearningConfig } from './learned.js';
 import { NumTable } from './numtable.js';
 import { ipv4ToString, macFromParts } from './wire/addr.js';
 import { TapCoalescer, VNET_HDR_LEN } from './offload.js';
@@ -16,7 +17,7 @@ export const VXLAN_HDR = VXLAN_HEADER_LEN;
 export const ETH_HDR = 14;
 /** True: the seal stage works in place, so what it adds fits in the head- and tailroom (tested). */
 export const ROOM_FOR_SEAL = HEADROOM >= VXLAN_HEADER_LEN + SEAL_HEAD && TAILROOM >= SEAL_TAIL;
-/** Remote entry configured by `peer add` or learned from a static VTEP. */
+/** Remote entry configured by `peer add` or learned from a static VTEP (then also FLAG_LEARNED, learned.ts). */
 export const FLAG_STATIC = 1;
 /** Largest frame a TSO TAP hands over (virtio header + 64 KB super-frame). */
 const TSO_FRAME = VNET_HDR_LEN + 65536 + 64;
@@ -30,7 +31,7 @@ export class Network {
   readonly local = new NumTable();
   /** Local endpoint IPs: (0, IP) → MAC (a = hi, b = lo). */
   readonly localIps = new NumTable();
-  /** Remote endpoints: MAC → a = VTEP, b = flags. */
+  /** Remote endpoints: MAC → a = VTEP, b = flags (FLAG_STATIC, FLAG_LEARNED and its idle count). */
   readonly remote = new NumTable();
   /** Remote neighbours: (0, IP) → MAC (a = hi, b = lo). */
   readonly neigh = new NumTable();
@@ -38,6 +39,8 @@ export class Network {
   readonly vteps = new NumTable();
   /** Static VTEPs, the head-end replication list for broadcast. */
   staticVteps = new Int32Array(0);
+  /** The remote entries learned from static VTEPs: their count and cap (learned.ts). */
+  readonly learned: LearnedMacs;
 
   // Feature slots (features.ts): null while the feature is off on this network.
   /** Encryption (crypto/): egress seals after the VXLAN header, ingress opens before the VXLAN checks. */
@@ -77,7 +80,8 @@ export class Network {
   readonly replyLens: Int32Array;
   replyCount = 0;
 
-  constructor(readonly vni: number, readonly mtu: number, readonly tap: FramePort, batch: number) {
+  constructor(readonly vni: number, readonly mtu: number, readonly tap: FramePort, batch: number, learning: LearningConfig = LEARNING_DEFAULTS) {
+    this.learned = new LearnedMacs(learning);
     this.batch = tap.vnet ? Math.min(batch, 16) : batch;
     this.slot = tap.vnet ? HEADROOM + TSO_FRAME + TAILROOM : (HEADROOM + ETH_HDR + 4 + mtu + TAILROOM + 63) & ~63;
     this.segStart = this.slot * this.batch;
@@ -108,8 +112,26 @@ export class Network {
 
   /** A remote endpoint: MAC (and IP, 0 for none) behind a VTEP. */
   setRemote(macHi: number, macLo: number, ip: number, vtep: number, isStatic: boolean): void {
+    this.putRemote(macHi, macLo, ip, vtep, isStatic ? FLAG_STATIC : 0);
+  }
+
+  /** Ingress step 6 (learn), under the cap the caller checked: a MAC seen from a static VTEP. */
+  learnRemote(macHi: number, macLo: number, vtep: number): void {
+    this.putRemote(macHi, macLo, 0, vtep, FLAG_STATIC | FLAG_LEARNED);
+    this.learned.count++;
+  }
+
+  /** Ageing (learned.ts): one sweep, run by the datapath's timer. Returns the MACs forgotten. */
+  sweepLearned(): number {
+    if (this.learned.config.ageingMs === 0) return 0;
+    const n = sweep(this.remote, (hi, lo) => this.deleteRemote(hi, lo));
+    this.counters[C.learnedAged] += n;
+    return n;
+  }
+
+  private putRemote(macHi: number, macLo: number, ip: number, vtep: number, flags: number): void {
     this.deleteRemote(macHi, macLo);
-    this.remote.set(macHi, macLo, vtep | 0, isStatic ? FLAG_STATIC : 0);
+    this.remote.set(macHi, macLo, vtep | 0, flags);
     if (ip !== 0) this.neigh.set(0, ip | 0, macHi, macLo);
     const v = this.vteps.find(0, vtep);
     if (v >= 0) this.vteps.a[v]++;
@@ -120,6 +142,7 @@ export class Network {
     const i = this.remote.find(macHi, macLo);
     if (i < 0) return;
     const vtep = this.remote.a[i];
+    if (this.remote.b[i] & FLAG_LEARNED) this.learned.count--;
     this.remote.delete(macHi, macLo);
     for (const [, ip, hi, lo] of this.neigh.entries()) {
       if (hi === macHi && lo === (macLo | 0)) this.neigh.delete(0, ip);

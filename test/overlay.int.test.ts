@@ -1,8 +1,10 @@
 // Issue 2, on real namespaces: three tapmesh hosts and one Linux kernel VXLAN host on one
 // underlay; containers ping and move data across hosts; ARP stays local; hostile input is
-// dropped and counted; an agent restart keeps addresses.
+// dropped and counted; flood-and-learn from the kernel host stops at its cap; an agent restart
+// keeps addresses.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LEARNING_DEFAULTS } from '../router/learned.js';
 import { arpFrame, ipv4Frame, ip, vxlan } from '../router/testframes.js';
 import { setupKernelVxlanHost } from './harness/kernel-vxlan.js';
 import { Lab, repoRoot, requireRoot, sleep, waitFor, type Host } from './harness/lab.js';
@@ -12,7 +14,7 @@ import { tcpTransfer } from './harness/transfer.js';
 const root = requireRoot('overlay integration');
 const INJECT = path.join(repoRoot, 'test/harness/inject.py');
 
-type NetStats = { Network: string; VNI: number; arpReplied?: number; Drops: Record<string, number> };
+type NetStats = { Network: string; VNI: number; arpReplied?: number; learned?: number; Drops: Record<string, number> };
 
 async function statsOf(lab: Lab, h: Host): Promise<{ net: NetStats; global: Record<string, number> }> {
   const lines = (await lab.mustCli(h, ['stats', '--format', 'json'])).trim().split('\n').map((l) => JSON.parse(l) as NetStats);
@@ -137,6 +139,47 @@ describe.skipIf(!root)('overlay across three tapmesh hosts and a kernel VXLAN ho
     const human = await lab.mustCli(h1, ['stats', 'overnet']);
     expect(human).toMatch(/spoofedSrcMac\s+\d+/);
   });
+
+  it('a stranger behind the static VTEP cannot grow the forwarding table past the learning cap', async () => {
+    const [a, b] = ov.containers;
+    const h1 = a.host;
+    const cap = LEARNING_DEFAULTS.maxLearned;
+    // Datagrams from the kernel host's underlay address, each from a MAC never seen before.
+    let next = 0;
+    const fresh = (n: number) => Array.from({ length: n }, () => {
+      const i = next++;
+      const m = `02:ee:00:${((i >> 16) & 0xff).toString(16).padStart(2, '0')}:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
+      return vxlan(ov.vni, ipv4Frame(a.mac, m, ip('10.0.9.201'), ip(a.ip), 17, 1, 9, 20)).toString('hex');
+    });
+    const full = async () => (await statsOf(lab, h1)).net.Drops?.learnedFull ?? 0;
+    const full0 = await full();
+    const inject = (hex: string[]) => lab.mustExec(kh.ns, 'python3', [INJECT, 'udp', kh.addr, h1.addr, '4789', ...hex]);
+    // `cap` new MACs at once (the agent's 32 MiB socket buffer holds them), then more until the
+    // cap refuses one (the network may have learned a few MACs before).
+    await inject(fresh(cap));
+    await sleep(300);
+    while ((await full()) === full0) {
+      expect(next, 'MACs sent without reaching the cap').toBeLessThan(cap + 1000);
+      await inject(fresh(20));
+      await sleep(100);
+    }
+    // At the cap: every further new MAC is refused and nothing more is learned.
+    await sleep(300);
+    const full1 = await full();
+    const learned1 = (await statsOf(lab, h1)).net.learned ?? 0;
+    await inject(fresh(20));
+    await waitFor('20 more new MACs to be refused', async () => (await full()) >= full1 + 20, 5000, 100);
+    await sleep(200);
+    expect(await full()).toBe(full1 + 20);
+    expect((await statsOf(lab, h1)).net.learned ?? 0).toBe(learned1);
+    const inspect = JSON.parse(await lab.mustCli(h1, ['network', 'inspect', 'overnet', '--verbose']));
+    const strangers = (inspect[0].Forwarding as { MacAddress: string }[]).filter((f) => f.MacAddress.startsWith('02:ee:00:'));
+    expect(strangers.length).toBeGreaterThan(0);
+    expect(strangers.length).toBeLessThanOrEqual(cap);
+    // Everyone else is unaffected.
+    expect(await ping(lab, a.ns, b.ip, 2)).toBe(true);
+    expect(await ping(lab, a.ns, kc.ip, 2)).toBe(true);
+  }, 120_000);
 
   it('an agent restart keeps addresses and traffic resumes', async () => {
     const [a, b] = ov.containers;

@@ -20,6 +20,8 @@ export const MAC_S = '66:77:88:99:aa:bb';
 export const IP_A = ip('10.0.9.2');
 export const IP_B = ip('10.0.9.3');
 export const IP_S = ip('10.0.9.50');
+/** Learned-MAC cap per network, below the default so that a run reaches it (and ageing frees room). */
+export const LEARN_CAP = 1024;
 
 export interface Scene {
   dp: Datapath;
@@ -32,7 +34,7 @@ export interface Scene {
 export function scene(udpGen: Generate, tapGen: Generate, gro = false): Scene {
   const rx = new FuzzUdp(4789, udpGen, gro);
   const tx = new FuzzUdp(40000, () => 0);
-  const dp = new Datapath(rx, [tx], { vxlanPort: 4789, batch: 64 });
+  const dp = new Datapath(rx, [tx], { vxlanPort: 4789, batch: 64, learning: { maxLearned: LEARN_CAP } });
   const mk = (vni: number, vnet: boolean) => {
     const tap = new FuzzTap(vnet, tapGen);
     const net = dp.addNetwork(vni, 1450, tap);
