@@ -1,6 +1,7 @@
 // What a container gets beside its overlay interfaces, kept in step with its attachments on
 // this host (the agent's ContainerHooks):
-//   1. DNS:    a resolver at 127.0.0.11 scoped to its networks, and its resolv.conf (agent/dns.ts)
+//   1. DNS:    a resolver at 127.0.0.11 scoped to its networks, and its resolv.conf (agent/dns.ts);
+//              forwarding upstream only while it is on a non-internal network
 //   2. egress: one gateway-bridge interface while it is on a non-internal network (gwbridge.ts)
 // The bridge and the NAT table exist while this host has a network; the last one gone, or a
 // clean stop, removes them.
@@ -51,8 +52,8 @@ export class ContainerServices implements ContainerHooks {
 
   private async sync(container: string): Promise<void> {
     const nets = this.attachedTo(container);
-    // 1.
-    await this.dns.update(container, nets.map((n) => n.name));
+    // 1. (only --internal networks: no external DNS, as no egress)
+    await this.dns.update(container, nets.map((n) => n.name), nets.some((n) => !n.internal));
     // 2.
     const gw = this.gw;
     if (!gw) return;

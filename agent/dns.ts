@@ -58,6 +58,8 @@ const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED
 interface Served {
   dns: ContainerDns;
   networks: string[];
+  /** Some attached network is not --internal: unknown names go upstream. */
+  forward: boolean;
 }
 
 export class AgentDns {
@@ -93,10 +95,12 @@ export class AgentDns {
 
   /**
    * `container` is now attached to `networks` (names) on this host: serve, rescope, or, with
-   * none left, stop serving and remove its resolv.conf. Never throws: a container that cannot
-   * get a resolver (e.g. it serves :53 on 127.0.0.11 itself) still has its network.
+   * none left, stop serving and remove its resolv.conf. `forward` false (every network
+   * --internal): names not known locally get REFUSED instead of going upstream. Never throws:
+   * a container that cannot get a resolver (e.g. it serves :53 on 127.0.0.11 itself) still
+   * has its network.
    */
-  async update(container: string, networks: string[]): Promise<void> {
+  async update(container: string, networks: string[], forward = true): Promise<void> {
     this.records.rebuild();
     const cur = this.served.get(container);
     if (networks.length === 0) {
@@ -109,32 +113,36 @@ export class AgentDns {
     }
     if (cur) {
       cur.networks = networks.slice();
+      cur.forward = forward;
       cur.dns.setNetworks(networks);
+      cur.dns.setForwarding(forward);
       return;
     }
     let dns: ContainerDns;
     try {
-      dns = await this.resolver.serve(container, networks);
+      dns = await this.resolver.serve(container, networks, { forward });
     } catch (e) {
       this.log.error('embedded DNS not available in this container', { container, error: (e as Error).message });
       return;
     }
-    this.served.set(container, { dns, networks: networks.slice() });
+    this.served.set(container, { dns, networks: networks.slice(), forward });
     const rc = this.resolvConf.write(container, this.o.search);
     if (rc === 'foreign') {
       this.log.warn('container has a resolv.conf tapmesh did not write; left alone (point it at 127.0.0.11 to use the embedded DNS)', { container, file: this.resolvConf.file(container) });
     }
-    this.log.info('DNS serving 127.0.0.11:53 in container', { container, networks, resolvConf: rc });
+    this.log.info('DNS serving 127.0.0.11:53 in container', { container, networks, forward, resolvConf: rc });
   }
 
   /** Asks a container's resolver (through handle(), with its scope); without one, every network here. */
   async query(req: DnsQueryRequest): Promise<DnsQueryAnswer> {
     let networks: string[];
+    let forward = true;
     let container = req.container ?? '';
     if (req.container !== undefined) {
       const s = this.served.get(req.container) ?? [...this.served].find(([k]) => k.endsWith(`/${req.container}`))?.[1];
       if (!s) throw new UserError(`container ${req.container} has no embedded DNS on this host`, 404);
       networks = s.networks;
+      forward = s.forward;
     } else {
       networks = this.networks().map((n) => n.name);
       container = '(all networks of this host)';
@@ -159,7 +167,7 @@ export class AgentDns {
         } catch (e) {
           reject(e);
         }
-      });
+      }, forward);
     });
   }
 

@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,24 +25,23 @@ interface PerfResult {
   latencies: number[];
 }
 
-function dnsperf(ns: string, file: string, args: string[], verbose: boolean): Promise<PerfResult> {
+function dnsperf(ns: string, file: string, args: string[], verbose: boolean, outFile: string): Promise<PerfResult> {
   return new Promise((resolve, reject) => {
-    const p = spawn('ip', ['netns', 'exec', ns, 'dnsperf', '-s', '127.0.0.11', '-d', file, ...args, ...(verbose ? ['-v'] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const latencies: number[] = [];
-    let tail = '';
-    let rest = '';
-    p.stdout.on('data', (d: Buffer) => {
-      const lines = (rest + d.toString()).split('\n');
-      rest = lines.pop() ?? '';
-      for (const l of lines) {
+    // dnsperf writes to a file, read once it has finished: with -v it prints a line per query
+    // (20,000/s), and splitting those in this process would take the resolver's event loop
+    // during the run it measures.
+    const out = openSync(outFile, 'w');
+    const p = spawn('ip', ['netns', 'exec', ns, 'dnsperf', '-s', '127.0.0.11', '-d', file, ...args, ...(verbose ? ['-v'] : [])], { stdio: ['ignore', out, out] });
+    closeSync(out);
+    p.on('error', reject);
+    p.on('close', (code) => {
+      const latencies: number[] = [];
+      let tail = '';
+      for (const l of readFileSync(outFile, 'utf8').split('\n')) {
         // -v lines: "> NOERROR web A 0.000123" (latency in seconds, last field).
         if (l.startsWith('> ')) latencies.push(Number(l.slice(l.lastIndexOf(' ') + 1)) * 1000);
         else tail += l + '\n';
       }
-    });
-    p.stderr.on('data', (d) => (tail += d));
-    p.on('error', reject);
-    p.on('close', (code) => {
       const num = (re: RegExp): number => Number(re.exec(tail)?.[1] ?? NaN);
       if (code !== 0) return reject(new Error(`dnsperf exit ${code}: ${tail.slice(-500)}`));
       resolve({ qps: num(/Queries per second:\s+([\d.]+)/), sent: num(/Queries sent:\s+(\d+)/), completed: num(/Queries completed:\s+(\d+)/), lost: num(/Queries lost:\s+(\d+)/), latencies });
@@ -87,9 +86,10 @@ async function main(): Promise<void> {
     writeFileSync(fwd, Array.from({ length: 50 }, (_, i) => `host${i}.example.org A`).join('\n') + '\n');
     const common = ['-l', String(seconds), '-c', '4', '-t', '2'];
 
-    const max = await dnsperf(ns, local, [...common, '-q', values.outstanding!], false);
-    const fixed = await dnsperf(ns, local, [...common, '-q', values.outstanding!, '-Q', String(rate)], true);
-    const fwdRun = await dnsperf(ns, fwd, [...common, '-q', values.outstanding!], false);
+    const out = path.join(dir, 'dnsperf.out');
+    const max = await dnsperf(ns, local, [...common, '-q', values.outstanding!], false, out);
+    const fixed = await dnsperf(ns, local, [...common, '-q', values.outstanding!, '-Q', String(rate)], true, out);
+    const fwdRun = await dnsperf(ns, fwd, [...common, '-q', values.outstanding!], false, out);
     await dns.close();
     res.close();
 

@@ -129,15 +129,15 @@ export function ednsOf(q: DecodedPacket): { udpPayloadSize: number } | undefined
   return undefined;
 }
 
-/** A response to q with the given rcode, answers and our OPT when the client sent one. */
-export function responseTo(q: DecodedPacket, rcode: number, answers: Answer[], additionals: Answer[], ednsSize: number): Packet {
+/** A response to q with the given rcode, answers and our OPT when the client sent one; RA unless `ra` is false. */
+export function responseTo(q: DecodedPacket, rcode: number, answers: Answer[], additionals: Answer[], ednsSize: number, ra = true): Packet {
   const rd = q.flag_rd ? dnsPacket.RECURSION_DESIRED : 0;
   const extra = additionals.slice();
   if (ednsOf(q)) extra.push({ type: 'OPT', name: '.', udpPayloadSize: ednsSize, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] } as Answer);
   return {
     type: 'response',
     id: q.id,
-    flags: dnsPacket.AUTHORITATIVE_ANSWER | dnsPacket.RECURSION_AVAILABLE | rd | rcode,
+    flags: dnsPacket.AUTHORITATIVE_ANSWER | (ra ? dnsPacket.RECURSION_AVAILABLE : 0) | rd | rcode,
     questions: q.questions,
     answers,
     additionals: extra,

@@ -59,6 +59,11 @@ export interface DnsCounters {
   truncated: number;
   /** REFUSED because maxInFlight forwards were pending. */
   refused: number;
+  /**
+   * REFUSED without forwarding: the asking container is only on --internal networks, which
+   * have no external DNS (Docker 25.0.4+, CVE-2024-29018: forwards leave from the host).
+   */
+  internal: number;
   /** Messages dropped without an answer: undecodable, a response, too short. */
   malformed: number;
   /** Decodable but unanswerable queries answered FORMERR/NOTIMP. */
@@ -66,7 +71,7 @@ export interface DnsCounters {
 }
 
 export function newCounters(): DnsCounters {
-  return { queries: 0, local: 0, forwarded: 0, upstreamFailures: 0, servfail: 0, nxdomain: 0, truncated: 0, refused: 0, malformed: 0, formerr: 0 };
+  return { queries: 0, local: 0, forwarded: 0, upstreamFailures: 0, servfail: 0, nxdomain: 0, truncated: 0, refused: 0, internal: 0, malformed: 0, formerr: 0 };
 }
 
 /** Parses `--dns-upstream ADDR[:PORT]` / `[v6]:PORT` forms. */

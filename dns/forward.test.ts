@@ -1,6 +1,7 @@
 // Forwarding against tiny upstream servers on 127.0.0.1 (ephemeral ports): answers relayed with
 // the client's ID, failover on silence and on SERVFAIL, SERVFAIL when all fail, REFUSED beyond
-// the in-flight bound, spoofed replies ignored, TCP forwarding for TCP clients.
+// the in-flight bound, spoofed replies ignored, TCP forwarding for TCP clients, no forwarding
+// at all for a scope that does not forward (a container only on --internal networks).
 import { afterAll, describe, expect, it } from 'vitest';
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -150,6 +151,35 @@ describe('forwarding', () => {
     expect(dnsPacket.decode(reply!).id).toBe(9);
     expect(answerOf(reply!).length).toBe(80);
     expect(res.counters.upstreamFailures).toBe(1);
+  });
+
+  it('a scope that does not forward (only --internal networks): REFUSED at once, RA clear, upstream never asked; local names still answered', async () => {
+    const up = await upstream('answer');
+    const recs = new MemoryRecords();
+    recs.setContainer('priv', 'db', '10.9.0.5');
+    const res = new DnsResolver(recs, { upstreams: [{ host: '127.0.0.1', port: up.port }], upstreamTimeoutMs: 200 });
+    closers.push(() => res.close());
+    for (const transport of ['udp', 'tcp'] as const) {
+      let reply: Buffer | undefined;
+      res.handle(query('example.org', 'A', { id: 77 }), ['priv'], transport, (m) => (reply = Buffer.from(m)), false);
+      expect(reply, transport).toBeDefined(); // synchronously: nothing was sent anywhere
+      const p = dnsPacket.decode(reply!);
+      expect(p.id).toBe(77);
+      expect(reply![3] & 0x0f).toBe(5);
+      expect((p.flags ?? 0) & dnsPacket.RECURSION_AVAILABLE).toBe(0);
+    }
+    let local: Buffer | undefined;
+    res.handle(query('db', 'A'), ['priv'], 'udp', (m) => (local = Buffer.from(m)), false);
+    expect(answerOf(local!)).toEqual(['10.9.0.5']);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(up.seen.length).toBe(0);
+    expect(res.counters.internal).toBe(2);
+    expect(res.counters.forwarded).toBe(0);
+    expect(res.counters.refused).toBe(0);
+    // The same resolver forwards for a scope that does.
+    const { reply } = await wait(res, query('example.org', 'A'));
+    expect(answerOf(reply!)).toEqual([`192.0.2.${up.port % 250}`]);
+    expect(up.seen.length).toBe(1);
   });
 
   it('no upstream configured: SERVFAIL', async () => {

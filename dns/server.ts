@@ -6,8 +6,9 @@
 //   2. decode with dns-packet; undecodable: drop and count malformed
 //   3. check: opcode QUERY and one question, else FORMERR / NOTIMP
 //   4. answer locally from the records in the container's network scope (answer.ts)
-//   5. otherwise forward upstream (forward.ts): REFUSED when too many in flight, SERVFAIL
-//      when every upstream failed
+//   5. otherwise forward upstream (forward.ts): REFUSED when the container's scope does not
+//      forward (only --internal networks), or too many in flight; SERVFAIL when every
+//      upstream failed
 //   6. encode; over UDP fit 512 bytes or the client's EDNS0 size, dropping answers and
 //      setting TC when cut (the client retries over TCP, which carries the full answer)
 import dnsPacket from 'dns-packet';
@@ -28,6 +29,8 @@ export interface ServeOptions {
   addr?: string;
   /** Listen port (53). */
   port?: number;
+  /** Forward names not known locally upstream (false: only --internal networks). Default true. */
+  forward?: boolean;
 }
 
 export interface ContainerDns {
@@ -36,6 +39,8 @@ export interface ContainerDns {
   readonly tcpPort: number;
   /** Replace the network scope (after network connect / disconnect). */
   setNetworks(networks: readonly string[]): void;
+  /** Forward unknown names upstream, or answer them REFUSED (after network connect / disconnect). */
+  setForwarding(on: boolean): void;
   /** Close both sockets and every TCP connection. */
   close(): Promise<void>;
 }
@@ -55,8 +60,12 @@ export class DnsResolver {
     this.cfg.upstreams = ups.slice(0, 3);
   }
 
-  /** Handles one DNS message; reply runs at most once (never for a dropped message). */
-  handle(msg: Buffer, networks: readonly string[], transport: Transport, reply: Reply): void {
+  /**
+   * Handles one DNS message; reply runs at most once (never for a dropped message). `forward`
+   * false: names not known locally get REFUSED and never leave the host (a container only on
+   * --internal networks has no external DNS, as in Docker 25.0.4+).
+   */
+  handle(msg: Buffer, networks: readonly string[], transport: Transport, reply: Reply, forward = true): void {
     const c = this.counters;
     c.queries++;
     // 1. gate
@@ -94,6 +103,12 @@ export class DnsResolver {
       return;
     }
     // 5. forward
+    if (!forward) {
+      c.internal++;
+      // Docker's answer here: REFUSED with RA clear (no recursion for this client).
+      this.send(q, RCODE.REFUSED, [], [], transport, reply, false);
+      return;
+    }
     const ok = this.forwarder.forward(msg, transport === 'tcp', (up) => {
       if (!up) {
         c.servfail++;
@@ -111,9 +126,9 @@ export class DnsResolver {
   }
 
   // 6. encode and fit
-  private send(q: DecodedPacket, rcode: number, answers: Answer[], extra: Answer[], transport: Transport, reply: Reply): void {
+  private send(q: DecodedPacket, rcode: number, answers: Answer[], extra: Answer[], transport: Transport, reply: Reply, ra = true): void {
     if (rcode === RCODE.NXDOMAIN) this.counters.nxdomain++;
-    const pkt = responseTo(q, rcode, answers, extra, this.cfg.ednsSize);
+    const pkt = responseTo(q, rcode, answers, extra, this.cfg.ednsSize, ra);
     let out: Buffer;
     try {
       out = dnsPacket.encode(pkt);
@@ -156,8 +171,9 @@ export class DnsResolver {
   async serve(ns: string | number, networks: readonly string[], o: ServeOptions = {}): Promise<ContainerDns> {
     const addr = o.addr ?? '127.0.0.11';
     let scope = networks.slice();
+    let forward = o.forward ?? true;
     const udp = NetnsUdp.bind(ns, addr, o.port ?? 53, (data, raddr, rport) => {
-      this.handle(data, scope, 'udp', (msg) => udp.send(msg, raddr, rport));
+      this.handle(data, scope, 'udp', (msg) => udp.send(msg, raddr, rport), forward);
     });
     let server: net.Server;
     try {
@@ -172,13 +188,16 @@ export class DnsResolver {
       s.on('close', () => conns.delete(s));
     });
     serveTcp(server, { idleMs: this.cfg.tcpIdleMs, maxConnections: this.cfg.maxTcpConnections }, (q, reply) =>
-      this.handle(q, scope, 'tcp', reply));
+      this.handle(q, scope, 'tcp', reply, forward));
     const tcpPort = (server.address() as net.AddressInfo).port;
     return {
       udpPort: udp.port,
       tcpPort,
       setNetworks(n) {
         scope = n.slice();
+      },
+      setForwarding(on) {
+        forward = on;
       },
       close() {
         udp.close();

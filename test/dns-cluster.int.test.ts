@@ -4,7 +4,8 @@
 // names, aliases and PTR on every host; names of networks a container is not on do not resolve;
 // a disconnected container and a killed host's containers stop resolving within the detection
 // time; unknown names are forwarded and come back; upstream down is SERVFAIL within the timeout;
-// hostile input to 127.0.0.11 is dropped and counted while good queries are answered.
+// hostile input to 127.0.0.11 is dropped and counted while good queries are answered; a dnsrr
+// answer larger than 512 bytes is truncated (TC) over UDP and complete over TCP.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -154,6 +155,50 @@ describe.skipIf(!root)('embedded DNS on three hosts', () => {
     }
     expect((await dig(lab, c.c4.ns, 'websvc')).status).toBe('NXDOMAIN'); // c4 is only on back
   });
+
+  it('a dnsrr answer over 512 bytes: TC and part of it over UDP, every task over TCP (dig, and glibc retrying over TCP)', async () => {
+    // No name compression in our answers (dns-packet): with a 63-byte name (the longest label a
+    // service name may be) each A record is 65 + 14 bytes after a 81-byte header + question, so
+    // 5 tasks fit in 512 bytes and 6 do not.
+    const name = `bigrr-${'x'.repeat(57)}`;
+    await lab.mustCli(hosts[0], ['service', 'create', '--name', name, '--network', 'front', '--endpoint-mode', 'dnsrr']);
+    const ips: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const h = hosts[i % 3];
+      const ns = await lab.addContainer(h, `big${i}`);
+      await lab.mustCli(h, ['network', 'connect', '--service', name, 'front', ns], 60_000);
+      const ctrs = Object.values(JSON.parse(await lab.mustCli(h, ['network', 'inspect', 'front']))[0].Containers) as { Name: string; IPv4Address: string }[];
+      ips.push(ctrs.find((x) => x.Name === ns)!.IPv4Address.split('/')[0]);
+    }
+    ips.sort();
+    const flags = (out: string) => (/;; flags: ([a-z ]*);/.exec(out)?.[1] ?? '').split(' ');
+    const size = (out: string) => Number(/MSG SIZE\s+rcvd: (\d+)/.exec(out)?.[1] ?? NaN);
+    for (const from of [c.c1, c.c3]) {
+      await waitFor(`all ${ips.length} tasks from ${from.ns}`, async () => (await dig(lab, from.ns, '+tcp', name)).lines.sort().join() === ips.join(), 10_000, 200);
+      const before = (await dnsStats(from.host)).truncated;
+      // UDP, no EDNS (512 bytes), and do not retry over TCP: what came over UDP.
+      const udp = await dig(lab, from.ns, '+notcp', '+noedns', '+ignore', name);
+      expect(udp.status).toBe('NOERROR');
+      expect(flags(udp.out), udp.out).toContain('tc');
+      expect(size(udp.out)).toBeLessThanOrEqual(512);
+      expect(udp.lines.length).toBeLessThan(ips.length);
+      for (const ip of udp.lines) expect(ips).toContain(ip);
+      expect((await dnsStats(from.host)).truncated).toBe(before + 1);
+      // TCP: the whole answer, larger than any UDP answer without EDNS may be.
+      const tcp = await dig(lab, from.ns, '+tcp', name);
+      expect(flags(tcp.out)).not.toContain('tc');
+      expect(size(tcp.out)).toBeGreaterThan(512);
+      expect(tcp.lines.sort()).toEqual(ips);
+      // dig's default (EDNS 1232) fits it in one datagram, untruncated.
+      const edns = await dig(lab, from.ns, name);
+      expect(flags(edns.out)).not.toContain('tc');
+      expect(edns.lines.sort()).toEqual(ips);
+      // glibc's stub (no EDNS unless asked): TC over UDP, retried over TCP, every address.
+      const g = await lab.exec(from.ns, 'getent', ['ahostsv4', name]);
+      expect(g.code, g.stderr).toBe(0);
+      expect([...new Set(g.stdout.trim().split('\n').map((l) => l.split(/\s+/)[0]))].sort()).toEqual(ips);
+    }
+  }, 120_000);
 
   it('after network disconnect, its name stops resolving on every host within the detection time', async () => {
     await lab.mustCli(hosts[1], ['network', 'disconnect', 'front', c.c2.ns]);

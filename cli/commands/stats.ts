@@ -56,7 +56,7 @@ const stats = command({
 export function dnsLine(d: Record<string, number>): string {
   const n = (k: string) => d[k] ?? 0;
   return `dns: ${n('queries')} queries, ${n('local')} local answers, ${n('forwarded')} forwarded, ${n('upstreamFailures')} upstream failures, ` +
-    `${n('servfail')} SERVFAIL, ${n('nxdomain')} NXDOMAIN, ${n('truncated')} truncated, ${n('refused')} refused, ${n('malformed')} malformed dropped\n`;
+    `${n('servfail')} SERVFAIL, ${n('nxdomain')} NXDOMAIN, ${n('truncated')} truncated, ${n('refused')} refused, ${n('internal')} refused (internal), ${n('malformed')} malformed dropped\n`;
 }
 
 export const statsCommands = [stats];
