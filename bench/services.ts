@@ -25,11 +25,13 @@ function cpuMs(pid: number): number {
   return ((Number(rest[11]) + Number(rest[12])) * 1000) / 100; // utime + stime, in ticks of 1/100 s
 }
 
-async function wrk(lab: Lab, ns: string, url: string, seconds: number): Promise<{ rps: number; errors: string }> {
+async function wrk(lab: Lab, ns: string, url: string, seconds: number): Promise<{ rps: number; errors: string; latency: string }> {
   const r = await lab.exec(ns, 'wrk', ['-t2', '-c64', `-d${seconds}s`, '-H', 'Connection: close', url], (seconds + 30) * 1000);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? 0);
   const errors = /Socket errors:.*|Non-2xx.*/.exec(r.stdout)?.[0] ?? '';
-  return { rps, errors };
+  // wrk's thread stats line: "Latency   avg   stdev   max   +/- stdev" (a 1 s max is a SYN retransmit).
+  const lat = /Latency\s+(\S+)\s+\S+\s+(\S+)/.exec(r.stdout);
+  return { rps, errors, latency: lat ? `${lat[1]} / ${lat[2]}` : '-' };
 }
 
 async function iperf(lab: Lab, ns: string, host: string, port: number, seconds: number): Promise<number> {
@@ -71,8 +73,8 @@ async function main(): Promise<number> {
       const w = await wrk(lab, ns, url, seconds);
       const used = cpu() - c0;
       const perK = w.rps > 0 ? used / ((w.rps * seconds) / 1000) : 0;
-      progress(`${label}: ${w.rps.toFixed(0)} conn/s ${w.errors}`);
-      rows.push(`| ${label} | ${w.rps.toFixed(0)} | ${perK.toFixed(1)} | ${w.errors || '-'} |`);
+      progress(`${label}: ${w.rps.toFixed(0)} conn/s, latency avg / max ${w.latency} ${w.errors}`);
+      rows.push(`| ${label} | ${w.rps.toFixed(0)} | ${w.latency} | ${perK.toFixed(1)} | ${w.errors || '-'} |`);
     };
     await conn('routing mesh (underlay client → h1:8080 → task on h2)', client.ns, `http://${h1.addr}:8080/`);
     await conn('VIP (container on h1 → VIP:80 → task on h2)', c1.ns, `http://${vip}:80/`);
@@ -90,7 +92,7 @@ async function main(): Promise<number> {
     const plain = streams[0][1];
     const md = [
       `# Services bench (${new Date().toISOString()}, ${seconds} s per test)`, '',
-      '| new TCP connections (wrk -c64, Connection: close) | conn/s | agent CPU ms per 1000 conn | errors |', '|---|---|---|---|', ...rows, '',
+      '| new TCP connections (wrk -c64, Connection: close) | conn/s | latency avg / max | agent CPU ms per 1000 conn | errors |', '|---|---|---|---|---|', ...rows, '',
       '| one TCP stream (iperf3) | Gbit/s | × plain overlay |', '|---|---|---|',
       ...streams.map(([l, g]) => `| ${l} | ${g.toFixed(2)} | ${plain > 0 ? (g / plain).toFixed(2) : '-'} |`), '',
     ].join('\n');
