@@ -1,4 +1,4 @@
-// Services bench (`npm run bench -- services`, or `node dist/bench/services.js [--seconds S]`):
+// Services bench (`npm run bench -- services`, or `node dist/bench/services.js [--seconds S] [--agent-args '...']`):
 // two hosts by gossip, a service with one task on host 2 (a Node TCP server answering one HTTP
 // request per connection and closing it), published 8080:80 and 5201:5201.
 //   1. new TCP connections/s through the routing mesh: wrk with `Connection: close` from a client
@@ -42,8 +42,10 @@ async function iperf(lab: Lab, ns: string, host: string, port: number, seconds: 
 
 async function main(): Promise<number> {
   if (!requireRoot('services bench')) return 1;
-  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' } } });
+  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, 'agent-args': { type: 'string', default: '' } } });
   const seconds = Number(values.seconds);
+  // e.g. --agent-args '--busy-poll 0' (each agent's busy polling against a 2-core machine's client and task).
+  const agentArgs = values['agent-args'].split(' ').filter(Boolean);
   const lab = new Lab('192.0.2');
   const stop = async () => {
     await lab.cleanup();
@@ -52,7 +54,7 @@ async function main(): Promise<number> {
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
   try {
-    const ov = await buildOverlay(lab, { hosts: 2, containersPerHost: 1, network: 'benchnet', subnet: '10.0.40.0/24', mode: 'gossip', onStep: progress });
+    const ov = await buildOverlay(lab, { hosts: 2, containersPerHost: 1, network: 'benchnet', subnet: '10.0.40.0/24', mode: 'gossip', onStep: progress, agentArgs });
     const [h1, h2] = ov.hosts;
     await lab.mustCli(h1, ['service', 'create', '--name', 'bench', '--network', 'benchnet', '-p', '8080:80', '-p', '5201:5201']);
     const task = await lab.addContainer(h2, 'task');
@@ -91,7 +93,7 @@ async function main(): Promise<number> {
     }
     const plain = streams[0][1];
     const md = [
-      `# Services bench (${new Date().toISOString()}, ${seconds} s per test)`, '',
+      `# Services bench (${new Date().toISOString()}, ${seconds} s per test${agentArgs.length ? `, agents with ${agentArgs.join(' ')}` : ''})`, '',
       '| new TCP connections (wrk -c64, Connection: close) | conn/s | latency avg / max | agent CPU ms per 1000 conn | errors |', '|---|---|---|---|---|', ...rows, '',
       '| one TCP stream (iperf3) | Gbit/s | × plain overlay |', '|---|---|---|',
       ...streams.map(([l, g]) => `| ${l} | ${g.toFixed(2)} | ${plain > 0 ? (g / plain).toFixed(2) : '-'} |`), '',
