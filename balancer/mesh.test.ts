@@ -125,7 +125,7 @@ describe('Mesh (loopback)', () => {
 
   it('maxConnections bounds open connections: one more is reset and counted, a slot frees on close', async () => {
     const held: net.Socket[] = [];
-    const idle = await tcpTask('idle', (s) => held.push(s));
+    const idle = await tcpTask('idle', (s) => held.push(s.on('error', () => undefined)));
     const pub = await freePort();
     const m = await mesh(new Map([['10.0.0.2', idle]]), [port(pub, [{ ip: '10.0.0.2' }])], 60_000, 3);
     // Resolves at 'connect', or at 'close' (a reset can beat the connect event on loopback).

@@ -206,9 +206,9 @@ describe.skipIf(!root)('services: routing mesh and VIPs across three hosts', () 
     // through h1's published port (balanced on h1).
     const logs = ['ps-a.log', 'ps-b.log', 'ps-c.log'];
     const children = [
-      lab.spawnIn(ctrs[2].ns, 'python3', ['-c', LINE_CLIENT, vip, '70', 'send:one', 'sleep:8'], logs[0]),
-      lab.spawnIn(ctrs[2].ns, 'python3', ['-c', LINE_CLIENT, vip, '70', 'send:one', 'sleep:8'], logs[1]),
-      lab.spawnIn(client.ns, 'python3', ['-c', LINE_CLIENT, hosts[0].addr, '7070', 'send:one', 'sleep:8'], logs[2]),
+      lab.spawnIn(ctrs[2].ns, 'python3', ['-c', LINE_CLIENT, vip, '70', 'send:one', 'sleep:15'], logs[0]),
+      lab.spawnIn(ctrs[2].ns, 'python3', ['-c', LINE_CLIENT, vip, '70', 'send:one', 'sleep:15'], logs[1]),
+      lab.spawnIn(client.ns, 'python3', ['-c', LINE_CLIENT, hosts[0].addr, '7070', 'send:one', 'sleep:15'], logs[2]),
     ];
     const exited = children.map((c) => new Promise((r) => c.once('exit', r)));
     const served = await waitFor('3 clients answered', async () => {
