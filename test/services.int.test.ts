@@ -201,7 +201,10 @@ describe.skipIf(!root)('services: routing mesh and VIPs across three hosts', () 
     type PsRow = { Name: string; ActiveConnections: number | null };
     const ps = async (h: Host): Promise<Record<string, number | null>> =>
       Object.fromEntries(lines(await lab.mustCli(h, ['service', 'ps', '--format', 'json', 'web'])).map((r: PsRow) => [r.Name, r.ActiveConnections]));
-    await waitFor('no live connections before', async () => JSON.stringify(await ps(hosts[1])) === '{"task1":0,"task2":0}', 8000, 300);
+    let seen = '';
+    const psIs = async (h: Host, want: string, label: string) => waitFor(label, async () => (seen = JSON.stringify(await ps(h))) === want, 8000, 300)
+      .catch((e: Error) => { throw new Error(`${e.message}: service ps on ${h.name} shows ${seen}, want ${want}`); });
+    await psIs(hosts[1], '{"task1":0,"task2":0}', 'no live connections before');
     // Three idle connections: two through the VIP (from h3's container, balanced on h3) and one
     // through h1's published port (balanced on h1).
     const logs = ['ps-a.log', 'ps-b.log', 'ps-c.log'];
@@ -218,9 +221,9 @@ describe.skipIf(!root)('services: routing mesh and VIPs across three hosts', () 
     const want: Record<string, number> = { task1: 0, task2: 0 };
     for (const n of served) want[n]++;
     // Every host shows the cluster-wide count (each host publishes what it balances).
-    for (const h of [hosts[1], hosts[2]]) await waitFor(`ps on ${h.name} = ${JSON.stringify(want)}`, async () => JSON.stringify(await ps(h)) === JSON.stringify(want), 8000, 300);
+    for (const h of [hosts[1], hosts[2]]) await psIs(h, JSON.stringify(want), 'the 3 connections counted');
     await Promise.all(exited);
-    await waitFor('ps back to 0', async () => Object.values(await ps(hosts[0])).every((n) => n === 0), 8000, 300);
+    await psIs(hosts[0], '{"task1":0,"task2":0}', 'counts back to 0');
   }, 60_000);
 
   it('a SYN flood from the underlay to a published port stays bounded: agent memory flat, real connections answered meanwhile', async () => {
