@@ -200,7 +200,8 @@ describe.skipIf(!root)('services: routing mesh and VIPs across three hosts', () 
   it('service ps shows each task\'s live connections, summed over the hosts that balance them', async () => {
     type PsRow = { Name: string; ActiveConnections: number | null };
     const ps = async (h: Host): Promise<Record<string, number | null>> =>
-      Object.fromEntries(lines(await lab.mustCli(h, ['service', 'ps', '--format', 'json', 'web'])).map((r: PsRow) => [r.Name, r.ActiveConnections]));
+      Object.fromEntries(lines(await lab.mustCli(h, ['service', 'ps', '--format', 'json', 'web']))
+        .map((r: PsRow) => [tasks.find((t) => t.ns === r.Name)?.name ?? r.Name, r.ActiveConnections]));
     let seen = '';
     const psIs = async (h: Host, want: string, label: string) => waitFor(label, async () => (seen = JSON.stringify(await ps(h))) === want, 8000, 300)
       .catch((e: Error) => { throw new Error(`${e.message}: service ps on ${h.name} shows ${seen}, want ${want}`); });
