@@ -20,6 +20,7 @@ import { keyId } from '../gossip/index.js';
 import { ESP_UDP_PORT } from '../router/wire/esp.js';
 import { Mesh, nativeTcpDialer } from '../balancer/mesh.js';
 import { nativeUdpOpener } from '../balancer/mesh-udp.js';
+import { TaskLoad, localTaskLoad } from './task-load.js';
 import type { Logger } from './log.js';
 import type { ProfileName } from '../gossip/config.js';
 
@@ -109,6 +110,10 @@ export async function runAgent(o: AgentOptions): Promise<void> {
   dns.follow(cluster.node.tables);
   dns.useServices(serviceNames(agent.services, cluster.node.tables));
   const mesh = startMesh(agent, cluster, log, o.udpIdleMs);
+  const load = new TaskLoad(cluster.node.tables, agent.nodeId,
+    async () => localTaskLoad(mesh.stats(), await engine.stats(), agent.state.networks, agent.services.tasks()));
+  agent.services.useLoad(load);
+  load.start();
   const server = await serveApi(path.resolve(socket), agent, cluster, log, dns);
   const metrics = o.metrics && (await serveMetrics(o.metrics.addr, o.metrics.port, new Metrics({ engine, agent, cluster, repl }), log));
   log.info('agent started', {
@@ -129,6 +134,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
     server.close();
     metrics?.close();
     enc.stop();
+    load.stop();
     void Promise.allSettled([mesh.close(), containers.stop(), cluster.stop()]).then(() => engine.close().finally(() => process.exit(0)));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
@@ -143,7 +149,7 @@ function startMesh(agent: Agent, cluster: Cluster, log: Logger, udpIdleMs: numbe
   const mesh = new Mesh({
     sandboxOf: (network) => agent.sandboxOf(network),
     setNeighbors: (network, add, remove) => agent.setMeshNeighbors(network, add, remove),
-    ...nativeTcpDialer,
+    ...nativeTcpDialer(),
     ...nativeUdpOpener,
     hostDown: (id) => {
       const st = cluster.node.members().find((m) => m.id === id)?.state;

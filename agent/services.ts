@@ -50,6 +50,7 @@ export class Services {
   private readonly sent = new Map<number, string>();
   private meshSig = '[]';
   private readonly meshListeners = new Set<(targets: MeshTarget[]) => void>();
+  private load: { activeOf(endpoint: string): number } | undefined;
 
   constructor(private readonly host: ServicesHost, private readonly engine: DatapathEngine, private readonly log: Logger) {}
 
@@ -142,7 +143,13 @@ export class Services {
 
   ps(ref: string): Record<string, unknown>[] {
     const [id] = this.find(ref);
-    return taskRows(id, this.tasks(), this.hostName, () => null); // per-task connection counts come with the VIP stage
+    const load = this.load;
+    return taskRows(id, this.tasks(), this.hostName, (t) => load?.activeOf(t.id) ?? null);
+  }
+
+  /** Where `service ps` reads each task's live connections, cluster-wide (agent/task-load.ts). */
+  useLoad(load: { activeOf(endpoint: string): number }): void {
+    this.load = load;
   }
 
   // ---- the routing mesh's view ----------------------------------------------------------------

@@ -7,18 +7,21 @@ export const NETWORKS = 'networks';
 export const ENDPOINTS = 'endpoints';
 export const SERVICES = 'services';
 export const TASK_WEIGHTS = 'task-weights';
+export const TASK_LOAD = 'task-load';
 
 /**
  * A network or a service outlives the host that created it; an endpoint (a task too) is
  * suspended when its host is down. A weight set from another host than the task's goes through
  * `task-weights` (cluster-scoped, keyed by endpoint id), since writing the endpoint entry from
- * elsewhere would make the writer its owner.
+ * elsewhere would make the writer its owner. `task-load` (key: node id) holds the connections a
+ * host balances to each task (agent/task-load.ts), so it goes with its host.
  */
 export const AGENT_TABLES: Record<string, TableDef> = {
   [NETWORKS]: { scope: 'cluster' },
   [ENDPOINTS]: { scope: 'owner' },
   [SERVICES]: { scope: 'cluster' },
   [TASK_WEIGHTS]: { scope: 'cluster' },
+  [TASK_LOAD]: { scope: 'owner' },
 };
 
 /** `networks` table value. */
@@ -84,6 +87,9 @@ export type ServiceEntry = {
 
 /** `task-weights` table value (key: endpoint id). */
 export type TaskWeightEntry = { weight: number; at: number };
+
+/** `task-load` table value (key: node id): endpoint id → connections that host balances to it. */
+export type TaskLoadEntry = Record<string, number>;
 
 type JsonObject = { [key: string]: JsonValue };
 
@@ -165,6 +171,21 @@ export function asServiceEntry(v: JsonValue | undefined): ServiceEntry | undefin
 export function asTaskWeightEntry(v: JsonValue | undefined): TaskWeightEntry | undefined {
   if (!isObject(v) || !isWeight(v.weight) || typeof v.at !== 'number') return undefined;
   return { weight: v.weight, at: v.at };
+}
+
+/** A `task-load` value (counts: non-negative integers), or undefined. */
+export function asTaskLoadEntry(v: JsonValue | undefined): TaskLoadEntry | undefined {
+  if (!isObject(v)) return undefined;
+  const out: TaskLoadEntry = {};
+  for (const [k, n] of Object.entries(v)) {
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) return undefined;
+    out[k] = n;
+  }
+  return out;
+}
+
+export function taskLoadValue(e: TaskLoadEntry): JsonValue {
+  return e;
 }
 
 export function networkValue(e: NetworkEntry): JsonValue {

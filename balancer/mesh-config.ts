@@ -21,6 +21,12 @@ export interface MeshConfig {
   backlog: number;
   /** Connections still connecting to a task, all ports together; past it new ones are reset. */
   maxPendingConnects: number;
+  /**
+   * Connections open (connecting or spliced), all TCP ports together; past it new ones are reset
+   * (`overload`). There is no idle timer, so this is what bounds a flood of completed but idle
+   * connections: each holds two descriptors and two socket buffers.
+   */
+  maxConnections: number;
   /** Connect timeout to one task, ms; a timeout counts as a failure and tries the next task. */
   connectTimeoutMs: number;
   /** Tasks tried per connection (the first plus retries). */
@@ -35,6 +41,7 @@ export const DEFAULT_MESH_CONFIG: Readonly<MeshConfig> = {
   listen: ['0.0.0.0', '::'],
   backlog: 511,
   maxPendingConnects: 1024,
+  maxConnections: 8192,
   connectTimeoutMs: 3000,
   maxAttempts: 3,
   udpIdleMs: 120_000,
@@ -55,7 +62,7 @@ export interface ServiceCounters {
   retries: number;
   /** Connections reset because no task took them. */
   noTask: number;
-  /** Connections reset on arrival because maxPendingConnects were connecting. */
+  /** Connections reset on arrival because maxPendingConnects were connecting or maxConnections open. */
   overload: number;
   /** Connections reset because their task's host went down. */
   resetHostDown: number;

@@ -75,8 +75,8 @@ function get(p: number, send = ''): Promise<string> {
   });
 }
 
-async function mesh(ports: Map<string, number>, specs: MeshPort[], udpIdleMs = 60_000): Promise<Mesh> {
-  const m = new Mesh(env(ports), { listen: ['127.0.0.1'], udpIdleMs, connectTimeoutMs: 500 });
+async function mesh(ports: Map<string, number>, specs: MeshPort[], udpIdleMs = 60_000, maxConnections = 8192): Promise<Mesh> {
+  const m = new Mesh(env(ports), { listen: ['127.0.0.1'], udpIdleMs, connectTimeoutMs: 500, maxConnections });
   await m.update(specs);
   cleanups.push(() => void m.close());
   return m;
@@ -121,6 +121,36 @@ describe('Mesh (loopback)', () => {
     await m.update([port(pub, [{ ip: '10.0.0.2' }])]);
     await expect(get(pub)).rejects.toThrow(/ECONNRESET/);
     expect(m.stats().svc1.noTask).toBe(1);
+  });
+
+  it('maxConnections bounds open connections: one more is reset and counted, a slot frees on close', async () => {
+    const held: net.Socket[] = [];
+    const idle = await tcpTask('idle', (s) => held.push(s.on('error', () => undefined)));
+    const pub = await freePort();
+    const m = await mesh(new Map([['10.0.0.2', idle]]), [port(pub, [{ ip: '10.0.0.2' }])], 60_000, 3);
+    // Resolves at 'connect', or at 'close' (a reset can beat the connect event on loopback).
+    const open = async () => {
+      const c = net.connect({ host: '127.0.0.1', port: pub });
+      c.on('error', () => undefined);
+      await new Promise((r) => {
+        c.once('connect', r);
+        c.once('close', r);
+      });
+      return c;
+    };
+    const clients = [await open(), await open(), await open()];
+    await new Promise((r) => setTimeout(r, 50));
+    expect(m.stats().svc1.active).toBe(3);
+    const extra = await open();
+    if (!extra.destroyed) await new Promise((r) => extra.once('close', r));
+    expect(m.stats().svc1.overload).toBe(1);
+    clients[0].resetAndDestroy(); // a FIN would only half-close it (the task keeps its side open)
+    for (let i = 0; i < 100 && m.stats().svc1.active > 2; i++) await new Promise((r) => setTimeout(r, 10));
+    const again = await open();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(m.stats().svc1.active).toBe(3);
+    expect(m.stats().svc1.overload).toBe(1);
+    for (const c of [...clients, again, ...held]) c.destroy();
   });
 
   it('passes a half-close on: the task still answers after the client sent FIN', async () => {

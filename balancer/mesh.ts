@@ -6,7 +6,8 @@
 //   1. update(targets): per published port, open, keep or close its listeners (TCP here, UDP
 //      in balancer/mesh-udp.ts), on each listen address (IPv4, IPv6 where the host has it).
 //   2. admit(): a new TCP connection is refused (reset) while maxPendingConnects are still
-//      connecting; Node's listen backlog bounds what waits before that (SYN floods).
+//      connecting or maxConnections are open; before accept, the kernel's SYN queue (with SYN
+//      cookies) and the listen backlog bound a SYN flood: half-open ones never reach the agent.
 //   3. dial(): pick a task (balancer/mesh-pick.ts: weights, 0 drains), connect from the
 //      sandbox; a task that refuses is counted and the next one tried.
 //   4. splice(): the optional PROXY v2 header, then pipe() both ways. No idle timer; a FIN from
@@ -14,7 +15,7 @@
 //   5. finish(): counters; an error on either side resets the other.
 //   6. reset a vanished task's connections when its host is down (not when it drains).
 import net from 'node:net';
-import { connectTcpInNetns } from '../native/netns.js';
+import { NetnsTcpPool } from '../native/netns-pool.js';
 import { MeshPicker, type MeshTask } from './mesh-pick.js';
 import { MeshUdpPort, type MeshUdpEnv } from './mesh-udp.js';
 import { DEFAULT_MESH_CONFIG, newCounters, type MeshConfig, type MeshPort, type ServiceCounters } from './mesh-config.js';
@@ -28,6 +29,8 @@ export interface MeshEnv extends MeshUdpEnv {
   /** The sandbox namespace of a network on this host, or undefined if it is not up here. */
   sandboxOf(network: string): string | undefined;
   connectTcp(ns: string, ip: string, port: number, timeoutMs: number): Promise<net.Socket>;
+  /** The sandboxes the mesh dials into now (after every update): resources for others may go. */
+  keepSandboxes?(ns: readonly string[]): void;
   /**
    * Pin the tasks' MACs in the network's sandbox (permanent neighbours on br0), so br0 never
    * ARPs: a broadcast ARP from br0 would teach every container on the bridge the gateway IP at
@@ -39,7 +42,11 @@ export interface MeshEnv extends MeshUdpEnv {
   warn?(msg: string, fields: Record<string, unknown>): void;
 }
 
-export const nativeTcpDialer: Pick<MeshEnv, 'connectTcp'> = { connectTcp: connectTcpInNetns };
+/** Connections from sockets made ahead in batches (native/netns-pool.ts): no setns per connection. */
+export function nativeTcpDialer(): Pick<MeshEnv, 'connectTcp' | 'keepSandboxes'> {
+  const pool = new NetnsTcpPool();
+  return { connectTcp: (ns, ip, port, timeoutMs) => pool.connect(ns, ip, port, timeoutMs), keepSandboxes: (ns) => pool.drain(ns) };
+}
 
 interface Conn { client: net.Socket; backend: net.Socket | null; task: MeshTask | null }
 
@@ -51,6 +58,8 @@ export class Mesh {
   private readonly udp = new Map<number, MeshUdpPort>();
   private readonly counters = new Map<string, ServiceCounters>();
   private pending = 0;
+  /** TCP connections admitted and not yet closed (client side), all ports. */
+  private open = 0;
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly env: MeshEnv, cfg: Partial<MeshConfig> = {}) {
@@ -112,6 +121,12 @@ export class Mesh {
 
   private async apply(ports: readonly MeshPort[]): Promise<void> {
     await this.pin(ports);
+    const sandboxes = new Set<string>();
+    for (const p of ports) {
+      const ns = this.env.sandboxOf(p.network);
+      if (ns !== undefined) sandboxes.add(ns);
+    }
+    this.env.keepSandboxes?.([...sandboxes]);
     const want = { tcp: new Map<number, MeshPort>(), udp: new Map<number, MeshPort>() };
     for (const p of ports) want[p.protocol].set(p.published, p);
     for (const [port, tp] of this.tcp) if (!want.tcp.has(port)) this.closeTcp(port, tp);
@@ -185,13 +200,14 @@ export class Mesh {
   private admit(tp: TcpPort, client: net.Socket): void {
     const cnt = this.counter(tp.spec.service);
     client.on('error', () => undefined); // a reset client: the 'close' path cleans up
-    if (this.pending >= this.cfg.maxPendingConnects) {
+    if (this.pending >= this.cfg.maxPendingConnects || this.open >= this.cfg.maxConnections) {
       cnt.overload++;
       client.resetAndDestroy();
       return;
     }
     const conn: Conn = { client, backend: null, task: null };
     tp.conns.add(conn);
+    this.open++;
     cnt.active++;
     cnt.total++;
     let closed = false;
@@ -199,6 +215,7 @@ export class Mesh {
       if (closed) return;
       closed = true;
       tp.conns.delete(conn);
+      this.open--;
       this.finish(tp.spec.service, conn);
     });
     this.pending++;

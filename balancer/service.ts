@@ -189,6 +189,15 @@ export class ServiceTable implements ConnListener {
     return slot;
   }
 
+  /** Calls fn with each live task's established flows (IPVS activeconns), where non-zero. */
+  forEachActive(fn: (ip: number, active: number) => void): void {
+    for (const s of this.slots) {
+      if (s === undefined || s.removed) continue;
+      const b = s.backends;
+      for (let i = 0; i < b.count; i++) if (b.isLive(i) && b.active[i] > 0) fn(b.ip[i] >>> 0, b.active[i]);
+    }
+  }
+
   slotOf(id: string): number {
     return this.byId.get(id) ?? -1;
   }

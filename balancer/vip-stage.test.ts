@@ -131,6 +131,30 @@ describe('VIP stages in the datapath', () => {
     expect(b.net.vips!.stats().meshSteered).toBe(1);
   });
 
+  it('a mesh connection reusing a closed one\'s source port within the linger is tracked again; its reply is steered home', async () => {
+    for (const h of [a, b]) h.dp.setServices(VNI, spec([REMOTE_TASK]));
+    const tmac = Number(`0x${REMOTE_TASK.mac.replace(/:/g, '')}`);
+    const open = async () => {
+      a.tap.inject(seg(tmac, MESH_MAC, GW, REMOTE_TASK.ip, 33001, 80, TcpFlag.Syn));
+      await flush();
+      b.tap.inject(seg(VIP_MAC, tmac, REMOTE_TASK.ip, GW, 80, 33001, TcpFlag.Syn | TcpFlag.Ack));
+      await flush();
+    };
+    await open();
+    // Both FINs: the entry lingers (closing).
+    a.tap.inject(seg(tmac, MESH_MAC, GW, REMOTE_TASK.ip, 33001, 80, TcpFlag.Fin | TcpFlag.Ack));
+    b.tap.inject(seg(VIP_MAC, tmac, REMOTE_TASK.ip, GW, 80, 33001, TcpFlag.Fin | TcpFlag.Ack));
+    await flush();
+    const steered = b.net.vips!.stats().meshSteered;
+    const toA = a.tap.written.length;
+    await open(); // the sandbox picked port 33001 again
+    expect(b.net.vips!.mesh.size).toBe(1);
+    expect(b.net.vips!.stats().meshSteered).toBe(steered + 1);
+    const back = a.tap.written.slice(toA).at(-1)!;
+    expect(tcpFlags(back, 34)).toBe(TcpFlag.Syn | TcpFlag.Ack);
+    expect(ethDst(back, 0)).toBe(MESH_MAC);
+  });
+
   it('resets both ends when a task vanishes; a drained task keeps its flow', async () => {
     a.dp.setServices(VNI, spec([LOCAL_TASK]));
     const cmac = Number(`0x${CLIENT.mac.replace(/:/g, '')}`);

@@ -195,11 +195,14 @@ export function meshIn(v: VipState, d: VipDatagram): number {
   if (src !== v.gw || src === 0) return D.meshSpoofed;
   const now = performance.now();
   let m = v.mesh.lookup(proto, src, sport, dst, dport);
-  if (m >= 0 && v.mesh.backendMacLo[m] !== d.vtep) {
-    // Another host's connection holds this tuple. A fresh SYN after its end is a new connection.
-    if (v.mesh.forward(m, flags, ack, now) !== CtVerdict.Stale) return D.meshConflict;
-    m = -1;
-  } else if (m >= 0) v.mesh.forward(m, flags, ack, now);
+  if (m >= 0) {
+    // Another host's connection holding this tuple is a conflict, unless this is a fresh SYN
+    // after its end; a fresh SYN on any closing entry (the sandbox reusing a source port within
+    // finLinger) is a new connection that needs a new entry.
+    const other = v.mesh.backendMacLo[m] !== d.vtep;
+    if (v.mesh.forward(m, flags, ack, now) === CtVerdict.Stale) m = -1;
+    else if (other) return D.meshConflict;
+  }
   if (m < 0) {
     m = v.mesh.insert(proto, src, sport, dst, dport, dst, dport, 0, d.vtep, -1, -1, now);
     if (m < 0) return D.vipTableFull;

@@ -10,7 +10,7 @@
 //   the routing mesh's connections. The agent registers it as a local endpoint (setLocal); the
 //   stages read the gateway IP from that entry.
 import { NumTable } from '../router/numtable.js';
-import { macHi16, macLo32, parseIpv4 } from '../router/wire/addr.js';
+import { ipv4ToString, macHi16, macLo32, parseIpv4 } from '../router/wire/addr.js';
 import { VNET_HDR_LEN, writeVnetNone } from '../router/wire/virtio.js';
 import { ConnTable, DEFAULT_CONNTABLE_CONFIG, type ConnTableConfig } from './conntrack.js';
 import { writeResetToBackend, writeResetToClient } from './resets.js';
@@ -40,6 +40,8 @@ export interface VipNet {
 /** Per-network VIP counters (not drops: those are stage verdicts). */
 export const VC = { newFlows: 0, hairpin: 1, refused: 2, meshFlows: 3, meshSteered: 4, resets: 5 } as const;
 export const VC_NAMES = Object.keys(VC) as (keyof typeof VC)[];
+/** stats() key prefix of a task's established VIP flows on this host. */
+export const TASK_ACTIVE_PREFIX = 'active:';
 
 /** Room for the largest ICMP error (576 bytes of IP, RFC 1812) and a virtio header. */
 const OUT_SLOT = 640;
@@ -222,9 +224,14 @@ export class VipState {
     this.outCount = 0;
   }
 
+  /** Counters, table sizes, and `active:TASK_IP` = established flows to that task (non-zero only; `service ps`). */
   stats(): Record<string, number> {
     const o: Record<string, number> = {};
     VC_NAMES.forEach((n, i) => (o[n] = this.counts[i]));
+    this.services.forEachActive((ip, n) => {
+      const k = `${TASK_ACTIVE_PREFIX}${ipv4ToString(ip)}`;
+      o[k] = (o[k] ?? 0) + n;
+    });
     return { ...o, flows: this.ct.size, halfOpen: this.ct.halfOpen, udpFlows: this.ct.udpFlows, meshTracked: this.mesh.size,
       refusedFull: this.ct.stats.refusedFull, evictedHalfOpen: this.ct.stats.evictedHalfOpen, tapLost: this.tapLost };
   }

@@ -1,4 +1,4 @@
-// Services bench (`npm run bench -- services`, or `node dist/bench/services.js [--seconds S]`):
+// Services bench (`npm run bench -- services`, or `node dist/bench/services.js [--seconds S] [--agent-args '...']`):
 // two hosts by gossip, a service with one task on host 2 (a Node TCP server answering one HTTP
 // request per connection and closing it), published 8080:80 and 5201:5201.
 //   1. new TCP connections/s through the routing mesh: wrk with `Connection: close` from a client
@@ -25,11 +25,13 @@ function cpuMs(pid: number): number {
   return ((Number(rest[11]) + Number(rest[12])) * 1000) / 100; // utime + stime, in ticks of 1/100 s
 }
 
-async function wrk(lab: Lab, ns: string, url: string, seconds: number): Promise<{ rps: number; errors: string }> {
+async function wrk(lab: Lab, ns: string, url: string, seconds: number): Promise<{ rps: number; errors: string; latency: string }> {
   const r = await lab.exec(ns, 'wrk', ['-t2', '-c64', `-d${seconds}s`, '-H', 'Connection: close', url], (seconds + 30) * 1000);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? 0);
   const errors = /Socket errors:.*|Non-2xx.*/.exec(r.stdout)?.[0] ?? '';
-  return { rps, errors };
+  // wrk's thread stats line: "Latency   avg   stdev   max   +/- stdev" (a 1 s max is a SYN retransmit).
+  const lat = /Latency\s+(\S+)\s+\S+\s+(\S+)/.exec(r.stdout);
+  return { rps, errors, latency: lat ? `${lat[1]} / ${lat[2]}` : '-' };
 }
 
 async function iperf(lab: Lab, ns: string, host: string, port: number, seconds: number): Promise<number> {
@@ -40,8 +42,10 @@ async function iperf(lab: Lab, ns: string, host: string, port: number, seconds: 
 
 async function main(): Promise<number> {
   if (!requireRoot('services bench')) return 1;
-  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' } } });
+  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, 'agent-args': { type: 'string', default: '' } } });
   const seconds = Number(values.seconds);
+  // e.g. --agent-args '--busy-poll 0' (each agent's busy polling against a 2-core machine's client and task).
+  const agentArgs = values['agent-args'].split(' ').filter(Boolean);
   const lab = new Lab('192.0.2');
   const stop = async () => {
     await lab.cleanup();
@@ -50,7 +54,7 @@ async function main(): Promise<number> {
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
   try {
-    const ov = await buildOverlay(lab, { hosts: 2, containersPerHost: 1, network: 'benchnet', subnet: '10.0.40.0/24', mode: 'gossip', onStep: progress });
+    const ov = await buildOverlay(lab, { hosts: 2, containersPerHost: 1, network: 'benchnet', subnet: '10.0.40.0/24', mode: 'gossip', onStep: progress, agentArgs });
     const [h1, h2] = ov.hosts;
     await lab.mustCli(h1, ['service', 'create', '--name', 'bench', '--network', 'benchnet', '-p', '8080:80', '-p', '5201:5201']);
     const task = await lab.addContainer(h2, 'task');
@@ -71,8 +75,8 @@ async function main(): Promise<number> {
       const w = await wrk(lab, ns, url, seconds);
       const used = cpu() - c0;
       const perK = w.rps > 0 ? used / ((w.rps * seconds) / 1000) : 0;
-      progress(`${label}: ${w.rps.toFixed(0)} conn/s ${w.errors}`);
-      rows.push(`| ${label} | ${w.rps.toFixed(0)} | ${perK.toFixed(1)} | ${w.errors || '-'} |`);
+      progress(`${label}: ${w.rps.toFixed(0)} conn/s, latency avg / max ${w.latency} ${w.errors}`);
+      rows.push(`| ${label} | ${w.rps.toFixed(0)} | ${w.latency} | ${perK.toFixed(1)} | ${w.errors || '-'} |`);
     };
     await conn('routing mesh (underlay client → h1:8080 → task on h2)', client.ns, `http://${h1.addr}:8080/`);
     await conn('VIP (container on h1 → VIP:80 → task on h2)', c1.ns, `http://${vip}:80/`);
@@ -89,8 +93,8 @@ async function main(): Promise<number> {
     }
     const plain = streams[0][1];
     const md = [
-      `# Services bench (${new Date().toISOString()}, ${seconds} s per test)`, '',
-      '| new TCP connections (wrk -c64, Connection: close) | conn/s | agent CPU ms per 1000 conn | errors |', '|---|---|---|---|', ...rows, '',
+      `# Services bench (${new Date().toISOString()}, ${seconds} s per test${agentArgs.length ? `, agents with ${agentArgs.join(' ')}` : ''})`, '',
+      '| new TCP connections (wrk -c64, Connection: close) | conn/s | latency avg / max | agent CPU ms per 1000 conn | errors |', '|---|---|---|---|---|', ...rows, '',
       '| one TCP stream (iperf3) | Gbit/s | × plain overlay |', '|---|---|---|',
       ...streams.map(([l, g]) => `| ${l} | ${g.toFixed(2)} | ${plain > 0 ? (g / plain).toFixed(2) : '-'} |`), '',
     ].join('\n');

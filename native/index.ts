@@ -154,6 +154,11 @@ export interface NativeAddon {
    */
   socketInNetns(nsPath: string, family: 4 | 6, type: 'udp' | 'tcp'): number;
   /**
+   * `count` (1..256) sockets as socketInNetns makes them, for one setns into the namespace and
+   * one back (a pool of connection sockets). All or none: on failure none stays open.
+   */
+  socketsInNetns(nsPath: string, family: 4 | 6, type: 'udp' | 'tcp', count: number): Int32Array;
+  /**
    * bind(fd, addr:port) for a socket from socketInNetns; addr is numeric and of the socket's
    * family. TCP sockets get SO_REUSEADDR first (rebind over TIME_WAIT); UDP ones do not.
    * Returns the bound port (the kernel's pick when port is 0). Throws EADDRINUSE, EADDRNOTAVAIL...

@@ -3,9 +3,11 @@
 // (CAP_SYS_ADMIN): those cases skip visibly otherwise; the real-namespace cases live in
 // test/dns.int.test.ts.
 import { describe, expect, it } from 'vitest';
-import { readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
+import net from 'node:net';
 import { native } from './index.js';
 import { netnsPath } from './netns.js';
+import { NetnsTcpPool } from './netns-pool.js';
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot && process.env.CI === 'true') throw new Error('native/netns.test.ts must run as root in CI');
@@ -47,6 +49,52 @@ describe('socketInNetns', () => {
     expect(() => n.socketBind(fd, '::1', 0)).toThrow(RangeError);
     n.close(fd);
     expect(own()).toBe(before);
+  });
+
+  it('socketsInNetns validates count; on a bad namespace nothing is opened', () => {
+    expect(() => n.socketsInNetns('/proc/self/ns/net', 4, 'tcp', 0)).toThrow(RangeError);
+    expect(() => n.socketsInNetns('/proc/self/ns/net', 4, 'tcp', 257)).toThrow(RangeError);
+    const fdsBefore = readdirSync('/proc/self/fd').length;
+    expect(() => n.socketsInNetns('/nonexistent/ns', 4, 'tcp', 8)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    expect(readdirSync('/proc/self/fd').length).toBe(fdsBefore);
+  });
+
+  it.skipIf(!isRoot)('socketsInNetns makes count distinct sockets of the family; the thread is back home', () => {
+    const before = own();
+    const fds = n.socketsInNetns('/proc/self/ns/net', 6, 'tcp', 5);
+    try {
+      expect(fds.length).toBe(5);
+      expect(new Set(fds).size).toBe(5);
+      for (const fd of fds) expect(n.socketBind(fd, '::1', 0)).toBeGreaterThan(0);
+    } finally {
+      for (const fd of fds) n.close(fd);
+    }
+    expect(own()).toBe(before);
+  });
+
+  it.skipIf(!isRoot)('NetnsTcpPool connects from a batch, refills, and drain closes the idle sockets', async () => {
+    const server = net.createServer((s) => s.end('hi'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    const pool = new NetnsTcpPool(3);
+    try {
+      const got: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const s = await pool.connect('/proc/self/ns/net', '127.0.0.1', port, 2000);
+        got.push(await new Promise<string>((r) => { let b = ''; s.on('data', (d) => (b += d)).on('end', () => r(b)); }));
+        s.destroy();
+      }
+      expect(got).toEqual(['hi', 'hi', 'hi', 'hi']);
+      expect(pool.size).toBe(2); // 3 made, 3 used, 3 more made, 1 used
+      await expect(pool.connect('/proc/self/ns/net', '127.0.0.1', 1, 2000)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+      pool.drain(['/proc/self/ns/net']);
+      expect(pool.size).toBe(1);
+      pool.drain();
+      expect(pool.size).toBe(0);
+    } finally {
+      pool.drain();
+      server.close();
+    }
   });
 
   it('netnsPath: names, PIDs and paths', () => {

@@ -17,7 +17,7 @@ export function netnsPath(ns: string | number): string {
   return ns.includes('/') ? ns : `/run/netns/${ns}`;
 }
 
-function familyOf(addr: string): 4 | 6 {
+export function familyOf(addr: string): 4 | 6 {
   const f = net.isIP(addr);
   if (f === 0) throw new Error(`not a numeric IP address: ${addr}`);
   return f as 4 | 6;
@@ -53,19 +53,25 @@ export async function listenTcpInNetns(ns: string | number, addr: string, port: 
  * destroyed on later errors: the caller owns it.
  */
 export function connectTcpInNetns(ns: string | number, addr: string, port: number, timeoutMs = 5000): Promise<net.Socket> {
-  const n = native();
-  const fd = n.socketInNetns(netnsPath(ns), familyOf(addr), 'tcp');
+  return connectTcpOnFd(native().socketInNetns(netnsPath(ns), familyOf(addr), 'tcp'), String(ns), addr, port, timeoutMs);
+}
+
+/**
+ * connectTcpInNetns on a TCP socket the caller made in the namespace (native/netns-pool.ts);
+ * the descriptor is Node's from here on (closed on failure). `where` names it in errors.
+ */
+export function connectTcpOnFd(fd: number, where: string, addr: string, port: number, timeoutMs: number): Promise<net.Socket> {
   let sock: net.Socket;
   try {
     sock = new net.Socket({ fd, readable: true, writable: true });
   } catch (err) {
-    n.close(fd);
+    native().close(fd);
     throw err;
   }
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       sock.destroy();
-      reject(Object.assign(new Error(`connect ${addr}:${port} in ${ns}: timed out`), { code: 'ETIMEDOUT' }));
+      reject(Object.assign(new Error(`connect ${addr}:${port} in ${where}: timed out`), { code: 'ETIMEDOUT' }));
     }, timeoutMs);
     const onError = (err: Error): void => {
       clearTimeout(timer);

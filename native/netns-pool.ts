@@ -1,0 +1,49 @@
+// Connection sockets made ahead inside a namespace, so a new routing-mesh connection costs no
+// setns: socketsInNetns makes a batch with one setns there and one back, and each connect takes
+// one socket from it. An idle socket here is unbound and unconnected (no port, no state in the
+// namespace's stack) but holds a reference on its namespace, so drain() must run when a
+// namespace goes (the mesh drains every namespace it no longer dials into).
+import type net from 'node:net';
+import { native } from './index.js';
+import { connectTcpOnFd, familyOf, netnsPath } from './netns.js';
+
+export class NetnsTcpPool {
+  /** Idle descriptors per namespace path and family (`path|4`). */
+  private readonly idle = new Map<string, number[]>();
+
+  /** `batch`: sockets made per setns pair (1..256). */
+  constructor(private readonly batch = 32) {
+    if (!(Number.isInteger(batch) && batch >= 1 && batch <= 256)) throw new RangeError(`pool batch must be 1..256: ${batch}`);
+  }
+
+  /** A TCP socket inside ns, of addr's family, connected to addr:port (connectTcpInNetns's contract). */
+  connect(ns: string | number, addr: string, port: number, timeoutMs = 5000): Promise<net.Socket> {
+    const path = netnsPath(ns);
+    const family = familyOf(addr);
+    const key = `${path}|${family}`;
+    let fds = this.idle.get(key);
+    if (fds === undefined || fds.length === 0) {
+      fds = Array.from(native().socketsInNetns(path, family, 'tcp', this.batch));
+      this.idle.set(key, fds);
+    }
+    return connectTcpOnFd(fds.pop()!, String(ns), addr, port, timeoutMs);
+  }
+
+  /** Idle sockets held (all namespaces). */
+  get size(): number {
+    let n = 0;
+    for (const fds of this.idle.values()) n += fds.length;
+    return n;
+  }
+
+  /** Closes the idle sockets of namespaces `keep` does not name (all of them without `keep`). */
+  drain(keep: Iterable<string | number> = []): void {
+    const n = native();
+    const paths = new Set([...keep].map(netnsPath));
+    for (const [key, fds] of this.idle) {
+      if (paths.has(key.slice(0, key.lastIndexOf('|')))) continue;
+      for (const fd of fds) n.close(fd);
+      this.idle.delete(key);
+    }
+  }
+}
