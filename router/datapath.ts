@@ -348,7 +348,7 @@ export class Datapath {
       this.dirtyNets.push(net);
     }
     if (!net.toTap.fits(d.flen)) this.flushTap(net);
-    net.toTap.add(d.f, d.flen);
+    net.toTap.add(d.f, d.flen, d.opened);
   }
 
   private flushTap(net: Network): void {

@@ -94,15 +94,15 @@ describe('segmentTcp4', () => {
 });
 
 /** A coalescer over one arena: frames are staged at offset 0, output goes to the upper half. */
-function coalescer(vnet: boolean, frames = 64): { c: TapCoalescer; add: (f: Buffer) => void } {
+function coalescer(vnet: boolean, frames = 64): { c: TapCoalescer; add: (f: Buffer, authentic?: boolean) => void } {
   const arena = Buffer.alloc(2 << 20);
   const c = new TapCoalescer(vnet, frames);
   c.bind(arena, 1 << 20, 2 << 20);
   return {
     c,
-    add: (f: Buffer) => {
+    add: (f: Buffer, authentic = false) => {
       f.copy(arena, 0);
-      c.add(0, f.length);
+      c.add(0, f.length, authentic);
     },
   };
 }
@@ -157,6 +157,28 @@ describe('TapCoalescer', () => {
     expect(c.count).toBe(6);
     for (let k = 0; k < c.count; k++) expect(c.out[c.offs[k] + 1]).toBe(0); // no GSO frame among them
     expect(c.merged).toBe(0);
+  });
+
+  it('merges ESP-opened (authentic) segments without verifying their checksum; cleartext ones still are', () => {
+    // The checksum field is the only thing wrong: the AEAD tag vouches for opened bytes, so the
+    // coalescer does not pay a second pass over them; the same frames from cleartext stay apart.
+    const p = Buffer.alloc(1000, 7);
+    const frames = [0, 1, 2].map((k) => {
+      const f = tcpFrame(p, 1000 + k * 1000, k === 2 ? 0x18 : 0x10);
+      f[50] ^= 0x5a; // inside the TCP checksum field (34 + 16)
+      return f;
+    });
+    const enc = coalescer(true);
+    for (const f of frames) enc.add(f, true);
+    enc.c.close();
+    expect(enc.c.count).toBe(1);
+    expect(enc.c.merged).toBe(2);
+    expect(enc.c.out[enc.c.offs[0] + 1]).toBe(VNET_GSO_TCPV4);
+    const plain = coalescer(true);
+    for (const f of frames) plain.add(f);
+    plain.c.close();
+    expect(plain.c.count).toBe(3);
+    expect(plain.c.merged).toBe(0);
   });
 
   it('copies without merging when the TAP takes no virtio headers', () => {

@@ -155,15 +155,23 @@ export class TapCoalescer {
 
   /** Frames whose inner checksum came partial from the peer (router/partial-csum.ts). */
   partial = 0;
+  /** The frame being added came out of an ESP SA (see add). */
+  private authentic = false;
 
-  /** Add the frame at out[f..f+len) (it must lie outside the output area). */
-  add(f: number, len: number): void {
+  /**
+   * Add the frame at out[f..f+len) (it must lie outside the output area). `authentic`: the frame
+   * was opened under an ESP SA (crypto/open.ts), so its bytes are exactly what the peer agent
+   * sealed and the per-segment checksum verification before merging is skipped (the AEAD tag
+   * already covered every byte; what the peer checksummed arrives unchanged).
+   */
+  add(f: number, len: number, authentic = false): void {
     const buf = this.out;
     if (this.vnet) {
+      this.authentic = authentic;
       const hdr = tcp4HeaderLen(buf, f, len);
       if (hdr !== 0 && this.tryAppend(buf, f, len, hdr)) return;
       this.close();
-      if (hdr !== 0 && len > hdr && mergeable(buf, f, len, hdr)) {
+      if (hdr !== 0 && len > hdr && mergeable(buf, f, len, hdr, authentic)) {
         this.open(buf, f, len, hdr);
         return;
       }
@@ -221,7 +229,7 @@ export class TapCoalescer {
     if (ipv4Tos(buf, ip) !== ipv4Tos(o, bip) || ipv4Ttl(buf, ip) !== ipv4Ttl(o, bip) || ipv4DontFrag(buf, ip) !== ipv4DontFrag(o, bip)) return false;
     if (tcpWindow(buf, t) !== tcpWindow(o, bt)) return false;
     if (buf.compare(o, tcpOptionsOff(bt), base + hdr, tcpOptionsOff(t), f + hdr) !== 0) return false;
-    if (!mergeable(buf, f, len, hdr)) return false;
+    if (!mergeable(buf, f, len, hdr, this.authentic)) return false;
     o.copyWithin(this.fill, f + hdr, f + len);
     this.fill += chunk;
     this.curLen += chunk;
@@ -262,8 +270,8 @@ export class TapCoalescer {
   }
 }
 
-/** A data segment with only ACK (and PSH) set whose TCP checksum verifies. */
-function mergeable(buf: Buffer, f: number, len: number, hdr: number): boolean {
+/** A data segment with only ACK (and PSH) set whose TCP checksum verifies (or is `authentic`: see add). */
+function mergeable(buf: Buffer, f: number, len: number, hdr: number, authentic: boolean): boolean {
   const ip = f + ETH;
   const ihl = ipv4HeaderLenAt(buf, ip);
   if (ipv4TotalLen(buf, ip) !== len - ETH) return false; // padded or inconsistent
@@ -271,5 +279,6 @@ function mergeable(buf: Buffer, f: number, len: number, hdr: number): boolean {
   const flags = tcpFlags(buf, t) & 0xff;
   if ((flags & (TcpFlag.Syn | TcpFlag.Fin | TcpFlag.Rst | TcpFlag.Urg | TcpFlag.Cwr)) !== 0 || (flags & TcpFlag.Ack) === 0) return false;
   const l4 = len - ETH - ihl;
+  if (authentic) return hdr > 0;
   return onesSum(buf, t, l4, ipv4PseudoSum(ipv4Src(buf, ip), ipv4Dst(buf, ip), IpProto.Tcp, l4)) === 0xffff && hdr > 0;
 }
