@@ -121,11 +121,17 @@ async function oneRun(sys: OverlaySystem, t: Topology, o: OverlayOpts, run: numb
   }
   for (const r of o.ratePings ? PING_RATES : []) {
     const count = Math.max(10, Math.round(r.perSec * (o.rateSeconds ?? 10)));
+    const pids = sys.pids();
+    const before = cpuTicksAll(pids);
+    const t0 = performance.now();
     const q = await attempt(`ping ${r.perSec}/s`, () => ping(t.lab, src, dst, count, 1 / r.perSec));
     if (!q) continue;
     rec.figures[r.p50] = q.p50Ms;
     rec.figures[r.p99] = q.p99Ms;
-    o.progress(`${tag} ping ${r.perSec}/s ×${count}: p50 ${q.p50Ms.toFixed(3)} ms, p99 ${q.p99Ms.toFixed(3)} ms, ${q.received}/${q.sent} replies`);
+    if (pids.length) rec.figures[r.cpu] = (100 * (cpuTicksAll(pids) - before)) / tck / ((performance.now() - t0) / 1000) / pids.length;
+    const cpu = rec.figures[r.cpu];
+    o.progress(`${tag} ping ${r.perSec}/s ×${count}: p50 ${q.p50Ms.toFixed(3)} ms, p99 ${q.p99Ms.toFixed(3)} ms, ${q.received}/${q.sent} replies` +
+      `${cpu === undefined ? '' : `, ${cpu.toFixed(1)}% of a core per agent`}`);
   }
   for (const s of STEPS) {
     if (o.steps && !o.steps.includes(s.name)) continue;
@@ -276,16 +282,16 @@ async function dropCounters(lab: Lab): Promise<Record<string, number>> {
  * UDP 1400 B offered to every system at the rate kernel VXLAN received in this run's unpaced
  * UDP 1400 B test: the loss a stream sees that the kernel carries.
  */
-async function pacedRun(ready: Prepared[], o: OverlayOpts, run: number): Promise<void> {
-  const kernel = ready.find((p) => p.sys.id === 'kernel-vxlan')?.records[run - 1];
+async function pacedRun(ready: Prepared[], o: OverlayOpts, runNo: number): Promise<void> {
+  const kernel = ready.find((p) => p.sys.id === 'kernel-vxlan')?.records[runNo - 1];
   const gbps = kernel?.steps.udp1400?.gbps;
   if (gbps === undefined || !(gbps > 0)) {
-    o.progress(`run ${run}: no kernel VXLAN UDP 1400 B figure in this run; paced UDP not measured`);
+    o.progress(`run ${runNo}: no kernel VXLAN UDP 1400 B figure in this run; paced UDP not measured`);
     return;
   }
   for (const p of ready) {
-    const rec = p.records[run - 1];
-    const tag = `${p.sys.label} run ${run}/${o.runs}:`;
+    const rec = p.records[runNo - 1];
+    const tag = `${p.sys.label} run ${runNo}/${o.runs}:`;
     o.progress(`${tag} UDP 1400 B paced at ${gbps.toFixed(3)} Gbit/s for ${o.seconds} s …`);
     try {
       const before = await dropCounters(p.t.lab);
@@ -298,7 +304,7 @@ async function pacedRun(ready: Prepared[], o: OverlayOpts, run: number): Promise
       rec.figures.udpPacedLossPct = f.lossPct;
       o.progress(`${tag} UDP paced: ${describe(f)}`);
     } catch (e) {
-      rec.errors.push(`run ${run} UDP paced: ${(e as Error).message}`);
+      rec.errors.push(`run ${runNo} UDP paced: ${(e as Error).message}`);
       o.progress(`${tag} UDP paced failed: ${(e as Error).message}`);
     }
   }

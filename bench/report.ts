@@ -27,6 +27,10 @@ export interface Figures {
   ping50P99Ms?: number;
   ping500P50Ms?: number;
   ping500P99Ms?: number;
+  /** Agent CPU during each fixed-rate ping test, % of one core per agent (what busy polling costs). */
+  ping1CpuPct?: number;
+  ping50CpuPct?: number;
+  ping500CpuPct?: number;
   /** UDP 1400 B offered at kernel VXLAN's received rate of the same run (iperf3 -b), Gbit/s of payload. */
   udpPacedOfferedGbps?: number;
   /** Loss of that paced stream, server side. */
@@ -39,14 +43,14 @@ export const FIGURE_KEYS: readonly (keyof Figures)[] = [
   'tcp1Gbps', 'tcp4Gbps', 'udp1400Pps', 'udp1400Gbps', 'udp1400LossPct', 'udp64Pps', 'udp64Gbps', 'udp64LossPct',
   'pingP50Ms', 'pingP99Ms', 'cpuSecPerGB', 'peakRssMB',
   'ping1P50Ms', 'ping1P99Ms', 'ping50P50Ms', 'ping50P99Ms', 'ping500P50Ms', 'ping500P99Ms',
-  'udpPacedOfferedGbps', 'udpPacedLossPct', 'idleCpuPct',
+  'ping1CpuPct', 'ping50CpuPct', 'ping500CpuPct', 'udpPacedOfferedGbps', 'udpPacedLossPct', 'idleCpuPct',
 ];
 
 /** The rates of `--rate-pings` (per second) and the figures each fills. */
 export const PING_RATES = [
-  { perSec: 1, p50: 'ping1P50Ms', p99: 'ping1P99Ms' },
-  { perSec: 50, p50: 'ping50P50Ms', p99: 'ping50P99Ms' },
-  { perSec: 500, p50: 'ping500P50Ms', p99: 'ping500P99Ms' },
+  { perSec: 1, p50: 'ping1P50Ms', p99: 'ping1P99Ms', cpu: 'ping1CpuPct' },
+  { perSec: 50, p50: 'ping50P50Ms', p99: 'ping50P99Ms', cpu: 'ping50CpuPct' },
+  { perSec: 500, p50: 'ping500P50Ms', p99: 'ping500P99Ms', cpu: 'ping500CpuPct' },
 ] as const;
 
 export interface SystemResult {
@@ -204,6 +208,7 @@ export const USER_COLS: Col[] = [
   ...PING_RATES.flatMap((r): Col[] => [
     { title: `ping ${r.perSec}/s p50 ms`, key: r.p50, fmt: fmtNum, withRatio: true },
     { title: 'p99 ms', key: r.p99, fmt: fmtNum, withRatio: true },
+    { title: 'agent CPU %', key: r.cpu, fmt: fmtNum, withRatio: false },
   ]),
   { title: 'UDP 1400 B paced Gbit/s', key: 'udpPacedOfferedGbps', fmt: fmtNum, withRatio: false },
   { title: 'loss %', key: 'udpPacedLossPct', fmt: fmtNum, withRatio: false },
