@@ -23,9 +23,20 @@ export const DATAPATH_INLINE_BUDGET = 3000;
 
 let applied = false;
 
+/**
+ * The budget to use: TAPMESH_INLINE_BUDGET (bytes; 0 = leave V8's default) when set, so that one
+ * tree can be benched both ways (the bench's agents inherit the environment), else the default.
+ */
+export function inlineBudget(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.TAPMESH_INLINE_BUDGET;
+  if (v === undefined || v === '') return DATAPATH_INLINE_BUDGET;
+  const n = Number(v);
+  return Number.isInteger(n) && n >= 0 && n <= 100_000 ? n : DATAPATH_INLINE_BUDGET;
+}
+
 /** Raise the inlining budget (once per process, before the datapath's code gets hot). */
-export function tuneInliningForDatapath(budget = DATAPATH_INLINE_BUDGET): void {
-  if (applied) return;
+export function tuneInliningForDatapath(budget = inlineBudget()): void {
+  if (applied || budget === 0) return;
   applied = true;
   v8.setFlagsFromString(`--max-inlined-bytecode-size-cumulative=${budget}`);
 }
