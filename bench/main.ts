@@ -13,7 +13,7 @@ import { UsageError, command, commandHelp, parse, runCommand, type Program, type
 import { integer, oneOf } from '../cli/values.js';
 import { isRoot, repoRoot, run, type Lab } from '../test/harness/lab.js';
 import { benchCrypto } from './crypto.js';
-import { abort, benchSystems } from './overlay.js';
+import { STEPS, abort, benchSystems } from './overlay.js';
 import { profileSystem } from './profile.js';
 import { machineLine, renderJson, renderMarkdown, renderSvg, type BenchReport, type Machine } from './report.js';
 import { fastdSystems } from './systems/fastd.js';
@@ -32,6 +32,11 @@ const BENCH_OPTIONS = {
   peers: { type: 'boolean', help: 'Also the peer systems: fastd and wireguard-go' },
   out: { type: 'string', value: 'DIR', help: 'Results directory (default bench/results)' },
   systems: { type: 'string', value: 'id,id,...', help: 'Only these systems (ids as in the report: kernel-vxlan, tapmesh, tapmesh-encrypted, …)' },
+  'rate-pings': { type: 'boolean', help: 'overlay: also ping at 1, 50 and 500 per second (p50/p99 each; about --rate-seconds each)' },
+  'rate-seconds': { type: 'string', value: 'S', help: 'Seconds per fixed-rate ping test (default 10; at least 10 pings)' },
+  'paced-udp': { type: 'boolean', help: 'overlay: also UDP 1400 B offered at the rate kernel VXLAN received in the same run (loss)' },
+  steps: { type: 'string', value: 'tcp1,tcp4,udp1400,udp64', help: 'overlay: only these iperf3 tests (default all)' },
+  'idle-seconds': { type: 'string', value: 'S', help: 'overlay: agent CPU with no traffic over S seconds at the start of each run (default 0 = not measured)' },
   'underlay-offload': { type: 'string', value: 'on|off', default: 'on', help: 'ul0 tx checksum/segmentation offload for every system' },
 } as const;
 
@@ -63,6 +68,11 @@ export interface Args {
   out: string;
   systems?: string[];
   underlayOffload: boolean;
+  ratePings: boolean;
+  rateSeconds: number;
+  pacedUdp: boolean;
+  idleSeconds: number;
+  steps?: string[];
 }
 
 function toArgs(o: Values<typeof BENCH_OPTIONS>, args: string[]): Args {
@@ -84,6 +94,9 @@ function toArgs(o: Values<typeof BENCH_OPTIONS>, args: string[]): Args {
     parts: [...new Set(parts)], quick, peers: o.peers, out: path.resolve(o.out ?? path.join(repoRoot, 'bench/results')),
     systems: o.systems?.split(',').filter(Boolean), underlayOffload: oneOf(o['underlay-offload'], ['on', 'off'], '--underlay-offload') === 'on',
     runs: runs ?? (quick ? 1 : 3), seconds: seconds ?? (quick ? 2 : 10), pings: pings ?? (quick ? 200 : 1000),
+    ratePings: o['rate-pings'] ?? false, rateSeconds: num(o['rate-seconds'], 'rate-seconds') ?? 10, pacedUdp: o['paced-udp'] ?? false,
+    steps: o.steps === undefined ? undefined : o.steps.split(',').filter(Boolean).map((x) => oneOf(x, STEPS.map((st) => st.name), '--steps')),
+    idleSeconds: o['idle-seconds'] === undefined ? 0 : integer(o['idle-seconds'], 0, 3600, `--idle-seconds needs 0..3600, got ${o['idle-seconds']}`),
   };
 }
 
@@ -226,6 +239,7 @@ async function bench(a: Args): Promise<number> {
     } else {
       report.systems = await benchSystems(systemsFor(a), {
         runs: a.runs, seconds: a.seconds, pings: a.pings, underlayOffload: a.underlayOffload, progress,
+        ratePings: a.ratePings, rateSeconds: a.rateSeconds, pacedUdp: a.pacedUdp, idleSeconds: a.idleSeconds, steps: a.steps,
         afterRuns: async () => {
           if (report.background) report.background.afterPct = await busyPct();
         },

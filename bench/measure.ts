@@ -87,6 +87,8 @@ export interface IperfOpts {
   seconds: number;
   streams?: number;
   udpLen?: number;
+  /** UDP target rate of payload, bit/s (iperf3 -b); absent: unlimited. */
+  bitsPerSec?: number;
   port?: number;
 }
 
@@ -95,7 +97,7 @@ export async function iperf(lab: Lab, ns: string, dst: string, o: IperfOpts): Pr
   const args = ['-c', dst, '-p', String(o.port ?? IPERF_PORT), '-t', String(o.seconds), '-J', '--get-server-output',
     '--connect-timeout', '3000'];
   if (o.streams && o.streams > 1) args.push('-P', String(o.streams));
-  if (o.udpLen !== undefined) args.push('-u', '-b', '0', '-l', String(o.udpLen));
+  if (o.udpLen !== undefined) args.push('-u', '-b', String(Math.round(o.bitsPerSec ?? 0)), '-l', String(o.udpLen));
   const r = await lab.exec(ns, 'iperf3', args, (o.seconds + 20) * 1000);
   if (r.code !== 0) {
     let msg = r.stderr.trim();

@@ -10,12 +10,15 @@
 import { spawnSync } from 'node:child_process';
 import { native } from '../native/index.js';
 import { Datapath } from '../router/datapath.js';
+import { tuneInliningForDatapath } from '../router/inlining.js';
 import { RecvSlots, splitRuns } from '../router/gro-split.js';
 import type { DatagramBatch, DatagramPort, FrameBatch, FramePort } from '../router/ports.js';
 import { decodeFrames } from '../router/tap-decode.js';
 import { macParts } from '../router/wire/addr.js';
 import { emitEth, emitIpv4, onesSum, onesSumBytes, ipv4PseudoSum, parseIpv4, parseMac, useNativeSum } from '../router/wire/index.js';
 
+// As the datapath worker does (router/inlining.ts); MICRO_INLINE=default measures V8's default budget.
+if (process.env.MICRO_INLINE !== 'default') tuneInliningForDatapath();
 const n = native();
 const useNative = (on: boolean): void => void useNativeSum(on ? n.csumSum : null, on ? n.csumBatch : null);
 

@@ -2,11 +2,11 @@
 // and let the system wire the containers together; then measure ping, TCP and UDP container →
 // container, `runs` times (systems interleaved), and fold the runs into medians. Everything it made
 // is removed before it returns.
-import { Lab } from '../test/harness/lab.js';
+import { Lab, run, sleep } from '../test/harness/lab.js';
 import {
   clockTicks, cpuTicksAll, iperf, peakRssKB, ping, startIperfServer, waitReachable, type IperfFigures,
 } from './measure.js';
-import { FIGURE_KEYS, type Figures, type SystemResult } from './report.js';
+import { FIGURE_KEYS, PING_RATES, type Figures, type SystemResult } from './report.js';
 import { medianOfRecords } from './stats.js';
 import { NotBuiltError, OVERLAY, setUnderlayOffload, type OverlaySystem, type Topology } from './systems/system.js';
 
@@ -17,6 +17,15 @@ export interface OverlayOpts {
   pings: number;
   /** Underlay (ul0) transmit offloads for every system: see setUnderlayOffload. */
   underlayOffload: boolean;
+  /** Also ping at 1, 50 and 500 per second (PING_RATES), each for about rateSeconds (at least 10 pings). */
+  ratePings?: boolean;
+  rateSeconds?: number;
+  /** Also UDP 1400 B offered at kernel VXLAN's received rate of the same run (needs kernel-vxlan). */
+  pacedUdp?: boolean;
+  /** Agent CPU with no traffic, measured over this many seconds at the start of each run (0 = not). */
+  idleSeconds?: number;
+  /** Only these iperf3 steps (names of STEPS: tcp1, tcp4, udp1400, udp64); absent: all. */
+  steps?: readonly string[];
   progress: (msg: string) => void;
   /** Called after the last run, before any topology is removed (teardown itself costs CPU). */
   afterRuns?: () => Promise<void>;
@@ -42,7 +51,7 @@ interface RunRecord {
   errors: string[];
 }
 
-const STEPS = [
+export const STEPS = [
   { name: 'tcp1', what: 'TCP 1 stream', streams: 1 },
   { name: 'tcp4', what: 'TCP 4 streams', streams: 4 },
   { name: 'udp1400', what: 'UDP 1400 B', udpLen: 1400 },
@@ -92,6 +101,16 @@ async function oneRun(sys: OverlaySystem, t: Topology, o: OverlayOpts, run: numb
     return undefined;
   };
 
+  if ((o.idleSeconds ?? 0) > 0 && sys.pids().length) {
+    // After 2 s of quiet (busy-poll windows end, the previous system's traffic is over).
+    await sleep(2000);
+    const pids = sys.pids();
+    const before = cpuTicksAll(pids);
+    await sleep(o.idleSeconds! * 1000);
+    // Per agent (the mean over the system's datapath processes): "an idle agent uses x% of a core".
+    rec.figures.idleCpuPct = (100 * (cpuTicksAll(pids) - before)) / tck / o.idleSeconds! / pids.length;
+    o.progress(`${tag} idle ${o.idleSeconds} s: ${rec.figures.idleCpuPct.toFixed(2)}% of a core per agent (${pids.length})`);
+  }
   o.progress(`${tag} ping ×${o.pings} …`);
   const p = await attempt('ping', () => ping(t.lab, src, dst, o.pings));
   if (p) {
@@ -100,7 +119,22 @@ async function oneRun(sys: OverlaySystem, t: Topology, o: OverlayOpts, run: numb
     rec.figures.pingP99Ms = p.p99Ms;
     o.progress(`${tag} ping: p50 ${p.p50Ms.toFixed(3)} ms, p99 ${p.p99Ms.toFixed(3)} ms, ${p.received}/${p.sent} replies`);
   }
+  for (const r of o.ratePings ? PING_RATES : []) {
+    const count = Math.max(10, Math.round(r.perSec * (o.rateSeconds ?? 10)));
+    const pids = sys.pids();
+    const before = cpuTicksAll(pids);
+    const t0 = performance.now();
+    const q = await attempt(`ping ${r.perSec}/s`, () => ping(t.lab, src, dst, count, 1 / r.perSec));
+    if (!q) continue;
+    rec.figures[r.p50] = q.p50Ms;
+    rec.figures[r.p99] = q.p99Ms;
+    if (pids.length) rec.figures[r.cpu] = (100 * (cpuTicksAll(pids) - before)) / tck / ((performance.now() - t0) / 1000) / pids.length;
+    const cpu = rec.figures[r.cpu];
+    o.progress(`${tag} ping ${r.perSec}/s ×${count}: p50 ${q.p50Ms.toFixed(3)} ms, p99 ${q.p99Ms.toFixed(3)} ms, ${q.received}/${q.sent} replies` +
+      `${cpu === undefined ? '' : `, ${cpu.toFixed(1)}% of a core per agent`}`);
+  }
   for (const s of STEPS) {
+    if (o.steps && !o.steps.includes(s.name)) continue;
     o.progress(`${tag} ${s.what} for ${o.seconds} s …`);
     const pids = sys.pids();
     const f = await attempt(s.what, async () => {
@@ -216,6 +250,67 @@ async function finish(p: Prepared, o: OverlayOpts): Promise<SystemResult> {
 }
 
 /**
+ * Where datagrams were dropped, per namespace of the lab: UDP receive-buffer overflows
+ * (/proc/net/snmp RcvbufErrors) and link tx/rx drops (TAP and veth queues). Summed per
+ * namespace so that a paced run can say which queue overflowed.
+ */
+async function dropCounters(lab: Lab): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  const list = await run('ip', ['netns', 'list']);
+  const names = list.stdout.split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(`${lab.tag}-`));
+  for (const ns of names) {
+    const snmp = await lab.exec(ns, 'cat', ['/proc/net/snmp']);
+    const udp = snmp.stdout.split('\n').filter((l) => l.startsWith('Udp:'));
+    if (udp.length === 2) {
+      const [h, v] = udp.map((l) => l.trim().split(/\s+/));
+      const i = h.indexOf('RcvbufErrors');
+      if (i > 0 && Number(v[i]) > 0) out[`${ns} udp RcvbufErrors`] = Number(v[i]);
+    }
+    const links = await lab.exec(ns, 'ip', ['-s', '-o', 'link']);
+    for (const l of links.stdout.split('\n')) {
+      // "N: name: ... RX: bytes packets errors dropped ... TX: bytes packets errors dropped ..."
+      const m = /^\d+: ([^:@]+)[^]*?RX:[^\\]*\\\s+\d+\s+\d+\s+\d+\s+(\d+)[^]*?TX:[^\\]*\\\s+\d+\s+\d+\s+\d+\s+(\d+)/.exec(l);
+      if (!m) continue;
+      if (Number(m[2]) > 0) out[`${ns} ${m[1]} rx_dropped`] = Number(m[2]);
+      if (Number(m[3]) > 0) out[`${ns} ${m[1]} tx_dropped`] = Number(m[3]);
+    }
+  }
+  return out;
+}
+
+/**
+ * UDP 1400 B offered to every system at the rate kernel VXLAN received in this run's unpaced
+ * UDP 1400 B test: the loss a stream sees that the kernel carries.
+ */
+async function pacedRun(ready: Prepared[], o: OverlayOpts, runNo: number): Promise<void> {
+  const kernel = ready.find((p) => p.sys.id === 'kernel-vxlan')?.records[runNo - 1];
+  const gbps = kernel?.steps.udp1400?.gbps;
+  if (gbps === undefined || !(gbps > 0)) {
+    o.progress(`run ${runNo}: no kernel VXLAN UDP 1400 B figure in this run; paced UDP not measured`);
+    return;
+  }
+  for (const p of ready) {
+    const rec = p.records[runNo - 1];
+    const tag = `${p.sys.label} run ${runNo}/${o.runs}:`;
+    o.progress(`${tag} UDP 1400 B paced at ${gbps.toFixed(3)} Gbit/s for ${o.seconds} s …`);
+    try {
+      const before = await dropCounters(p.t.lab);
+      const f = await iperf(p.t.lab, p.t.containers[0], OVERLAY.ips[1], { seconds: o.seconds, udpLen: Math.min(1400, p.mtu - 28), bitsPerSec: gbps * 1e9 });
+      const after = await dropCounters(p.t.lab);
+      const lost = Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)] as const).filter(([, d]) => d > 0);
+      if (lost.length) o.progress(`${tag} paced UDP drops: ${lost.map(([k, d]) => `${k} ${d}`).join(', ')}`);
+      rec.steps.udpPaced = f;
+      rec.figures.udpPacedOfferedGbps = gbps;
+      rec.figures.udpPacedLossPct = f.lossPct;
+      o.progress(`${tag} UDP paced: ${describe(f)}`);
+    } catch (e) {
+      rec.errors.push(`run ${runNo} UDP paced: ${(e as Error).message}`);
+      o.progress(`${tag} UDP paced failed: ${(e as Error).message}`);
+    }
+  }
+}
+
+/**
  * Bench several systems. All topologies are built first and stay up; then run by run every system
  * is measured in turn (order reversed on every other run), so each system's repeats are spread
  * over the same period and slow drifts in background load hit all of them alike. Never throws:
@@ -229,6 +324,7 @@ export async function benchSystems(systems: OverlaySystem[], o: OverlayOpts): Pr
     for (let run = 1; run <= o.runs; run++) {
       const order = run % 2 === 1 ? ready : [...ready].reverse();
       for (const p of order) p.records.push(await oneRun(p.sys, p.t, o, run, `${p.sys.label} run ${run}/${o.runs}:`, p.mtu));
+      if (o.pacedUdp) await pacedRun(ready, o, run);
     }
     await o.afterRuns?.();
     const out: SystemResult[] = [];

@@ -85,6 +85,18 @@ describe('markdown', () => {
       for (const l of lines) expect(cells(l)).toBe(cells(lines[0]));
     }
   });
+  it('the users table appears only with its figures, with ratios per ping rate', () => {
+    expect(md).not.toContain('### What users see');
+    const r = sample();
+    Object.assign(r.systems[0].figures, { ping1P50Ms: 0.12, ping1P99Ms: 0.2, ping50P50Ms: 0.1, udpPacedOfferedGbps: 0.9, udpPacedLossPct: 0.1 });
+    Object.assign(r.systems[1].figures, { ping1P50Ms: 0.6, ping1P99Ms: 1, ping1CpuPct: 2.5, ping50P50Ms: 0.3, udpPacedOfferedGbps: 0.9, udpPacedLossPct: 12, idleCpuPct: 0.4 });
+    const users = renderMarkdown(r).split('### What users see')[1];
+    expect(users).toBeDefined();
+    const head = users.split('\n').find((l) => l.startsWith('| System'))!;
+    // Columns without a figure in any system (ping 500/s, 50/s p99) are left out.
+    expect(head).toBe('| System | ping 1/s p50 ms | × kernel | p99 ms | × kernel | agent CPU % | ping 50/s p50 ms | × kernel | UDP 1400 B paced Gbit/s | loss % | idle CPU % of a core per agent |');
+    expect(users.split('\n').find((l) => l.startsWith('| tapmesh |'))).toBe('| tapmesh | 0.6 | 5.00× | 1.00 | 5.00× | 2.50 | 0.3 | 3.00× | 0.9 | 12.0 | 0.4 |');
+  });
   it('shows status for systems that did not run and escapes pipes', () => {
     expect(md).toContain('| tapmesh encrypted | not built yet |');
     expect(md).toContain('| fastd \\| null | skipped: fastd is not installed |');

@@ -19,12 +19,39 @@ export interface Figures {
   cpuSecPerGB?: number;
   /** Highest VmHWM of any agent process, MB. */
   peakRssMB?: number;
+  // What users see (overlay --rate-pings, --paced-udp, --idle-seconds; absent otherwise).
+  /** Ping p50/p99 at 1, 50 and 500 echo requests per second (ping -i 1, 0.02, 0.002). */
+  ping1P50Ms?: number;
+  ping1P99Ms?: number;
+  ping50P50Ms?: number;
+  ping50P99Ms?: number;
+  ping500P50Ms?: number;
+  ping500P99Ms?: number;
+  /** Agent CPU during each fixed-rate ping test, % of one core per agent (what busy polling costs). */
+  ping1CpuPct?: number;
+  ping50CpuPct?: number;
+  ping500CpuPct?: number;
+  /** UDP 1400 B offered at kernel VXLAN's received rate of the same run (iperf3 -b), Gbit/s of payload. */
+  udpPacedOfferedGbps?: number;
+  /** Loss of that paced stream, server side. */
+  udpPacedLossPct?: number;
+  /** CPU of one agent with no traffic (mean over the system's datapath processes), % of one core. */
+  idleCpuPct?: number;
 }
 
 export const FIGURE_KEYS: readonly (keyof Figures)[] = [
   'tcp1Gbps', 'tcp4Gbps', 'udp1400Pps', 'udp1400Gbps', 'udp1400LossPct', 'udp64Pps', 'udp64Gbps', 'udp64LossPct',
   'pingP50Ms', 'pingP99Ms', 'cpuSecPerGB', 'peakRssMB',
+  'ping1P50Ms', 'ping1P99Ms', 'ping50P50Ms', 'ping50P99Ms', 'ping500P50Ms', 'ping500P99Ms',
+  'ping1CpuPct', 'ping50CpuPct', 'ping500CpuPct', 'udpPacedOfferedGbps', 'udpPacedLossPct', 'idleCpuPct',
 ];
+
+/** The rates of `--rate-pings` (per second) and the figures each fills. */
+export const PING_RATES = [
+  { perSec: 1, p50: 'ping1P50Ms', p99: 'ping1P99Ms', cpu: 'ping1CpuPct' },
+  { perSec: 50, p50: 'ping50P50Ms', p99: 'ping50P99Ms', cpu: 'ping50CpuPct' },
+  { perSec: 500, p50: 'ping500P50Ms', p99: 'ping500P99Ms', cpu: 'ping500CpuPct' },
+] as const;
 
 export interface SystemResult {
   id: string;
@@ -177,6 +204,17 @@ export const LATENCY_COLS: Col[] = [
   { title: 'agent peak RSS MB', key: 'peakRssMB', fmt: fmtNum, withRatio: false },
 ];
 
+export const USER_COLS: Col[] = [
+  ...PING_RATES.flatMap((r): Col[] => [
+    { title: `ping ${r.perSec}/s p50 ms`, key: r.p50, fmt: fmtNum, withRatio: true },
+    { title: 'p99 ms', key: r.p99, fmt: fmtNum, withRatio: true },
+    { title: 'agent CPU %', key: r.cpu, fmt: fmtNum, withRatio: false },
+  ]),
+  { title: 'UDP 1400 B paced Gbit/s', key: 'udpPacedOfferedGbps', fmt: fmtNum, withRatio: false },
+  { title: 'loss %', key: 'udpPacedLossPct', fmt: fmtNum, withRatio: false },
+  { title: 'idle CPU % of a core per agent', key: 'idleCpuPct', fmt: fmtNum, withRatio: false },
+];
+
 /** A system with figures to show: it ran, fully or partly. */
 export function plotted(s: SystemResult): boolean {
   return s.status === 'ok' || (s.status === 'failed' && Object.keys(s.figures).length > 0);
@@ -214,6 +252,11 @@ export function renderMarkdown(r: BenchReport): string {
       '(throughput: higher is better; latency: lower is better).', '');
     out.push('### Throughput', '', ...table(r.systems, ref, THROUGHPUT_COLS), '');
     out.push('### Latency and agent cost', '', ...table(r.systems, ref, LATENCY_COLS), '');
+    const userCols = USER_COLS.filter((c) => r.systems.some((s) => s.figures[c.key] !== undefined));
+    if (userCols.length) {
+      out.push('### What users see', '', 'Ping at a fixed rate (not back to back), UDP 1400 B offered at the rate kernel VXLAN received in ' +
+        'this run, agent CPU with no traffic.', '', ...table(r.systems, ref, userCols), '');
+    }
     const tm = r.systems.find((s) => s.id === 'tapmesh' && plotted(s));
     if (ref && tm) {
       const t = ratio(tm.figures.tcp1Gbps, ref.figures.tcp1Gbps);
