@@ -10,12 +10,13 @@ import { parseArgs } from 'node:util';
 import type { FuzzResult, FuzzTarget } from './mutate.js';
 import { apiTarget } from './targets/api.js';
 import { dnsTarget } from './targets/dns.js';
+import { espTarget } from './targets/esp.js';
 import { gossipPacketTarget, gossipStreamTarget } from './targets/gossip.js';
 import { tapTarget } from './targets/tap.js';
 import { vxlanTarget } from './targets/vxlan.js';
 
 const TARGETS: Record<string, FuzzTarget> = {
-  vxlan: vxlanTarget, tap: tapTarget, 'gossip-packet': gossipPacketTarget, 'gossip-stream': gossipStreamTarget, dns: dnsTarget, api: apiTarget,
+  vxlan: vxlanTarget, tap: tapTarget, 'gossip-packet': gossipPacketTarget, 'gossip-stream': gossipStreamTarget, dns: dnsTarget, esp: espTarget, api: apiTarget,
 };
 const QUICK_DIVISOR = 200;
 
