@@ -9,7 +9,8 @@
 //         behind the AEAD)
 //   1/8   a verbatim replay of something already sent, from A
 //   1/8   random bytes
-//   rest  a sent datagram mutated: SPI (another peer's, the retired one, unknown, reserved),
+//   rest  a datagram mutated (1 in 4 a genuine one not sent yet, so that its sequence number
+//         passes the window and the tag check decides, else one already sent): SPI (another peer's, the retired one, unknown, reserved),
 //         sequence number around the replay window, bit flips in header / IV / ciphertext / tag,
 //         truncation to ESP boundaries, then 0-3 generic mutations (mutate.ts)
 // Sources: mostly the SA's peer, else the other peer or a stranger.
@@ -175,7 +176,10 @@ export const espTarget: FuzzTarget = {
         return m.random();
       }
       kinds[5]++;
-      return espMutate(m, put(ring[m.int(ring.length)]), sc.outA().sent);
+      // 1 in 4 tamper with a genuine datagram not sent yet (its sequence number passes the
+      // window, so the tag check decides); the rest with one already sent.
+      const base = m.int(4) === 0 ? nextFresh() : ring[m.int(ring.length)];
+      return espMutate(m, put(base), sc.outA().sent);
     }
 
     const t0 = performance.now();
