@@ -2,17 +2,19 @@
 // crypto/open.ts → the VXLAN stages), and cleartext VXLAN carrying the encrypted VNI on 4789
 // (Datapath.pumpUdp, 1 pump in 8). The scene is esp-scene.ts. Inputs on 4500, per datagram:
 //   1/16  fresh: the next genuine datagram sealed by A's egress, verbatim, from A (must arrive)
-//   1/64  held back, then sent later among other traffic (reordered; arrives unless pushed
-//         left of the replay window)
+//   1/64  half of them hold a genuine datagram back (an empty datagram goes in its place), half
+//         release one later among other traffic (reordered; arrives unless pushed left of the
+//         replay window)
 //   1/16  authentic with a malformed inside: a mutated inner UDP/VXLAN/frame (1 in 4 also a bad
 //         trailer) sealed under A's current SA, A's retired SA or C's SA (reaches the stages
 //         behind the AEAD)
 //   1/8   a verbatim replay of something already sent, from A
 //   1/8   random bytes
 //   rest  a datagram mutated (1 in 4 a genuine one not sent yet, so that its sequence number
-//         passes the window and the tag check decides, else one already sent): SPI (another peer's, the retired one, unknown, reserved),
-//         sequence number around the replay window, bit flips in header / IV / ciphertext / tag,
-//         truncation to ESP boundaries, then 0-3 generic mutations (mutate.ts)
+//         passes the window and the tag check decides; else one already sent): SPI (another
+//         peer's, the retired one, unknown, reserved), sequence number around the replay
+//         window, bit flips in header / IV / ciphertext / tag, truncation to ESP boundaries,
+//         then 0-3 generic mutations (mutate.ts)
 // Sources: mostly the SA's peer, else the other peer or a stranger.
 // Checks: every datagram listed ends in exactly one drop counter or is accepted; everything
 // accepted was opened (espOpened) and written to the TAP; every written frame is the plaintext of
@@ -213,7 +215,6 @@ export const espTarget: FuzzTarget = {
       if ((pumps & 63) === 0 && performance.now() > until) break;
     }
     const seconds = (performance.now() - t0) / 1000;
-    // Held datagrams never sent are neither inputs nor expected.
     const b = sc.b;
     const net = sc.net;
     let globalDrops = 0;
