@@ -135,10 +135,16 @@ export function routes(agent: Agent, cluster: Cluster, dns?: AgentDns): Route[] 
 async function readBody(req: http.IncomingMessage): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const c of req) {
-    size += (c as Buffer).length;
-    if (size > 1 << 20) throw new UserError('request body too large', 413);
-    chunks.push(c as Buffer);
+  try {
+    for await (const c of req) {
+      size += (c as Buffer).length;
+      if (size > 1 << 20) throw new UserError('request body too large', 413);
+      chunks.push(c as Buffer);
+    }
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    // The client closed before the body its content-length announced: its mistake, not ours.
+    throw new UserError(`request body incomplete: ${(e as Error).message}`);
   }
   if (size === 0) return {};
   let v: unknown;

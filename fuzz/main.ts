@@ -2,7 +2,7 @@
 // code paths. Mutations of valid samples and random bytes from one seeded PRNG (the seed is
 // printed; `--seed N` replays a run). Exit status 1 if any target saw an exception escape or
 // counters that do not add up.
-//   npm run fuzz                      full run (10 M inputs per parser; the API fewer, see its note)
+//   npm run fuzz                      full run (10 M inputs per parser)
 //   npm run fuzz -- --quick           a CI-sized run (1/200 of that)
 //   npm run fuzz -- --only dns --count 100000 --seed 7
 //   npm run fuzz -- --minutes 5       at most 5 minutes per target (the report says where it stopped)
@@ -10,12 +10,13 @@ import { parseArgs } from 'node:util';
 import type { FuzzResult, FuzzTarget } from './mutate.js';
 import { apiTarget } from './targets/api.js';
 import { dnsTarget } from './targets/dns.js';
+import { espTarget } from './targets/esp.js';
 import { gossipPacketTarget, gossipStreamTarget } from './targets/gossip.js';
 import { tapTarget } from './targets/tap.js';
 import { vxlanTarget } from './targets/vxlan.js';
 
 const TARGETS: Record<string, FuzzTarget> = {
-  vxlan: vxlanTarget, tap: tapTarget, 'gossip-packet': gossipPacketTarget, 'gossip-stream': gossipStreamTarget, dns: dnsTarget, api: apiTarget,
+  vxlan: vxlanTarget, tap: tapTarget, 'gossip-packet': gossipPacketTarget, 'gossip-stream': gossipStreamTarget, dns: dnsTarget, esp: espTarget, api: apiTarget,
 };
 const QUICK_DIVISOR = 200;
 

@@ -45,6 +45,12 @@ export class Mutator {
     return len;
   }
 
+  /** `rounds` more stacked mutations of out[0..len) (a target's own mutation first, then these). */
+  stack(len: number, rounds: number): number {
+    for (let r = 0; r < rounds; r++) len = this.once(len);
+    return len;
+  }
+
   /** 1 in 8 random, else a mutated sample (the parsers' deeper code is only reached that way). */
   next(): number {
     return this.int(8) === 0 ? this.random() : this.mutate();
