@@ -17,9 +17,11 @@ import v8 from 'node:v8';
 /**
  * Cumulative inlined bytecode per optimized function, in bytes. egress() with its stages needs
  * about 1700, ingress() about 2000 (1500 leaves hash/rd32s calls in egress, 2000 one rd32s in
- * ingress, 3000 none), so 3000 leaves room for a stage or two more.
+ * ingress, 3000 none). 2000 is the default: in one interleaved run against the pre-stage tree
+ * (bench/README.md, "Inlining budget: 0, 2000 or 3000") it gave the best TCP and ping together;
+ * 3000 cost back-to-back ping latency (larger optimized bodies for one-frame batches).
  */
-export const DATAPATH_INLINE_BUDGET = 3000;
+export const DATAPATH_INLINE_BUDGET = 2000;
 
 let applied = false;
 
