@@ -10,10 +10,8 @@
 // `node --cpu-prof`).
 import { randomBytes } from 'node:crypto';
 import { native } from '../native/index.js';
+import { BenchTap, BenchUdp } from './bench-ports.js';
 import { Datapath } from '../router/datapath.js';
-import { RecvSlots, splitRuns } from '../router/gro-split.js';
-import type { DatagramBatch, DatagramPort, FrameBatch, FramePort } from '../router/ports.js';
-import { decodeFrames } from '../router/tap-decode.js';
 import { macParts } from '../router/wire/addr.js';
 import { ENCRYPTED_DEFAULT_MTU, ESP_UDP_PORT, PLAIN_DEFAULT_MTU, emitEth, emitIpv4, parseIpv4, parseMac, ipv4PseudoSum, useNativeSum } from '../router/wire/index.js';
 import { DEFAULT_SA_LIFETIMES } from '../crypto/sa.js';
@@ -69,69 +67,8 @@ function ab(name: string, plain: Side, enc: Side): void {
   console.log(`${name.padEnd(40)} plain ${pu.toFixed(0).padStart(7)} ns (${pk.toFixed(0)} ns/KiB)   encrypted ${eu.toFixed(0).padStart(7)} ns (${ek.toFixed(0)} ns/KiB)   enc/plain per KiB ${(ek / pk).toFixed(2)}×`);
 }
 
-// ---- bench ports ---------------------------------------------------------------------------
+// ---- bench ports: bench-ports.ts ---------------------------------------------------------------
 
-class BenchTap implements FramePort {
-  pending = 0;
-  written = 0;
-  constructor(readonly vnet: boolean, private readonly frame: Buffer) {}
-  readBatch(slab: Buffer, slotSize: number, headroom: number, max: number, out: FrameBatch): number {
-    let k = 0;
-    while (k < max && k < out.cap && this.pending > 0) {
-      slab.set(this.frame, k * slotSize + headroom);
-      out.lens[k++] = this.frame.length;
-      this.pending--;
-    }
-    decodeFrames(slab, slotSize, headroom, k, this.vnet, out);
-    return k;
-  }
-  writeBatch(_b: Buffer, _o: Int32Array, lens: Int32Array, start: number, count: number): number {
-    for (let i = start; i < start + count; i++) this.written += lens[i];
-    return count;
-  }
-  onReadable(): void {}
-  close(): void {}
-}
-
-/** Sender side: records the sent datagrams as one GRO run (copy), then only counts. Receiver side: serves that run. */
-class BenchUdp implements DatagramPort {
-  sent = 0;
-  run: Buffer | null = null;
-  seg = 0;
-  pending = 0;
-  from = 0;
-  record = true;
-  private readonly slots = new RecvSlots(64);
-  constructor(readonly port: number, readonly gso: boolean, readonly gro: boolean) {}
-  recvBatch(slab: Buffer, slotSize: number, headroom: number, max: number, out: DatagramBatch): number {
-    const s = this.slots;
-    s.ensure(max);
-    let k = 0;
-    while (k < max && this.pending > 0 && this.run !== null) {
-      slab.set(this.run, k * slotSize + headroom);
-      s.lens[k] = this.run.length;
-      s.segs[k] = this.seg;
-      s.addrs[k] = this.from;
-      s.ports[k] = this.port;
-      k++;
-      this.pending--;
-    }
-    return splitRuns(slab, slotSize, headroom, k, s, out);
-  }
-  sendBatch(buf: Buffer, offs: Int32Array, lens: Int32Array, _a: Uint32Array, _p: Uint16Array, segs: Uint16Array, start: number, count: number): number {
-    if (this.record && count > 0) {
-      // The whole super-frame as one run: the GSO entries are back to back in the slab.
-      const end = offs[start + count - 1] + lens[start + count - 1];
-      this.run = Buffer.from(buf.subarray(offs[start], end));
-      this.seg = segs[start];
-      this.record = false;
-    }
-    this.sent += count;
-    return count;
-  }
-  onReadable(): void {}
-  close(): void {}
-}
 
 // ---- frames ----------------------------------------------------------------------------------
 
@@ -171,9 +108,9 @@ function tsoFrame(payloadLen: number, mss: number): Buffer {
 }
 
 function host(addr: number, peer: number, encrypted: boolean, frame: Buffer, mtu: number) {
-  const rx = new BenchUdp(4789, true, true);
-  const tx = new BenchUdp(40000, true, false);
-  const espRx = new BenchUdp(ESP_UDP_PORT, true, true);
+  const rx = new BenchUdp(4789, true, true, 'batch');
+  const tx = new BenchUdp(40000, true, false, 'batch');
+  const espRx = new BenchUdp(ESP_UDP_PORT, true, true, 'batch');
   rx.from = espRx.from = peer;
   const dp = new Datapath(rx, [tx], { vxlanPort: 4789, batch: 64, espRx });
   const tap = new BenchTap(true, frame);
@@ -221,9 +158,9 @@ function pair(encrypted: boolean) {
     return payload;
   };
   // Check once that B delivers the whole super-frame.
-  const before = b.tap.written;
+  const before = b.tap.writtenBytes;
   ingress();
-  if (b.tap.written - before < payload) throw new Error(`${encrypted ? 'encrypted' : 'plain'}: B delivered ${b.tap.written - before} of ${payload} payload bytes`);
+  if (b.tap.writtenBytes - before < payload) throw new Error(`${encrypted ? 'encrypted' : 'plain'}: B delivered ${b.tap.writtenBytes - before} of ${payload} payload bytes`);
   return { egress, ingress, segs, mss, runLen: run.length };
 }
 

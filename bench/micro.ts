@@ -9,11 +9,9 @@
 // slabs and count what is sent, allocating nothing per frame.
 import { spawnSync } from 'node:child_process';
 import { native } from '../native/index.js';
+import { BenchTap, BenchUdp } from './bench-ports.js';
 import { Datapath } from '../router/datapath.js';
 import { tuneInliningForDatapath } from '../router/inlining.js';
-import { RecvSlots, splitRuns } from '../router/gro-split.js';
-import type { DatagramBatch, DatagramPort, FrameBatch, FramePort } from '../router/ports.js';
-import { decodeFrames } from '../router/tap-decode.js';
 import { macParts } from '../router/wire/addr.js';
 import { emitEth, emitIpv4, onesSum, onesSumBytes, ipv4PseudoSum, parseIpv4, parseMac, useNativeSum } from '../router/wire/index.js';
 
@@ -100,66 +98,7 @@ function abProcesses(name: string, an: string, bn: string): void {
   console.log(`${name.padEnd(44)} ${an} ${ma.toFixed(1).padStart(8)} ns   ${bn} ${mb.toFixed(1).padStart(8)} ns   (${(ma / mb).toFixed(2)}×, ${PROCS}+${PROCS} processes)`);
 }
 
-// ---- bench ports ---------------------------------------------------------------------------
-
-/** Serves `pending` copies of one frame per readBatch (batch-sized), counts writes. */
-class BenchTap implements FramePort {
-  pending = 0;
-  written = 0;
-  constructor(readonly vnet: boolean, private readonly frame: Buffer) {}
-  readBatch(slab: Buffer, slotSize: number, headroom: number, max: number, out: FrameBatch): number {
-    let k = 0;
-    while (k < max && k < out.cap && this.pending > 0) {
-      slab.set(this.frame, k * slotSize + headroom);
-      out.lens[k++] = this.frame.length;
-      this.pending--;
-    }
-    decodeFrames(slab, slotSize, headroom, k, this.vnet, out);
-    return k;
-  }
-  writeBatch(_b: Buffer, _o: Int32Array, _l: Int32Array, _s: number, count: number): number {
-    this.written += count;
-    return count;
-  }
-  onReadable(): void {}
-  close(): void {}
-}
-
-/** Sender side: records the first run sent (copy), then only counts. Receiver side: serves a run. */
-class BenchUdp implements DatagramPort {
-  sent = 0;
-  run: Buffer | null = null;
-  seg = 0;
-  pending = 0;
-  from = 0;
-  private readonly slots = new RecvSlots(64);
-  constructor(readonly port: number, readonly gso: boolean, readonly gro: boolean) {}
-  recvBatch(slab: Buffer, slotSize: number, headroom: number, max: number, out: DatagramBatch): number {
-    const s = this.slots;
-    s.ensure(max);
-    let k = 0;
-    while (k < max && this.pending > 0 && this.run !== null) {
-      slab.set(this.run, k * slotSize + headroom);
-      s.lens[k] = this.run.length;
-      s.segs[k] = this.seg;
-      s.addrs[k] = this.from;
-      s.ports[k] = 4789;
-      k++;
-      this.pending--;
-    }
-    return splitRuns(slab, slotSize, headroom, k, s, out);
-  }
-  sendBatch(buf: Buffer, offs: Int32Array, lens: Int32Array, _a: Uint32Array, _p: Uint16Array, segs: Uint16Array, start: number, count: number): number {
-    if (this.run === null && count > 0) {
-      this.run = Buffer.from(buf.subarray(offs[start], offs[start] + lens[start]));
-      this.seg = segs[start];
-    }
-    this.sent += count;
-    return count;
-  }
-  onReadable(): void {}
-  close(): void {}
-}
+// ---- bench ports: bench-ports.ts ---------------------------------------------------------------
 
 // ---- frames ----------------------------------------------------------------------------------
 
