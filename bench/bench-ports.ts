@@ -1,9 +1,10 @@
 // In-memory ports for the CPU microbenches (micro.ts, esp-micro.ts): a TAP that serves copies of
 // one frame and counts what is written, and a UDP port that records the first datagrams sent and
-// serves them back as one GRO run. No syscalls, so the figures are the datapath's own CPU time.
+// serves them back as one GRO run; and the TCP frame both benches feed them. No syscalls, so the figures are the datapath's own CPU time.
 import { RecvSlots, splitRuns } from '../router/gro-split.js';
 import type { DatagramBatch, DatagramPort, FrameBatch, FramePort } from '../router/ports.js';
 import { decodeFrames } from '../router/tap-decode.js';
+import { emitEth, emitIpv4, ipv4PseudoSum, onesSum, parseIpv4, parseMac } from '../router/wire/index.js';
 
 /** Serves `pending` copies of one frame per readBatch (batch-sized); counts frames and bytes written. */
 export class BenchTap implements FramePort {
@@ -71,4 +72,46 @@ export class BenchUdp implements DatagramPort {
   }
   onReadable(): void {}
   close(): void {}
+}
+
+// ---- the frames: container A (10.0.9.2) → B (10.0.9.3), hosts 192.0.2.1 → .2 ------------------
+
+export const SRC = parseIpv4('10.0.9.2');
+export const DST = parseIpv4('10.0.9.3');
+export const MAC_A = '02:42:0a:00:09:02';
+export const MAC_B = '02:42:0a:00:09:03';
+export const A = parseIpv4('192.0.2.1');
+export const B = parseIpv4('192.0.2.2');
+
+/** TCP/IPv4 frame, 12 bytes of options, ACK|PSH; checksum valid or (tso) partial. */
+export function tcpFrame(payloadLen: number, tso: number): Buffer {
+  const thl = 32;
+  const v = tso > 0 ? 10 : 0;
+  const buf = Buffer.alloc(v + 14 + 20 + thl + payloadLen);
+  const e = v;
+  emitEth({ dst: parseMac(MAC_B), src: parseMac(MAC_A), ethertype: 0x0800, vlan: null }, buf, e);
+  emitIpv4({ src: SRC, dst: DST, protocol: 6, ttl: 64, tos: 0, ident: 100, dontFrag: true, moreFrags: false, fragOffset: 0, optionsLen: 0, payloadLen: thl + payloadLen }, buf, e + 14);
+  const t = e + 34;
+  buf.writeUInt16BE(40000, t);
+  buf.writeUInt16BE(5201, t + 2);
+  buf.writeUInt32BE(1000, t + 4);
+  buf.writeUInt32BE(777, t + 8);
+  buf[t + 12] = (thl / 4) << 4;
+  buf[t + 13] = 0x10;
+  buf.writeUInt16BE(500, t + 14);
+  buf[t + 20] = 1;
+  for (let i = 0; i < payloadLen; i++) buf[t + thl + i] = (i * 31) & 255;
+  const ps = ipv4PseudoSum(SRC, DST, 6, thl + payloadLen);
+  if (tso > 0) {
+    buf.writeUInt16BE(ps, t + 16);
+    buf[0] = 1; // NEEDS_CSUM
+    buf[1] = 1; // GSO TCPV4
+    buf.writeUInt16LE(14 + 20 + thl, 2);
+    buf.writeUInt16LE(tso, 4);
+    buf.writeUInt16LE(34, 6);
+    buf.writeUInt16LE(16, 8);
+  } else {
+    buf.writeUInt16BE(~onesSum(buf, t, thl + payloadLen, ps) & 0xffff, t + 16);
+  }
+  return buf;
 }

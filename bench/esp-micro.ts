@@ -10,10 +10,10 @@
 // `node --cpu-prof`).
 import { randomBytes } from 'node:crypto';
 import { native } from '../native/index.js';
-import { BenchTap, BenchUdp } from './bench-ports.js';
+import { A, B, BenchTap, BenchUdp, DST, MAC_A, MAC_B, SRC, tcpFrame } from './bench-ports.js';
 import { Datapath } from '../router/datapath.js';
 import { macParts } from '../router/wire/addr.js';
-import { ENCRYPTED_DEFAULT_MTU, ESP_UDP_PORT, PLAIN_DEFAULT_MTU, emitEth, emitIpv4, parseIpv4, parseMac, ipv4PseudoSum, useNativeSum } from '../router/wire/index.js';
+import { ENCRYPTED_DEFAULT_MTU, ESP_UDP_PORT, PLAIN_DEFAULT_MTU, useNativeSum } from '../router/wire/index.js';
 import { DEFAULT_SA_LIFETIMES } from '../crypto/sa.js';
 
 const n = native();
@@ -70,42 +70,10 @@ function ab(name: string, plain: Side, enc: Side): void {
 // ---- bench ports: bench-ports.ts ---------------------------------------------------------------
 
 
-// ---- frames ----------------------------------------------------------------------------------
+// ---- frames: bench-ports.ts (tcpFrame) -----------------------------------------------------------
 
-const SRC = parseIpv4('10.0.9.2');
-const DST = parseIpv4('10.0.9.3');
-const MAC_A = '02:42:0a:00:09:02';
-const MAC_B = '02:42:0a:00:09:03';
-const A = parseIpv4('192.0.2.1');
-const B = parseIpv4('192.0.2.2');
 const VNI = 4096;
 const THL = 32; // TCP header with timestamps, as Linux sends
-
-/** A TSO super-frame from the TAP: virtio header (GSO TCPv4, NEEDS_CSUM) + Ethernet/IPv4/TCP + payload. */
-function tsoFrame(payloadLen: number, mss: number): Buffer {
-  const v = 10;
-  const buf = Buffer.alloc(v + 14 + 20 + THL + payloadLen);
-  emitEth({ dst: parseMac(MAC_B), src: parseMac(MAC_A), ethertype: 0x0800, vlan: null }, buf, v);
-  emitIpv4({ src: SRC, dst: DST, protocol: 6, ttl: 64, tos: 0, ident: 100, dontFrag: true, moreFrags: false, fragOffset: 0, optionsLen: 0, payloadLen: THL + payloadLen }, buf, v + 14);
-  const t = v + 34;
-  buf.writeUInt16BE(40000, t);
-  buf.writeUInt16BE(5201, t + 2);
-  buf.writeUInt32BE(1000, t + 4);
-  buf.writeUInt32BE(777, t + 8);
-  buf[t + 12] = (THL / 4) << 4;
-  buf[t + 13] = 0x10;
-  buf.writeUInt16BE(500, t + 14);
-  buf[t + 20] = 1;
-  for (let i = 0; i < payloadLen; i++) buf[t + THL + i] = (i * 31) & 255;
-  buf.writeUInt16BE(ipv4PseudoSum(SRC, DST, 6, THL + payloadLen), t + 16);
-  buf[0] = 1; // NEEDS_CSUM
-  buf[1] = 1; // GSO TCPV4
-  buf.writeUInt16LE(14 + 20 + THL, 2);
-  buf.writeUInt16LE(mss, 4);
-  buf.writeUInt16LE(34, 6);
-  buf.writeUInt16LE(16, 8);
-  return buf;
-}
 
 function host(addr: number, peer: number, encrypted: boolean, frame: Buffer, mtu: number) {
   const rx = new BenchUdp(4789, true, true, 'batch');
@@ -123,7 +91,7 @@ function pair(encrypted: boolean) {
   const mtu = encrypted ? ENCRYPTED_DEFAULT_MTU : PLAIN_DEFAULT_MTU;
   const mss = mtu - 20 - THL;
   const segs = Math.floor(65000 / mss);
-  const frame = tsoFrame(segs * mss, mss);
+  const frame = tcpFrame(segs * mss, mss); // TSO super-frame: virtio header (GSO TCPv4, NEEDS_CSUM)
   const a = host(A, B, encrypted, frame, mtu);
   const b = host(B, A, encrypted, frame, mtu);
   a.dp.setLocal(VNI, ...macParts(MAC_A), SRC);

@@ -9,11 +9,11 @@
 // slabs and count what is sent, allocating nothing per frame.
 import { spawnSync } from 'node:child_process';
 import { native } from '../native/index.js';
-import { BenchTap, BenchUdp } from './bench-ports.js';
+import { A, B, BenchTap, BenchUdp, DST, MAC_A, MAC_B, SRC, tcpFrame } from './bench-ports.js';
 import { Datapath } from '../router/datapath.js';
 import { tuneInliningForDatapath } from '../router/inlining.js';
 import { macParts } from '../router/wire/addr.js';
-import { emitEth, emitIpv4, onesSum, onesSumBytes, ipv4PseudoSum, parseIpv4, parseMac, useNativeSum } from '../router/wire/index.js';
+import { onesSum, onesSumBytes, useNativeSum } from '../router/wire/index.js';
 
 // As the datapath worker does (router/inlining.ts); MICRO_INLINE=default measures V8's default budget.
 if (process.env.MICRO_INLINE !== 'default') tuneInliningForDatapath();
@@ -100,47 +100,7 @@ function abProcesses(name: string, an: string, bn: string): void {
 
 // ---- bench ports: bench-ports.ts ---------------------------------------------------------------
 
-// ---- frames ----------------------------------------------------------------------------------
-
-const SRC = parseIpv4('10.0.9.2');
-const DST = parseIpv4('10.0.9.3');
-const MAC_A = '02:42:0a:00:09:02';
-const MAC_B = '02:42:0a:00:09:03';
-const A = parseIpv4('192.0.2.1');
-const B = parseIpv4('192.0.2.2');
-
-/** TCP/IPv4 frame, 12 bytes of options, ACK|PSH; checksum valid or (tso) partial. */
-function tcpFrame(payloadLen: number, tso: number): Buffer {
-  const thl = 32;
-  const v = tso > 0 ? 10 : 0;
-  const buf = Buffer.alloc(v + 14 + 20 + thl + payloadLen);
-  const e = v;
-  emitEth({ dst: parseMac(MAC_B), src: parseMac(MAC_A), ethertype: 0x0800, vlan: null }, buf, e);
-  emitIpv4({ src: SRC, dst: DST, protocol: 6, ttl: 64, tos: 0, ident: 100, dontFrag: true, moreFrags: false, fragOffset: 0, optionsLen: 0, payloadLen: thl + payloadLen }, buf, e + 14);
-  const t = e + 34;
-  buf.writeUInt16BE(40000, t);
-  buf.writeUInt16BE(5201, t + 2);
-  buf.writeUInt32BE(1000, t + 4);
-  buf.writeUInt32BE(777, t + 8);
-  buf[t + 12] = (thl / 4) << 4;
-  buf[t + 13] = 0x10;
-  buf.writeUInt16BE(500, t + 14);
-  buf[t + 20] = 1;
-  for (let i = 0; i < payloadLen; i++) buf[t + thl + i] = (i * 31) & 255;
-  const ps = ipv4PseudoSum(SRC, DST, 6, thl + payloadLen);
-  if (tso > 0) {
-    buf.writeUInt16BE(ps, t + 16);
-    buf[0] = 1; // NEEDS_CSUM
-    buf[1] = 1; // GSO TCPV4
-    buf.writeUInt16LE(14 + 20 + thl, 2);
-    buf.writeUInt16LE(tso, 4);
-    buf.writeUInt16LE(34, 6);
-    buf.writeUInt16LE(16, 8);
-  } else {
-    buf.writeUInt16BE(~onesSum(buf, t, thl + payloadLen, ps) & 0xffff, t + 16);
-  }
-  return buf;
-}
+// ---- frames: bench-ports.ts ---------------------------------------------------------------------
 
 function pair(vnet: boolean, frame: Buffer) {
   const mk = (addr: number, tapFrame: Buffer) => {
