@@ -12,7 +12,7 @@
 //   ties the SA to the two identities, and the cluster key keeps a host without it out. The
 //   info binds direction, pair, SPI and generation, so no two SAs share a key.
 import {
-  createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes,
+  createPrivateKey, createPublicKey, diffieHellman, hkdfSync, randomBytes,
   type KeyObject,
 } from 'node:crypto';
 import { closeSync, fchmodSync, fstatSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
@@ -39,22 +39,32 @@ export interface SaKeyMaterial {
   salt: Uint8Array;
 }
 
+// X25519 keys cross node:crypto as DER: PKCS#8 and SPKI with the fixed RFC 8410 prefixes (OID
+// 1.3.101.110), then the 32 raw bytes. Not generateKeyPairSync + JWK export: on Node 20 a GC
+// that finalises the KeyGenJob while ExportJWK holds the same key's mutex deadlocks the thread
+// (seen in CI: ~KeyGenJob waiting on the mutex ExportJWKEdKey holds). A private key is 32 random
+// bytes (X25519 clamps them in the scalar multiplication), so nothing is lost by not using it.
+const PKCS8_X25519 = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const SPKI_X25519 = Buffer.from('302a300506032b656e032100', 'hex');
+
 function rawPublic(pub: KeyObject): Uint8Array {
-  const x = pub.export({ format: 'jwk' }).x;
-  if (typeof x !== 'string') throw new Error('X25519 public key export failed');
-  return new Uint8Array(Buffer.from(x, 'base64url'));
+  const der = pub.export({ type: 'spki', format: 'der' });
+  if (der.length !== SPKI_X25519.length + X25519_LEN || !der.subarray(0, SPKI_X25519.length).equals(SPKI_X25519)) throw new Error('X25519 public key export failed');
+  return new Uint8Array(der.subarray(SPKI_X25519.length));
 }
 
 /** A fresh X25519 pair (identity or ephemeral). */
 export function generateX25519(): X25519Pair {
-  const { privateKey, publicKey } = generateKeyPairSync('x25519');
-  return { privateKey, publicKey: rawPublic(publicKey) };
+  const der = Buffer.concat([PKCS8_X25519, randomBytes(X25519_LEN)]);
+  const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  der.fill(0);
+  return { privateKey, publicKey: rawPublic(createPublicKey(privateKey)) };
 }
 
 /** A public KeyObject from 32 raw bytes; throws RangeError on any other length. */
 export function x25519PublicFromRaw(raw: Uint8Array): KeyObject {
   if (raw.length !== X25519_LEN) throw new RangeError(`X25519 public key must be 32 bytes, got ${raw.length}`);
-  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(raw).toString('base64url') }, format: 'jwk' });
+  return createPublicKey({ key: Buffer.concat([SPKI_X25519, raw]), format: 'der', type: 'spki' });
 }
 
 /** The pair of a PKCS#8 PEM private key. */
