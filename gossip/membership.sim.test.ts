@@ -50,6 +50,34 @@ describe('membership on the simulator', () => {
     if (!tcpPing) expect(log.filter((e) => e.ev.kind === 'suspect').length).toBeGreaterThan(100);
   });
 
+  test('a host back from a partition does not get healthy members declared dead by its stale verdicts', async () => {
+    // While cut off, the lone host suspects and then declares the other members dead, and its
+    // broadcast queue fills with those deaths. After the heal they reach the majority, which
+    // held those members alive all along: they must become suspicions that the members refute,
+    // not deaths (the soak saw one such false Down ~2 s after a heal).
+    const c = new SimCluster(5, { seed: 21, profile: 'lan' });
+    await c.startAll(20);
+    expect(c.net.runUntil(() => c.converged(), 60_000)).toBe(true);
+    const ids = c.nodes.map((n) => n.id);
+    const majority = [0, 1, 2, 3];
+    c.net.partition([majority.map(simAddr), [simAddr(4)]]);
+    // 30 s, as the soak's link-down: alone, the host's suspicions get no confirmation and run
+    // their full timeout (24 s in the LAN profile at n = 5), so it declares the deaths shortly
+    // before the heal and their broadcasts are still queued when the link comes back.
+    c.net.run(30_000);
+    expect(majority.filter((i) => c.nodes[4].member(ids[i])?.state === 'dead').length).toBeGreaterThan(0);
+    expect(c.nodes[0].member(ids[4])?.state).toBe('dead');
+    const log = recordEvents(c);
+    c.net.heal();
+    expect(c.net.runUntil(() => c.converged(), 120_000)).toBe(true);
+    c.net.run(30_000);
+    const falseDowns = log.filter((e) => majority.includes(e.viewer) && e.ev.kind === 'dead' && majority.some((i) => ids[i] === e.ev.member.id));
+    expect(falseDowns).toEqual([]);
+    // The stale news did arrive and was handled as a suspicion, which the member refuted.
+    expect(log.some((e) => majority.includes(e.viewer) && e.ev.kind === 'suspect' && e.ev.member.id !== ids[4])).toBe(true);
+    for (const i of majority) expect(c.nodes[i].stats().members.alive).toBe(5);
+  });
+
   test('a member whose message handling is 1 s late gets no healthy member declared dead', async () => {
     const c = new SimCluster(20, { seed: 5, profile: 'lan' });
     await c.startAll(20);

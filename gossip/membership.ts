@@ -235,6 +235,14 @@ export class Membership {
     }
     const m = this.byId.get(x.node);
     if (!m || x.inc < m.inc || !isLive(m.state)) return;
+    // Another member's verdict is evidence, not a fact: it may be stale (a host back from a
+    // partition drains a queue of deaths it declared while cut off, about members alive all
+    // along). It becomes our suspicion (or confirms the one we hold), which the member can
+    // refute; only our own timer declares it dead here. Push-pull merge does the same.
+    if (x.from !== this.self.id) {
+      this.suspectNode({ inc: x.inc, node: x.node, from: x.from });
+      return;
+    }
     this.cancelSuspicion(m.id);
     m.inc = x.inc;
     const prev = this.setState(m, 'dead');
