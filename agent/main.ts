@@ -22,6 +22,7 @@ import { Mesh, nativeTcpDialer } from '../balancer/mesh.js';
 import { nativeUdpOpener } from '../balancer/mesh-udp.js';
 import { TaskLoad, localTaskLoad } from './task-load.js';
 import type { Logger } from './log.js';
+import type { LearningConfig } from '../router/learned.js';
 import type { ProfileName } from '../gossip/config.js';
 
 /**
@@ -60,6 +61,8 @@ export interface AgentOptions {
   busyPollUs: number;
   /** Idle expiry of UDP flows through VIPs and the routing mesh, ms. */
   udpIdleMs: number;
+  /** Cap (entries per network) and ageing (ms) of MACs learned from static VTEPs. */
+  learning: LearningConfig;
   /** Software version, advertised to the other members. */
   version: string;
   /** Where to serve Prometheus metrics and /healthz over HTTP (absent: not served). */
@@ -79,7 +82,7 @@ export async function runAgent(o: AgentOptions): Promise<void> {
   const listen = `${listenAddr}:${listenPort}`;
   const log = jsonLogger('agent');
 
-  const engine = new WorkerEngine({ bindAddr: 0, vxlanPort, txSockets, srcAddr: ipv4ToNum(dataPathAddr), offload, busyPollUs, espPort: ESP_UDP_PORT, udpIdleMs: o.udpIdleMs }, (e) => {
+  const engine = new WorkerEngine({ bindAddr: 0, vxlanPort, txSockets, srcAddr: ipv4ToNum(dataPathAddr), offload, busyPollUs, espPort: ESP_UDP_PORT, udpIdleMs: o.udpIdleMs, learning: o.learning }, (e) => {
     log.error('datapath failed', { error: e.message });
     process.exit(1);
   });

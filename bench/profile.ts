@@ -18,6 +18,8 @@ import { OVERLAY, setUnderlayOffload, type OverlaySystem, type Topology } from '
 export interface ProfileOpts {
   seconds: number;
   pings: number;
+  /** Between hop-latency pings, ms (2: back to back, the datapath kept awake by busy polling). */
+  pingIntervalMs: number;
   underlayOffload: boolean;
   progress: (msg: string) => void;
   onLab: (lab: Lab, alive: boolean) => void;
@@ -47,7 +49,7 @@ async function hopLatency(t: Topology, o: ProfileOpts): Promise<string[]> {
   const points: [string, string, string][] = [['c1', t.containers[0], 'eth0'], ['u1', t.hosts[0].ns, 'ul0'], ['u2', t.hosts[1].ns, 'ul0'], ['c2', t.containers[1], 'eth0']];
   const caps = points.map(([n, ns, dev]) => t.lab.spawnIn(ns, 'tcpdump', ['-i', dev, '-U', '-n', '-w', `${t.lab.dir}/${n}.pcap`, 'icmp or udp port 4789'], `${n}-tcpdump.log`));
   await sleep(1500);
-  await t.lab.exec(t.containers[0], 'ping', ['-n', '-i', '0.002', '-c', String(o.pings), OVERLAY.ips[1]], o.pings * 10 + 15_000);
+  await t.lab.exec(t.containers[0], 'ping', ['-n', '-i', String(o.pingIntervalMs / 1000), '-c', String(o.pings), OVERLAY.ips[1]], o.pings * (o.pingIntervalMs + 10) + 15_000);
   await sleep(300);
   for (const c of caps) await t.lab.stopProcess(c, 'SIGINT');
   const times = new Map<string, Record<string, number>>();
@@ -222,7 +224,7 @@ export async function profileSystem(sys: OverlaySystem, o: ProfileOpts): Promise
     await setUnderlayOffload(t, o.underlayOffload);
     await waitReachable(lab, t.containers[0], OVERLAY.ips[1], 20_000);
     o.progress(`${sys.label}: hop latency, ${o.pings} pings under tcpdump …`);
-    out.push(`Per-hop latency (${o.pings} pings at 2 ms, tcpdump timestamps; capturing adds a little to every hop):`, '', ...(await hopLatency(t, o)), '');
+    out.push(`Per-hop latency (${o.pings} pings at ${o.pingIntervalMs} ms, tcpdump timestamps; capturing adds a little to every hop):`, '', ...(await hopLatency(t, o)), '');
     if (sys.pids().length) {
       o.progress(`${sys.label}: CPU profile during TCP 1 stream for ${o.seconds} s …`);
       out.push(...(await cpuProfile(sys, t, o)), '');

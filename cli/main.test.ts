@@ -63,18 +63,19 @@ describe('tapmesh agent flags', () => {
     expect(parsed(['--advertise-addr', '192.0.2.1'])).toMatchObject({
       advertiseAddr: '192.0.2.1', dataPathAddr: '192.0.2.1', listenAddr: '0.0.0.0', listenPort: 7946, join: [], vxlanPort: 4789,
       stateDir: '/var/lib/tapmesh', socket: '/run/x.sock', txSockets: 4, offload: true, profile: 'lan', busyPollUs: 2500,
-      netnsPrefix: undefined, secretFile: undefined, metrics: undefined,
+      netnsPrefix: undefined, secretFile: undefined, metrics: undefined, learning: { maxLearned: 4096, ageingMs: 300_000 },
     });
   });
 
   it('reads every flag', () => {
     const o = parsed(['--advertise-addr', '192.0.2.1', '--data-path-addr', '198.51.100.1', '--listen-addr', '192.0.2.1:8000',
       '--join', '192.0.2.2', '--join', '192.0.2.3:7000', '--vxlan-port', '8472', '--state-dir', '/tmp/s', '--netns-prefix', 'p',
-      '--tx-sockets', '2', '--no-offload', '--secret-file', '/tmp/k', '--node-name', 'h1', '--gossip-profile', 'fast', '--busy-poll', '0', '--metrics-addr', '127.0.0.1:9464']);
+      '--tx-sockets', '2', '--no-offload', '--secret-file', '/tmp/k', '--node-name', 'h1', '--gossip-profile', 'fast', '--busy-poll', '0', '--metrics-addr', '127.0.0.1:9464',
+      '--mac-learning-max', '100', '--mac-ageing', '30']);
     expect(o).toMatchObject({
       dataPathAddr: '198.51.100.1', listenAddr: '192.0.2.1', listenPort: 8000, join: ['192.0.2.2', '192.0.2.3:7000'], vxlanPort: 8472,
       stateDir: '/tmp/s', netnsPrefix: 'p', txSockets: 2, offload: false, secretFile: '/tmp/k', nodeName: 'h1', profile: 'fast', busyPollUs: 0,
-      metrics: { addr: '127.0.0.1', port: 9464 },
+      metrics: { addr: '127.0.0.1', port: 9464 }, learning: { maxLearned: 100, ageingMs: 30_000 },
     });
     const d = parsed(['--advertise-addr', '192.0.2.1', '--dns-upstream', '192.0.2.53', '--dns-upstream', '198.51.100.1:5353', '--gwbridge-subnet', '172.30.0.9/24']);
     expect(d.dnsUpstreams).toEqual([{ host: '192.0.2.53', port: 53 }, { host: '198.51.100.1', port: 5353 }]);
@@ -95,6 +96,8 @@ describe('tapmesh agent flags', () => {
       [['--advertise-addr', '192.0.2.1', '--vxlan-port', '70000'], 'invalid --vxlan-port "70000": expected a port 1-65535'],
       [['--advertise-addr', '192.0.2.1', '--tx-sockets', '65'], '--tx-sockets must be 1-64'],
       [['--advertise-addr', '192.0.2.1', '--busy-poll', '-1'], '--busy-poll takes microseconds, 0-1000000'],
+      [['--advertise-addr', '192.0.2.1', '--mac-learning-max', 'many'], '--mac-learning-max takes a count, 0-1000000'],
+      [['--advertise-addr', '192.0.2.1', '--mac-ageing', '-5'], '--mac-ageing takes seconds, 0-86400'],
       [['--advertise-addr', '192.0.2.1', '--listen-addr', 'x:1'], 'invalid --listen-addr "x": expected an IPv4 address'],
       [['--advertise-addr', '192.0.2.1', '--metrics-addr', '9464'], 'invalid --metrics-addr "9464": expected ADDR:PORT'],
       [['--advertise-addr', '192.0.2.1', '--metrics-addr', 'localhost:9464'], 'invalid --metrics-addr "localhost": expected an IPv4 address'],

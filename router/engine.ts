@@ -7,6 +7,7 @@ import type { ServiceSpec } from '../balancer/service.js';
 import type { Datapath } from './datapath.js';
 import type { FramePort } from './ports.js';
 import type { SaLifetimes } from '../crypto/sa.js';
+import type { LearningConfig } from './learned.js';
 import type { SaRow } from '../crypto/sa-store.js';
 
 export type DpCommand =
@@ -77,6 +78,8 @@ export interface DatapathConfig {
   espPort: number;
   /** Idle expiry of UDP flows through a VIP, ms (absent: balancer/conntrack.ts default, 120 s). */
   udpIdleMs?: number;
+  /** Cap and ageing of MACs learned from static VTEPs (absent: router/learned.ts defaults). */
+  learning?: Partial<LearningConfig>;
 }
 
 /** Apply one command to a datapath. `openTap` turns an fd into a FramePort. */

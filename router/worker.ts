@@ -30,7 +30,7 @@ function start(): Datapath {
   const n = native();
   return new Datapath(rx, tx, {
     vxlanPort: cfg.vxlanPort, busyPollUs: cfg.busyPollUs, keepAwake: (us) => n.keepAwake(us), espRx, espPort: cfg.espPort, espError,
-    conntrack: cfg.udpIdleMs === undefined ? {} : { udpIdleMs: cfg.udpIdleMs },
+    conntrack: cfg.udpIdleMs === undefined ? {} : { udpIdleMs: cfg.udpIdleMs }, learning: cfg.learning,
   });
 }
 

@@ -40,6 +40,8 @@ export const AGENT_OPTIONS = {
   'busy-poll': { type: 'string', value: 'USEC', default: String(DEFAULT_BUSY_POLL_US), help: 'Microseconds (0-1000000) the datapath thread stays awake after traffic before sleeping' },
   'metrics-addr': { type: 'string', value: 'ADDR:PORT', help: 'Serve Prometheus metrics (/metrics) and a health check (/healthz) over HTTP here (default: off)' },
   'udp-idle': { type: 'string', value: 'SECONDS', default: '120', help: 'Idle expiry of UDP flows through service VIPs and the routing mesh (1-86400 s; TCP has no idle timer)' },
+  'mac-learning-max': { type: 'string', value: 'N', default: '4096', help: 'Per network: MACs learned from static VTEPs (kernel VXLAN peers) kept at most (0-1000000; 0 = learn none); a full table learns no more until entries age out' },
+  'mac-ageing': { type: 'string', value: 'SECONDS', default: '300', help: 'A learned MAC is forgotten after this long without a frame from it (0-86400 s; 0 = never)' },
 } as const;
 
 /** --metrics-addr ADDR:PORT → its parts; both are required (no default port to guess at). */
@@ -72,6 +74,10 @@ export function agentOptions(o: Values<typeof AGENT_OPTIONS>, socket: string): A
     profile: oneOf(o['gossip-profile'], GOSSIP_PROFILES, '--gossip-profile'),
     busyPollUs: integer(o['busy-poll'], 0, 1_000_000, '--busy-poll takes microseconds, 0-1000000'),
     udpIdleMs: integer(o['udp-idle'], 1, 86_400, '--udp-idle takes seconds, 1-86400') * 1000,
+    learning: {
+      maxLearned: integer(o['mac-learning-max'], 0, 1_000_000, '--mac-learning-max takes a count, 0-1000000'),
+      ageingMs: integer(o['mac-ageing'], 0, 86_400, '--mac-ageing takes seconds, 0-86400') * 1000,
+    },
     version: VERSION,
     metrics: metricsAddr(o['metrics-addr']),
     rekeyIntervalMs: rekeyInterval(o['rekey-interval']),
