@@ -11,12 +11,12 @@ import { spawnSync } from 'node:child_process';
 import { native } from '../native/index.js';
 import { A, B, BenchTap, BenchUdp, DST, MAC_A, MAC_B, SRC, tcpFrame } from './bench-ports.js';
 import { Datapath } from '../router/datapath.js';
-import { tuneInliningForDatapath } from '../router/inlining.js';
+import { tuneJitForDatapath } from '../router/jit.js';
 import { macParts } from '../router/wire/addr.js';
 import { onesSum, onesSumBytes, useNativeSum } from '../router/wire/index.js';
 
-// As the datapath worker does (router/inlining.ts); MICRO_INLINE=default measures V8's default budget.
-if (process.env.MICRO_INLINE !== 'default') tuneInliningForDatapath();
+// As the datapath worker does (router/jit.ts); MICRO_INLINE=default measures V8's default budget.
+if (process.env.MICRO_INLINE !== 'default') tuneJitForDatapath();
 const n = native();
 const useNative = (on: boolean): void => void useNativeSum(on ? n.csumSum : null, on ? n.csumBatch : null);
 

@@ -4,10 +4,10 @@ import { Datapath } from './datapath.js';
 import { applyCommand, type DatapathConfig, type DpCommand } from './engine.js';
 import { TapPort, UdpPort } from './native-ports.js';
 import { native } from '../native/index.js';
-import { tuneInliningForDatapath } from './inlining.js';
+import { tuneJitForDatapath } from './jit.js';
 
-// Before any datapath code is hot (router/inlining.ts).
-tuneInliningForDatapath();
+// Before any datapath code is hot (router/jit.ts).
+tuneJitForDatapath();
 
 const cfg = workerData as DatapathConfig;
 const port = parentPort!;
