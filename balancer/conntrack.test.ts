@@ -96,6 +96,22 @@ describe('conntrack', () => {
     expect([counts.active, counts.inactive]).toEqual([0, 0]);
   });
 
+  it('a SYN-ACK on a closing entry is Stale (a direct connection from the same client port), on an open one it passes', () => {
+    const counts = new Counts();
+    const ct = new ConnTable({ maxEntries: 64 }, counts);
+    const e = tcpFlow(ct, 4, 4);
+    ct.reply(e, SYN | ACK, 0, 0);
+    expect(ct.reply(e, SYN | ACK, 0, 1)).toBe(CtVerdict.Pass); // a retransmitted SYN-ACK
+    ct.forward(e, FIN | ACK, 0, 2);
+    expect(ct.reply(e, SYN | ACK, 0, 3)).toBe(CtVerdict.Pass); // half-closed: still this flow
+    ct.reply(e, FIN | ACK, 0, 4);
+    expect(ct.state[e]).toBe(CtState.Closing);
+    expect(ct.reply(e, SYN | ACK, 0, 5)).toBe(CtVerdict.Stale);
+    expect(ct.lookupReply(TCP, B1, 8080, 4, 4)).toBe(-1);
+    expect([ct.stats.stale, ct.size]).toEqual([1, 0]);
+    expect([counts.active, counts.inactive]).toEqual([0, 0]);
+  });
+
   it('UDP expires after the configured idle time; traffic in either direction refreshes it', () => {
     const ct = new ConnTable({ maxEntries: 64, udpIdleMs: 3000 });
     const e = ct.insert(UDP, 5, 53, VIP, 53, B1, 53, 0, 0, 0, 0, 0);

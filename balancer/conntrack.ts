@@ -11,7 +11,9 @@
 // - TCP established: no idle timer at all; it lives while both ends keep it. One FIN is a
 //   half-close: still no timer. Both FINs: the entry lingers finLingerMs for the last ACKs and
 //   retransmitted FINs, then goes. An RST ends it at once (after that packet is forwarded). A
-//   new SYN on a closing entry (port reuse) ends it so the flow is scheduled afresh.
+//   new SYN on a closing entry (port reuse) ends it so the flow is scheduled afresh; a SYN-ACK
+//   from the backend on a closing entry belongs to another connection (the client reached the
+//   backend's own address from the same port): the entry ends and that packet is not translated.
 // - UDP: expires udpIdleMs after its last packet; at most maxUdp, oldest-idle evicted first.
 // - At maxEntries, after reclaiming what has expired and the oldest half-open entry, a new
 //   flow is refused (the stage answers RST / ICMP port unreachable, counted): established
@@ -120,11 +122,21 @@ export class ConnTable extends ConnStore {
     return CtVerdict.Pass;
   }
 
-  /** A backend packet (reply) on entry e; see forward(). */
+  /**
+   * A backend packet (reply) on entry e; see forward(). A SYN-ACK on a closing entry is not
+   * this flow's (its SYN never came through the VIP, or forward() would have renewed the
+   * entry): the client opened a connection straight to the backend from the same port while
+   * the VIP flow lingered. The entry ends and the packet is Stale: pass it untranslated.
+   */
   reply(e: number, tcpFlags: number, ack: number, now: number): number {
     if (this.proto[e] !== CtProto.Tcp) {
       this.touchUdp(e, now);
       return CtVerdict.Pass;
+    }
+    if ((tcpFlags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK) && this.state[e] === CtState.Closing) {
+      this.stats.stale++;
+      this.remove(e);
+      return CtVerdict.Stale;
     }
     if (tcpFlags & TCP_RST) {
       this.stats.closedRst++;

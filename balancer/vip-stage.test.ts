@@ -79,6 +79,33 @@ describe('VIP stages in the datapath', () => {
     expect(a.net.vips!.ct.size).toBe(1);
   });
 
+  it('a direct connection from a lingering VIP flow\'s client port: the task\'s SYN-ACK reaches the client untranslated', async () => {
+    for (const h of [a, b]) h.dp.setServices(VNI, spec([REMOTE_TASK]));
+    const cmac = Number(`0x${CLIENT.mac.replace(/:/g, '')}`);
+    const tmac = Number(`0x${REMOTE_TASK.mac.replace(/:/g, '')}`);
+    const fromTask = (flags: number) => b.tap.inject(seg(cmac, tmac, REMOTE_TASK.ip, CLIENT.ip, 80, 40002, flags));
+    a.tap.inject(seg(VIP_MAC, cmac, CLIENT.ip, ip(VIP), 40002, 80, TcpFlag.Syn));
+    await flush();
+    fromTask(TcpFlag.Syn | TcpFlag.Ack);
+    await flush();
+    a.tap.inject(seg(VIP_MAC, cmac, CLIENT.ip, ip(VIP), 40002, 80, TcpFlag.Fin | TcpFlag.Ack));
+    await flush();
+    fromTask(TcpFlag.Fin | TcpFlag.Ack);
+    await flush();
+    expect(ipv4Src(a.tap.written.at(-1)!, 14)).toBe(ip(VIP)); // still the VIP flow's: its FIN
+    expect(a.net.vips!.ct.size).toBe(1); // lingering
+    // The client now opens a connection straight to the task's address from the same port.
+    a.tap.inject(seg(tmac, cmac, CLIENT.ip, REMOTE_TASK.ip, 40002, 80, TcpFlag.Syn));
+    await flush();
+    fromTask(TcpFlag.Syn | TcpFlag.Ack);
+    await flush();
+    const atClient = a.tap.written.at(-1)!;
+    expect(tcpFlags(atClient, 34)).toBe(TcpFlag.Syn | TcpFlag.Ack);
+    expect(ipv4Src(atClient, 14)).toBe(REMOTE_TASK.ip);
+    expect(l4SrcPort(atClient, 34)).toBe(80);
+    expect(a.net.vips!.ct.size).toBe(0);
+  });
+
   it('hairpins a local task: source VIP:p to the task, and the reply back to the client', async () => {
     a.dp.setServices(VNI, spec([LOCAL_TASK]));
     const cmac = Number(`0x${CLIENT.mac.replace(/:/g, '')}`);

@@ -227,7 +227,7 @@ export function unnat(v: VipState, d: VipDatagram): number {
   if (r !== PASS) return r;
   const vip = v.ct.vip[e];
   const vPort = v.ct.vipPort[e];
-  v.ct.reply(e, flags, ack, performance.now());
+  if (v.ct.reply(e, flags, ack, performance.now()) === CtVerdict.Stale) return PASS; // not a VIP flow's
   natRewriteSrc(buf, ipOff, vip, vPort, false);
   setEthSrc(buf, f, v.vipMac);
   return PASS;
