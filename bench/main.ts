@@ -33,6 +33,7 @@ const BENCH_OPTIONS = {
   out: { type: 'string', value: 'DIR', help: 'Results directory (default bench/results)' },
   systems: { type: 'string', value: 'id,id,...', help: 'Only these systems (ids as in the report: kernel-vxlan, tapmesh, tapmesh-encrypted, …)' },
   'rate-pings': { type: 'boolean', help: 'overlay: also ping at 1, 50 and 500 per second (p50/p99 each; about --rate-seconds each)' },
+  'warm-pings': { type: 'string', value: 'N', help: 'profile: pings at 2 ms before the hop-latency pings (warms the agents\' code; default 0)' },
   'ping-interval': { type: 'string', value: 'MS', help: 'profile: milliseconds between the hop-latency pings (default 2; 1000 = as users ping, the datapath asleep at each)' },
   'rate-seconds': { type: 'string', value: 'S', help: 'Seconds per fixed-rate ping test (default 10; at least 10 pings)' },
   'paced-udp': { type: 'boolean', help: 'overlay: also UDP 1400 B offered at the rate kernel VXLAN received in the same run (loss)' },
@@ -76,6 +77,8 @@ export interface Args {
   steps?: string[];
   /** profile: ms between hop-latency pings. */
   pingIntervalMs: number;
+  /** profile: pings at 2 ms before the hop-latency pings. */
+  warmPings: number;
 }
 
 function toArgs(o: Values<typeof BENCH_OPTIONS>, args: string[]): Args {
@@ -99,6 +102,7 @@ function toArgs(o: Values<typeof BENCH_OPTIONS>, args: string[]): Args {
     runs: runs ?? (quick ? 1 : 3), seconds: seconds ?? (quick ? 2 : 10), pings: pings ?? (quick ? 200 : 1000),
     ratePings: o['rate-pings'] ?? false, rateSeconds: num(o['rate-seconds'], 'rate-seconds') ?? 10, pacedUdp: o['paced-udp'] ?? false,
     steps: o.steps === undefined ? undefined : o.steps.split(',').filter(Boolean).map((x) => oneOf(x, STEPS.map((st) => st.name), '--steps')),
+    warmPings: o['warm-pings'] === undefined ? 0 : integer(o['warm-pings'], 0, 1_000_000, `--warm-pings needs 0..1000000, got ${o['warm-pings']}`),
     pingIntervalMs: o['ping-interval'] === undefined ? 2 : integer(o['ping-interval'], 2, 10_000, `--ping-interval needs 2..10000 ms, got ${o['ping-interval']}`),
     idleSeconds: o['idle-seconds'] === undefined ? 0 : integer(o['idle-seconds'], 0, 3600, `--idle-seconds needs 0..3600, got ${o['idle-seconds']}`),
   };
@@ -188,7 +192,7 @@ async function runProfile(a: Args, date: Date): Promise<number> {
   const src = await source();
   const lines = [`# tapmesh profile — ${date.toISOString()}`, '', `Machine: ${machineLine(m)}. ` +
     `Source: ${src ? `${src.commit}${src.dirty ? ' plus uncommitted changes' : ''}` : 'unknown'}. Busy with other work before start: ${(await busyPct()).toFixed(0)}%. Underlay tx offloads: ${a.underlayOffload ? 'on' : 'off'} for every system.`, ''];
-  const opts = { seconds: a.seconds, pings: a.pings, pingIntervalMs: a.pingIntervalMs, underlayOffload: a.underlayOffload, progress, onLab: (lab: Lab, alive: boolean) => (alive ? labs.add(lab) : labs.delete(lab)) };
+  const opts = { seconds: a.seconds, pings: a.pings, pingIntervalMs: a.pingIntervalMs, warmPings: a.warmPings, underlayOffload: a.underlayOffload, progress, onLab: (lab: Lab, alive: boolean) => (alive ? labs.add(lab) : labs.delete(lab)) };
   for (const sys of systemsFor({ ...a, systems: a.systems ?? ['kernel-vxlan', 'tapmesh'] })) lines.push(...(await profileSystem(sys, opts)));
   const text = `${lines.join('\n')}\n`;
   mkdirSync(a.out, { recursive: true });
