@@ -168,6 +168,9 @@ export class Encryption {
     this.polling = true;
     try {
       this.syncPeers();
+      // No encrypted network here and no SA left to age out: the datapath thread stays asleep
+      // (this poll, 4 times a second, was the only thing waking an idle agent's datapath).
+      if (!this.wanted() && this.rows.length === 0) return;
       // 2.
       this.rows = await this.engine.call({ op: 'saList' });
       if (!this.wanted()) return;
