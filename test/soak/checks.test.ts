@@ -100,6 +100,19 @@ describe('soak checks', () => {
     expect(v.map((x) => [x.host, x.ok, x.growth === undefined ? undefined : Math.round(100 * x.growth)])).toEqual([['h1', false, 22], ['h2', true, 18], ['h3', true, undefined]]);
   });
 
+  it('the RSS after warm-up is the median of its first samples: one sample in a GC trough is not the baseline', () => {
+    const s = scene();
+    const kb = (host: string, pid: number, pts: [number, number][]) => pts.map(([at, v]) => ({ at, host, pid, kb: v }));
+    const rss = [
+      // h1: a trough right after warm-up (73.6 MB, then 81 and 84), 88.7 at the end: +9.5% on the median, not +20.5%.
+      ...kb('h1', 1001, [[0, 70_000], [60, 73_600], [62, 81_000], [64, 84_000], [600, 88_700]]),
+      // h2: steady growth still fails: 60, 61, 62 after warm-up, 80 at the end: +31%.
+      ...kb('h2', 1002, [[60, 60_000], [62, 61_000], [64, 62_000], [600, 80_000]]),
+    ];
+    const v = rssVerdicts(s, rss, 60);
+    expect(v.map((x) => [x.host, x.ok, x.warmKb, x.growth === undefined ? undefined : Math.round(1000 * x.growth) / 10])).toEqual([['h1', true, 81_000, 9.5], ['h2', false, 61_000, 31.1]]);
+  });
+
   it('the detection bound covers the cut-off side slowed by local health', () => {
     // 4 × 200 ms × 8 + 6 × 800 ms + 10 × 50 ms = 11.7 s, × 1.5
     expect(detectionMs(5)).toBe(17_550);

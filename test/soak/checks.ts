@@ -197,10 +197,14 @@ export interface RssVerdict {
   ok: boolean;
 }
 
+/** Samples that make up the RSS after warm-up: their median, so one sample taken right after a GC is not the baseline. */
+export const WARM_SAMPLES = 3;
+
 /**
- * 5. Per agent process alive at the end: its RSS after warm-up (first sample at least warmupMs
- * after it started) against its last sample. A process restarted too late for a warm-up sample
- * has no verdict of its own (reported, not counted).
+ * 5. Per agent process alive at the end: its RSS after warm-up (the median of the first
+ * WARM_SAMPLES samples at least warmupMs after it started, the last sample excluded) against its
+ * last sample. A process restarted too late for a warm-up sample has no verdict of its own
+ * (reported, not counted).
  */
 export function rssVerdicts(s: Scene, samples: RssSample[], warmupMs: number, maxGrowth = 0.2): RssVerdict[] {
   const out: RssVerdict[] = [];
@@ -208,10 +212,11 @@ export function rssVerdicts(s: Scene, samples: RssSample[], warmupMs: number, ma
     const pid = a.child?.pid;
     const mine = samples.filter((x) => x.pid === pid);
     if (pid === undefined || mine.length === 0) continue;
-    const warm = mine.find((x) => x.at >= a.startedAt + warmupMs);
     const end = mine[mine.length - 1];
-    const growth = warm && warm !== end ? (end.kb - warm.kb) / warm.kb : undefined;
-    out.push({ host: h.name, pid, warmKb: warm?.kb, endKb: end.kb, growth, ok: growth === undefined || growth <= maxGrowth });
+    const warmKbs = mine.slice(0, -1).filter((x) => x.at >= a.startedAt + warmupMs).slice(0, WARM_SAMPLES).map((x) => x.kb).sort((x, y) => x - y);
+    const warmKb = warmKbs.length > 0 ? warmKbs[(warmKbs.length - 1) >> 1] : undefined;
+    const growth = warmKb !== undefined ? (end.kb - warmKb) / warmKb : undefined;
+    out.push({ host: h.name, pid, warmKb, endKb: end.kb, growth, ok: growth === undefined || growth <= maxGrowth });
   }
   return out;
 }
