@@ -64,9 +64,15 @@ async function iperf(lab: Lab, ns: string, host: string, port: number, seconds: 
 async function main(): Promise<number> {
   if (!requireRoot('services bench')) return 1;
   const { values } = parseArgs({
-    options: { seconds: { type: 'string', default: '5' }, 'agent-args': { type: 'string', default: '' }, 'task-server': { type: 'string', default: 'nginx' } },
+    options: {
+      seconds: { type: 'string', default: '5' },
+      // e.g. --tests mesh (the rows to run: mesh, vip, plain, kernel, streams; all by default).
+      tests: { type: 'string', default: 'mesh,vip,plain,kernel,streams' },
+      hold: { type: 'string', default: '0' }, 'agent-args': { type: 'string', default: '' }, 'task-server': { type: 'string', default: 'nginx' } },
   });
   const seconds = Number(values.seconds);
+  const tests = new Set(values.tests.split(','));
+  for (const t of tests) if (!['mesh', 'vip', 'plain', 'kernel', 'streams'].includes(t)) throw new Error(`--tests: unknown ${t}`);
   const taskServer = values['task-server'];
   if (taskServer !== 'node' && taskServer !== 'nginx') throw new Error(`--task-server node|nginx: ${taskServer}`);
   if (taskServer === 'nginx' && (await run('sh', ['-c', 'command -v nginx'])).code !== 0) {
@@ -135,12 +141,17 @@ async function main(): Promise<number> {
       progress(`${label}: ${w.rps.toFixed(0)} conn/s, latency avg / max ${w.latency} ${w.errors}`);
       rows.push(`| ${label} | ${w.rps.toFixed(0)} | ${w.latency} | ${per(used)} | ${per(serverCpu() - s0)} | ${per(w.cpuMs)} | ${w.errors || '-'} |`);
     };
-    await conn('routing mesh (underlay client → h1:8080 → task on h2)', client.ns, `http://${h1.addr}:8080/`);
-    await conn('VIP (container on h1 → VIP:80 → task on h2)', c1.ns, `http://${vip}:80/`);
-    await conn('plain overlay (container on h1 → task address:80)', c1b.ns, `http://${taskIp}:80/`);
-    await conn('no overlay: kernel only (veth pair, the same server)', kc, 'http://198.18.0.2:80/', kernelServer);
+    // --hold S: keep the lab S seconds before the tests (attach perf or a profiler to the agents).
+    if (Number(values.hold) > 0) {
+      progress(`holding ${values.hold} s: agents ${pids.join(' ')}`);
+      await sleep(Number(values.hold) * 1000);
+    }
+    if (tests.has('mesh')) await conn('routing mesh (underlay client → h1:8080 → task on h2)', client.ns, `http://${h1.addr}:8080/`);
+    if (tests.has('vip')) await conn('VIP (container on h1 → VIP:80 → task on h2)', c1.ns, `http://${vip}:80/`);
+    if (tests.has('plain')) await conn('plain overlay (container on h1 → task address:80)', c1b.ns, `http://${taskIp}:80/`);
+    if (tests.has('kernel')) await conn('no overlay: kernel only (veth pair, the same server)', kc, 'http://198.18.0.2:80/', kernelServer);
     const streams: [string, number][] = [];
-    for (const [label, ns, host, port] of [
+    for (const [label, ns, host, port] of !tests.has('streams') ? [] : [
       ['plain overlay (container on h1 → task address)', c1.ns, taskIp, 5201],
       ['VIP (container on h1 → VIP:5201)', c1.ns, vip, 5201],
       ['routing mesh (underlay client → h1:5201)', client.ns, h1.addr, 5201],
@@ -150,7 +161,7 @@ async function main(): Promise<number> {
       streams.push([label, g]);
       await sleep(500);
     }
-    const plain = streams[0][1];
+    const plain = streams[0]?.[1] ?? 0;
     const md = [
       `# Services bench (${new Date().toISOString()}, ${seconds} s per test, task server ${taskServer}${agentArgs.length ? `, agents with ${agentArgs.join(' ')}` : ''})`, '',
       '| new TCP connections (wrk -t2 -c64, Connection: close) | conn/s | latency avg / max | agents CPU ms / 1000 conn | task server CPU ms / 1000 | wrk CPU ms / 1000 | errors |',
