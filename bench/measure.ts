@@ -89,6 +89,8 @@ export interface IperfOpts {
   udpLen?: number;
   /** UDP target rate of payload, bit/s (iperf3 -b); absent: unlimited. */
   bitsPerSec?: number;
+  /** Socket buffer of both ends, bytes (iperf3 -w; the server takes the client's); absent: the default. */
+  window?: number;
   port?: number;
 }
 
@@ -98,6 +100,7 @@ export async function iperf(lab: Lab, ns: string, dst: string, o: IperfOpts): Pr
     '--connect-timeout', '3000'];
   if (o.streams && o.streams > 1) args.push('-P', String(o.streams));
   if (o.udpLen !== undefined) args.push('-u', '-b', String(Math.round(o.bitsPerSec ?? 0)), '-l', String(o.udpLen));
+  if (o.window !== undefined) args.push('-w', String(o.window));
   const r = await lab.exec(ns, 'iperf3', args, (o.seconds + 20) * 1000);
   if (r.code !== 0) {
     let msg = r.stderr.trim();

@@ -137,6 +137,8 @@ async function oneRun(sys: OverlaySystem, t: Topology, o: OverlayOpts, run: numb
     if (o.steps && !o.steps.includes(s.name)) continue;
     o.progress(`${tag} ${s.what} for ${o.seconds} s …`);
     const pids = sys.pids();
+    const udp = 'udpLen' in s;
+    const dropsBefore = udp ? await dropCounters(t.lab) : {};
     const f = await attempt(s.what, async () => {
       const before = cpuTicksAll(pids);
       // A UDP payload that would not fit the system's MTU is shrunk to fit (IP 20 + UDP 8).
@@ -151,6 +153,12 @@ async function oneRun(sys: OverlaySystem, t: Topology, o: OverlayOpts, run: numb
     if (!f) continue;
     rec.steps[s.name] = f;
     o.progress(`${tag} ${s.what}: ${describe(f)}`);
+    if (udp) {
+      // Which queue dropped the datagrams that were lost (as for the paced test).
+      const after = await dropCounters(t.lab);
+      const lost = Object.entries(after).map(([k, v]) => [k, v - (dropsBefore[k] ?? 0)] as const).filter(([, d]) => d > 0);
+      if (lost.length) o.progress(`${tag} ${s.what} drops: ${lost.map(([k, d]) => `${k} ${d}`).join(', ')}`);
+    }
     switch (s.name) {
       case 'tcp1':
         rec.figures.tcp1Gbps = f.gbps;
@@ -282,6 +290,8 @@ async function dropCounters(lab: Lab): Promise<Record<string, number>> {
  * UDP 1400 B offered to every system at the rate kernel VXLAN received in this run's unpaced
  * UDP 1400 B test: the loss a stream sees that the kernel carries.
  */
+const PACED_WINDOW = 2 << 20;
+
 async function pacedRun(ready: Prepared[], o: OverlayOpts, runNo: number): Promise<void> {
   const kernel = ready.find((p) => p.sys.id === 'kernel-vxlan')?.records[runNo - 1];
   const gbps = kernel?.steps.udp1400?.gbps;
@@ -295,7 +305,9 @@ async function pacedRun(ready: Prepared[], o: OverlayOpts, runNo: number): Promi
     o.progress(`${tag} UDP 1400 B paced at ${gbps.toFixed(3)} Gbit/s for ${o.seconds} s …`);
     try {
       const before = await dropCounters(p.t.lab);
-      const f = await iperf(p.t.lab, p.t.containers[0], OVERLAY.ips[1], { seconds: o.seconds, udpLen: Math.min(1400, p.mtu - 28), bitsPerSec: gbps * 1e9 });
+      // Both ends with 2 MB socket buffers, every system alike: the loss measured is the overlay's,
+      // not the default 208 KB buffer of an iperf3 server that a 2-core host deschedules.
+      const f = await iperf(p.t.lab, p.t.containers[0], OVERLAY.ips[1], { seconds: o.seconds, udpLen: Math.min(1400, p.mtu - 28), bitsPerSec: gbps * 1e9, window: PACED_WINDOW });
       const after = await dropCounters(p.t.lab);
       const lost = Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)] as const).filter(([, d]) => d > 0);
       if (lost.length) o.progress(`${tag} paced UDP drops: ${lost.map(([k, d]) => `${k} ${d}`).join(', ')}`);

@@ -21,6 +21,7 @@ export const C = {
   espSealed: 15, // datagrams of an encrypted network sealed as ESP
   espOpened: 16, // ESP datagrams opened under a current SA and accepted for this network
   learnedAged: 17, // learned MACs forgotten after ageing (no frame from them for learning.ageingMs)
+  gsoJoined: 18, // plain datagrams sent as part of another's UDP GSO run (router/sender.ts queueDatagram)
 } as const;
 export const COUNTER_NAMES = Object.keys(C) as (keyof typeof C)[];
 

@@ -176,7 +176,9 @@ export function encapsulate(net: Network, e: EgressFrame, tx: Sender): number {
 // 9.
 export function enqueue(net: Network, e: EgressFrame, tx: Sender): number {
   const q = tx.pick(flowHash(net.rxSlab, e.off, e.len));
-  if (e.n === 1) tx.queue(net, q, e.start, e.last, e.vtep, 0, 1);
+  // Sealed datagrams stay where the seal stage found them (it seals in place before the send).
+  if (e.n === 1 && net.sa === null) tx.queueDatagram(net, q, e.start, e.last, e.vtep);
+  else if (e.n === 1) tx.queue(net, q, e.start, e.last, e.vtep, 0, 1);
   else tx.queueRun(net, q, e.start, e.n, e.stride, e.last, e.vtep);
   return CONSUMED;
 }

@@ -4,9 +4,9 @@ import { D } from './counters.js';
 import { Datapath } from './datapath.js';
 import { MemoryTap, MemoryUnderlay } from './memory.js';
 import { macParts } from './wire/addr.js';
-import { TapCoalescer, VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, VNET_HDR_LEN, completeChecksum, segmentTcp4 } from './offload.js';
+import { GSO_MAX_SEGS, TapCoalescer, VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, VNET_GSO_UDP_L4, VNET_HDR_LEN, completeChecksum, segmentTcp4 } from './offload.js';
 import { ip } from './testframes.js';
-import { checkIpv4, checkTcp, emitEth, emitIpv4, onesSum, parseMac, ipv4PseudoSum } from './wire/index.js';
+import { checkIpv4, checkTcp, checkUdp, emitEth, emitIpv4, onesSum, parseMac, ipv4PseudoSum } from './wire/index.js';
 
 const SRC = ip('10.0.9.2');
 const DST = ip('10.0.9.3');
@@ -49,6 +49,38 @@ function tsoFrame(payload: Buffer, seq: number, mss: number): Buffer {
   return Buffer.concat([v, f]);
 }
 const fold16 = (x: number) => x & 0xffff;
+
+/** A UDP/IPv4 frame with `payload` and a valid checksum (or none: `csum` false). */
+function udpFrame(payload: Buffer, o: { srcPort?: number; ttl?: number; csum?: boolean } = {}): Buffer {
+  const buf = Buffer.alloc(14 + 20 + 8 + payload.length);
+  emitEth({ dst: parseMac(MAC_B), src: parseMac(MAC_A), ethertype: 0x0800, vlan: null }, buf, 0);
+  emitIpv4({ src: SRC, dst: DST, protocol: 17, ttl: o.ttl ?? 64, tos: 0, ident: 7, dontFrag: false, moreFrags: false, fragOffset: 0, optionsLen: 0, payloadLen: 8 + payload.length }, buf, 14);
+  buf.writeUInt16BE(o.srcPort ?? 40001, 34);
+  buf.writeUInt16BE(5201, 36);
+  buf.writeUInt16BE(8 + payload.length, 38);
+  payload.copy(buf, 42);
+  if (o.csum !== false) buf.writeUInt16BE(~onesSum(buf, 34, 8 + payload.length, ipv4PseudoSum(SRC, DST, 17, 8 + payload.length)) & 0xffff || 0xffff, 40);
+  return buf;
+}
+
+/**
+ * What the kernel's UDP GSO makes of a UDP_L4 super-frame (__udp_gso_segment): datagrams of
+ * gso_size payload bytes, each with the headers copied, its own lengths and a finished checksum.
+ */
+function udpGsoSegment(frame: Buffer, gsoSize: number): Buffer[] {
+  const payload = frame.subarray(42);
+  const out: Buffer[] = [];
+  for (let at = 0; at < payload.length; at += gsoSize) {
+    const chunk = payload.subarray(at, Math.min(payload.length, at + gsoSize));
+    const d = Buffer.concat([frame.subarray(0, 42), chunk]);
+    d.writeUInt16BE(20 + 8 + chunk.length, 16);
+    d.writeUInt16BE(8 + chunk.length, 38);
+    d.writeUInt16BE(fold16(ipv4PseudoSum(SRC, DST, 17, 8 + chunk.length)), 40);
+    expect(completeChecksum(d, 0, d.length, 34, 6, true)).toBe(true);
+    out.push(d);
+  }
+  return out;
+}
 
 describe('segmentTcp4', () => {
   it('cuts any super-frame into valid, in-order segments that rebuild the payload (property)', () => {
@@ -179,6 +211,73 @@ describe('TapCoalescer', () => {
     plain.c.close();
     expect(plain.c.count).toBe(3);
     expect(plain.c.merged).toBe(0);
+  });
+
+  it('merges a run of equal-size UDP datagrams of a flow into one UDP_L4 GSO frame that cuts back into them (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 70 }), fc.integer({ min: 1, max: 1400 }), fc.integer({ min: 1, max: 1400 }), fc.boolean(), (n, size, lastLen, csum) => {
+        const last = Math.min(lastLen, size);
+        const payloads = Array.from({ length: n }, (_, k) => {
+          const p = Buffer.alloc(k === n - 1 ? last : size);
+          for (let i = 0; i < p.length; i++) p[i] = (k * 31 + i) & 255;
+          return p;
+        });
+        const { c, add } = coalescer(true, 256);
+        const frames = payloads.map((p) => udpFrame(p, { csum }));
+        for (const f of frames) add(f);
+        c.close();
+        // At most 64 datagrams per run (what every kernel's UDP GSO takes), and 64 KB.
+        const perRun = Math.min(GSO_MAX_SEGS, Math.floor((65535 - 28) / size));
+        expect(c.count).toBe(Math.ceil(n / perRun));
+        const back: Buffer[] = [];
+        for (let k = 0; k < c.count; k++) {
+          const v = c.offs[k];
+          const f = Buffer.from(c.out.subarray(v + VNET_HDR_LEN, v + c.lens[k]));
+          if (c.out[v + 1] === 0) {
+            back.push(f); // a run of one stays as it came
+            continue;
+          }
+          expect(c.out[v]).toBe(VNET_F_NEEDS_CSUM);
+          expect(c.out[v + 1]).toBe(VNET_GSO_UDP_L4);
+          expect([c.out.readUInt16LE(v + 2), c.out.readUInt16LE(v + 4), c.out.readUInt16LE(v + 6), c.out.readUInt16LE(v + 8)]).toEqual([42, size, 34, 6]);
+          expect(checkIpv4(f, 14, f.length - 14)).toBe(0);
+          back.push(...udpGsoSegment(f, size));
+        }
+        expect(back.length).toBe(n);
+        for (let k = 0; k < n; k++) {
+          expect(checkUdp(back[k], 34, back[k].length - 34, SRC, DST)).toBe(0);
+          expect(back[k].subarray(42).equals(payloads[k])).toBe(true);
+        }
+        expect(c.merged).toBe(n - c.count);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('keeps UDP datagrams apart that must not merge: a longer one, other ports or TTL, a bad checksum', () => {
+    const { c, add } = coalescer(true);
+    const p = Buffer.alloc(500, 3);
+    add(udpFrame(p));
+    add(udpFrame(Buffer.alloc(600, 3))); // longer than the run's segment size
+    add(udpFrame(p, { srcPort: 40002 })); // another flow
+    add(udpFrame(p, { ttl: 9 })); // another TTL
+    const bad = udpFrame(p);
+    bad[100] ^= 0xff;
+    add(bad); // corrupted: the container's stack must see it as it is and drop it
+    add(udpFrame(p));
+    c.close();
+    expect(c.count).toBe(6);
+    for (let k = 0; k < c.count; k++) expect(c.out[c.offs[k] + 1]).toBe(0);
+    expect(c.merged).toBe(0);
+    // A shorter datagram ends a run (it is its last segment); the next one starts another.
+    const r = coalescer(true);
+    r.add(udpFrame(p));
+    r.add(udpFrame(Buffer.alloc(100, 3)));
+    r.add(udpFrame(p));
+    r.c.close();
+    expect(r.c.count).toBe(2);
+    expect(r.c.out[r.c.offs[0] + 1]).toBe(VNET_GSO_UDP_L4);
+    expect(r.c.merged).toBe(1);
   });
 
   it('copies without merging when the TAP takes no virtio headers', () => {

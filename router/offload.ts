@@ -2,17 +2,21 @@
 // super-frames (IFF_VNET_HDR + TSO) that we cut into MTU-sized VXLAN datagrams sent with UDP
 // GSO; on receive, runs of TCP segments of one flow are merged back into a super-frame written
 // to the TAP with a GSO virtio header, so the kernel crosses bridge, veth and TCP once per 64 KB
-// instead of once per 1.4 KB. All functions work in place on slabs and allocate nothing.
+// instead of once per 1.4 KB. Runs of equal-size UDP datagrams of one flow are merged the same
+// way (UDP_L4 GSO, as the kernel's UDP GRO forwards them): one TAP write per run instead of one
+// per datagram; the receiving socket gets them back one by one (or whole, with UDP_GRO set).
+// All functions work in place on slabs and allocate nothing.
 import {
   ETH_HEADER_LEN as ETH, EtherType, IPV4_MIN_HEADER_LEN, IpProto, TCP_CHECKSUM_OFFSET, TCP_MIN_HEADER_LEN, TcpFlag, VNET_HDR_LEN, ethType, fold,
   ipv4DontFrag, ipv4FillChecksum, ipv4HeaderLenAt, ipv4Ident, ipv4IsFragment, ipv4Proto, ipv4PseudoSum, ipv4Src,
   ipv4Dst, ipv4TotalLen, ipv4Tos, ipv4Ttl, ipv4Version, onesSum, setIpv4Ident, setIpv4TotalLen, setTcpChecksum,
   setTcpFlags, setTcpSeq, tcpAck, tcpFillChecksum, tcpFlags, fillChecksums, tcpHeaderLenAt, tcpOptionsOff, tcpSeq, tcpSrcPort,
-  tcpDstPort, tcpWindow, wr16, writeVnetNone, writeVnetTcp4,
+  tcpDstPort, tcpWindow, wr16, writeVnetNone, writeVnetTcp4, UDP_CSUM_OFFSET, UDP_HEADER_LEN, setUdpChecksum, setUdpLength,
+  udpChecksum, udpDstPort, udpLength, udpSrcPort, writeVnetUdp4,
 } from './wire/index.js';
 import { finishPartial, writeRxVnet } from './partial-csum.js';
 
-export { VNET_F_NEEDS_CSUM, VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_HDR_LEN, writeVnetNone } from './wire/index.js';
+export { VNET_F_NEEDS_CSUM, VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_GSO_UDP_L4, VNET_HDR_LEN, writeVnetNone } from './wire/index.js';
 /** Largest UDP payload of one GSO send (65535 - IPv4 - UDP headers). */
 export const GSO_MAX_BYTES = 65507;
 /** Segments per GSO send that every kernel with UDP_SEGMENT accepts. */
@@ -42,6 +46,21 @@ export function tcp4HeaderLen(buf: Buffer, off: number, len: number): number {
   const thl = tcpHeaderLenAt(buf, ip + ihl);
   if (thl < TCP_MIN_HEADER_LEN || ETH + ihl + thl > len) return 0;
   return ETH + ihl + thl;
+}
+
+/** Headers of a UDP run member: Ethernet, IPv4 without options, UDP. */
+const UDP4_HDR = ETH + IPV4_MIN_HEADER_LEN + UDP_HEADER_LEN;
+
+/**
+ * Header length of an IPv4/UDP frame that may join a UDP run (no IP options, not a fragment, IP
+ * and UDP lengths consistent with the frame, some payload), or 0.
+ */
+export function udp4HeaderLen(buf: Buffer, off: number, len: number): number {
+  if (len <= UDP4_HDR || ethType(buf, off) !== EtherType.Ipv4) return 0;
+  const ip = off + ETH;
+  if (ipv4Version(buf, ip) !== 4 || ipv4Proto(buf, ip) !== IpProto.Udp || ipv4HeaderLenAt(buf, ip) !== IPV4_MIN_HEADER_LEN) return 0;
+  if (ipv4IsFragment(buf, ip) || ipv4TotalLen(buf, ip) !== len - ETH) return 0;
+  return udpLength(buf, ip + IPV4_MIN_HEADER_LEN) === len - ETH - IPV4_MIN_HEADER_LEN ? UDP4_HDR : 0;
 }
 
 /**
@@ -129,6 +148,8 @@ export class TapCoalescer {
   private curSegs = 0;
   private curNextSeq = 0;
   private curLen = 0;
+  /** The open super-frame is a UDP run (else TCP). */
+  private curUdp = false;
   /** Frames merged into an earlier one (a counter the datapath reads). */
   merged = 0;
 
@@ -169,10 +190,15 @@ export class TapCoalescer {
     if (this.vnet) {
       this.authentic = authentic;
       const hdr = tcp4HeaderLen(buf, f, len);
-      if (hdr !== 0 && this.tryAppend(buf, f, len, hdr)) return;
+      const udp = hdr === 0 && udp4HeaderLen(buf, f, len) !== 0;
+      if (hdr !== 0 ? this.tryAppend(buf, f, len, hdr) : udp && this.tryAppendUdp(buf, f, len)) return;
       this.close();
       if (hdr !== 0 && len > hdr && mergeable(buf, f, len, hdr, authentic)) {
         this.open(buf, f, len, hdr);
+        return;
+      }
+      if (udp && udpMergeable(buf, f, len, authentic)) {
+        this.openUdp(buf, f, len);
         return;
       }
       const o = this.fill;
@@ -199,6 +225,7 @@ export class TapCoalescer {
     buf.copyWithin(o + VNET_HDR_LEN, f, f + len);
     this.cur = this.count;
     this.push(o, VNET_HDR_LEN + len);
+    this.curUdp = false;
     this.curHdr = hdr;
     this.curMss = len - hdr;
     this.curSegs = 1;
@@ -210,7 +237,7 @@ export class TapCoalescer {
   }
 
   private tryAppend(buf: Buffer, f: number, len: number, hdr: number): boolean {
-    if (this.cur < 0 || hdr !== this.curHdr) return false;
+    if (this.cur < 0 || this.curUdp || hdr !== this.curHdr) return false;
     const chunk = len - hdr;
     if (chunk <= 0 || chunk > this.curMss || this.curLen + chunk - ETH > 65535) return false;
     if (this.fill + chunk > this.end) return false;
@@ -243,7 +270,49 @@ export class TapCoalescer {
     return true;
   }
 
-  /** Finish the open super-frame: IP length and checksum, partial TCP checksum, GSO header. */
+  /** A UDP run starts with the frame at f: its payload length is the run's segment size. */
+  private openUdp(buf: Buffer, f: number, len: number): void {
+    const o = this.fill;
+    writeVnetNone(buf, o);
+    buf.copyWithin(o + VNET_HDR_LEN, f, f + len);
+    this.cur = this.count;
+    this.push(o, VNET_HDR_LEN + len);
+    this.curUdp = true;
+    this.curHdr = UDP4_HDR;
+    this.curMss = len - UDP4_HDR;
+    this.curSegs = 1;
+    this.curLen = len;
+  }
+
+  /**
+   * Appends a datagram to the open UDP run: same addresses, ports, TOS, TTL and DF, a payload no
+   * longer than the run's segment size (a shorter one ends the run, as the kernel's GSO cuts
+   * it), a verified (or absent) checksum, at most GSO_MAX_SEGS datagrams and 64 KB per run.
+   */
+  private tryAppendUdp(buf: Buffer, f: number, len: number): boolean {
+    if (this.cur < 0 || !this.curUdp || this.curSegs >= GSO_MAX_SEGS) return false;
+    const chunk = len - UDP4_HDR;
+    if (chunk > this.curMss || this.curLen + chunk - ETH > 65535 || this.fill + chunk > this.end) return false;
+    const o = this.out;
+    const ip = f + ETH;
+    const u = ip + IPV4_MIN_HEADER_LEN;
+    const bip = this.offs[this.cur] + VNET_HDR_LEN + ETH;
+    const bu = bip + IPV4_MIN_HEADER_LEN;
+    if (ipv4Src(buf, ip) !== ipv4Src(o, bip) || ipv4Dst(buf, ip) !== ipv4Dst(o, bip)) return false;
+    if (udpSrcPort(buf, u) !== udpSrcPort(o, bu) || udpDstPort(buf, u) !== udpDstPort(o, bu)) return false;
+    if (ipv4Tos(buf, ip) !== ipv4Tos(o, bip) || ipv4Ttl(buf, ip) !== ipv4Ttl(o, bip) || ipv4DontFrag(buf, ip) !== ipv4DontFrag(o, bip)) return false;
+    if (!udpMergeable(buf, f, len, this.authentic)) return false;
+    o.copyWithin(this.fill, f + UDP4_HDR, f + len);
+    this.fill += chunk;
+    this.curLen += chunk;
+    this.lens[this.cur] += chunk;
+    this.curSegs++;
+    this.merged++;
+    if (chunk < this.curMss) this.close();
+    return true;
+  }
+
+  /** Finish the open super-frame: IP length and checksum, partial TCP/UDP checksum, GSO header. */
   close(): void {
     const i = this.cur;
     if (i < 0) return;
@@ -258,6 +327,12 @@ export class TapCoalescer {
     setIpv4TotalLen(o, ip, ihl + l4);
     ipv4FillChecksum(o, ip);
     const t = ip + ihl;
+    if (this.curUdp) {
+      setUdpLength(o, t, l4);
+      setUdpChecksum(o, t, fold(ipv4PseudoSum(ipv4Src(o, ip), ipv4Dst(o, ip), IpProto.Udp, l4)));
+      writeVnetUdp4(o, v, this.curHdr, this.curMss, ETH + ihl, UDP_CSUM_OFFSET);
+      return;
+    }
     setTcpChecksum(o, t, fold(ipv4PseudoSum(ipv4Src(o, ip), ipv4Dst(o, ip), IpProto.Tcp, l4)));
     writeVnetTcp4(o, v, this.curHdr, this.curMss, ETH + ihl, TCP_CHECKSUM_OFFSET);
   }
@@ -281,4 +356,13 @@ function mergeable(buf: Buffer, f: number, len: number, hdr: number, authentic: 
   const l4 = len - ETH - ihl;
   if (authentic) return hdr > 0;
   return onesSum(buf, t, l4, ipv4PseudoSum(ipv4Src(buf, ip), ipv4Dst(buf, ip), IpProto.Tcp, l4)) === 0xffff && hdr > 0;
+}
+
+/** A UDP run member whose checksum verifies, is absent (0: IPv4 allows it), or is `authentic`. */
+function udpMergeable(buf: Buffer, f: number, len: number, authentic: boolean): boolean {
+  const u = f + ETH + IPV4_MIN_HEADER_LEN;
+  if (authentic || udpChecksum(buf, u) === 0) return true;
+  const l4 = len - ETH - IPV4_MIN_HEADER_LEN;
+  const ip = f + ETH;
+  return onesSum(buf, u, l4, ipv4PseudoSum(ipv4Src(buf, ip), ipv4Dst(buf, ip), IpProto.Udp, l4)) === 0xffff;
 }

@@ -1,8 +1,9 @@
 // The UDP side of sending (behind the DatagramPorts, as wireguard-go keeps GSO behind
 // conn.Bind): one queue per send socket (the inner-flow hash picks it, so each flow keeps one UDP
 // source port), TCP super-frames cut into segments with room for a header and a trailer, runs of
-// equal-size datagrams packed as UDP GSO sends, one sendmmsg per queue per batch, and the
-// fall-back to plain datagrams for a destination whose GSO sends the kernel refuses.
+// equal-size datagrams packed as UDP GSO sends (segments of a super-frame, and consecutive plain
+// datagrams for one VTEP, copied together), one sendmmsg per queue per batch, and the fall-back
+// to plain datagrams for a destination whose GSO sends the kernel refuses.
 // Hot path: nothing here allocates.
 import { C, D } from './counters.js';
 import type { Network } from './network.js';
@@ -114,6 +115,44 @@ export class Sender {
       const bytes = (m - 1) * stride + (k + m === n ? last : stride);
       this.queue(net, q, start + k * stride, bytes, vtep, m > 1 ? stride : 0, m);
     }
+  }
+
+  /**
+   * Queue one plain datagram. Back-to-back datagrams of equal size (the last of a run may be
+   * shorter) for the same VTEP on this queue join into one GSO run, copied one after the other
+   * into the segmentation area: a UDP flood then crosses the underlay as one skb per run and the
+   * peer's UDP_GRO socket takes it whole. Only for bytes that are final (not sealed later).
+   */
+  queueDatagram(net: Network, q: TxQueue, off: number, len: number, vtep: number): void {
+    const k = q.count - 1;
+    if (k >= 0 && q.addrs[k] === vtep >>> 0 && q.port.gso && this.joins(net, q, k, len) && (this.noGsoCount === 0 || !this.gsoRefused(vtep))) {
+      const buf = net.rxSlab;
+      if (q.segs[k] === 0) {
+        // The run's first datagram moves into the area, where the run grows.
+        buf.copyWithin(net.segFill, q.offs[k], q.offs[k] + q.lens[k]);
+        q.offs[k] = net.segFill;
+        q.segs[k] = q.lens[k];
+        net.segFill += q.lens[k];
+      }
+      buf.copyWithin(net.segFill, off, off + len);
+      net.segFill += len;
+      q.lens[k] += len;
+      q.dgrams[k]++;
+      net.counters[C.gsoJoined]++;
+      return;
+    }
+    this.queue(net, q, off, len, vtep, 0, 1);
+  }
+
+  /** Whether a datagram of len bytes can extend entry k (see queueDatagram). */
+  private joins(net: Network, q: TxQueue, k: number, len: number): boolean {
+    const seg = q.segs[k];
+    const size = seg === 0 ? q.lens[k] : seg;
+    if (len > size || q.ports[k] !== (net.dstPort || this.vxlanPort)) return false;
+    if (q.dgrams[k] >= GSO_MAX_SEGS || q.lens[k] + len > GSO_MAX_BYTES) return false;
+    // A run grows only at the end of the area and only while its datagrams are all full size.
+    if (seg !== 0 && (q.offs[k] + q.lens[k] !== net.segFill || q.lens[k] % seg !== 0)) return false;
+    return net.segFill + (seg === 0 ? q.lens[k] : 0) + len <= net.replyOffs[0];
   }
 
   queue(net: Network, q: TxQueue, off: number, len: number, vtep: number, seg: number, dgrams: number): void {

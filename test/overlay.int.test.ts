@@ -9,7 +9,7 @@ import { arpFrame, ipv4Frame, ip, vxlan } from '../router/testframes.js';
 import { setupKernelVxlanHost } from './harness/kernel-vxlan.js';
 import { Lab, repoRoot, requireRoot, sleep, waitFor, type Host } from './harness/lab.js';
 import { buildOverlay, macOf, type Overlay } from './harness/overlay.js';
-import { tcpTransfer } from './harness/transfer.js';
+import { tcpTransfer, udpBurst } from './harness/transfer.js';
 
 const root = requireRoot('overlay integration');
 const INJECT = path.join(repoRoot, 'test/harness/inject.py');
@@ -68,6 +68,25 @@ describe.skipIf(!root)('overlay across three tapmesh hosts and a kernel VXLAN ho
     const rx = (await statsOf(lab, b.host)).net as unknown as Record<string, number>;
     expect(tx.tsoFrames).toBeGreaterThan(0);
     expect(rx.groMerged).toBeGreaterThan(0);
+  });
+
+  it('bursts of equal-size UDP datagrams arrive whole and in full, sent and written to the TAP as UDP GSO runs', async () => {
+    const [a, b] = [ov.containers[0], ov.containers[2]];
+    const merged = async () => ((await statsOf(lab, b.host)).net as unknown as Record<string, number>).groMerged ?? 0;
+    const before = await merged();
+    const r = await udpBurst(lab, a.ns, b.ns, b.ip, 3000, 1400);
+    expect(r).toEqual({ received: 3000, intact: 3000, distinct: 3000 });
+    // Some of them crossed b's TAP as one write per run (the kernel cut them apart again).
+    expect(await merged()).toBeGreaterThan(before);
+    // And from the kernel VXLAN host (its own encapsulation, outer checksum 0) to a tapmesh host.
+    const k = await udpBurst(lab, kc.ns, a.ns, a.ip, 1000, 1000, 5302);
+    expect(k).toEqual({ received: 1000, intact: 1000, distinct: 1000 });
+    // And to it: tapmesh sends the bursts as UDP GSO runs; the kernel's VXLAN socket cuts them.
+    const joined = async () => ((await statsOf(lab, a.host)).net as unknown as Record<string, number>).gsoJoined ?? 0;
+    const j0 = await joined();
+    const toK = await udpBurst(lab, a.ns, kc.ns, kc.ip, 1000, 1000, 5303);
+    expect(toK).toEqual({ received: 1000, intact: 1000, distinct: 1000 });
+    expect(await joined()).toBeGreaterThan(j0);
   });
 
   it('a kernel VXLAN host and a tapmesh host exchange ping and TCP in both directions', async () => {

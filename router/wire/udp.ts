@@ -47,6 +47,12 @@ export function setUdpSrcPort(buf: Uint8Array, off: number, port: number): void 
 export function setUdpDstPort(buf: Uint8Array, off: number, port: number): void {
   wr16(buf, off + 2, port);
 }
+export function setUdpLength(buf: Uint8Array, off: number, len: number): void {
+  wr16(buf, off + 4, len);
+}
+export function setUdpChecksum(buf: Uint8Array, off: number, c: number): void {
+  wr16(buf, off + 6, c);
+}
 
 /** Writes an 8-byte header with checksum 0 (none); returns 8. No bounds check. */
 export function writeUdpHeader(buf: Uint8Array, off: number, srcPort: number, dstPort: number, payloadLen: number): number {

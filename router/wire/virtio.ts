@@ -1,6 +1,7 @@
 // struct virtio_net_hdr (the 10 bytes a TAP with IFF_VNET_HDR puts in front of each frame; Linux
 // include/uapi/linux/virtio_net.h, little-endian fields on x86/arm hosts):
-//   byte 0: flags (NEEDS_CSUM = 1); byte 1: gso_type (NONE 0, TCPV4 1, UDP 3, TCPV6 4; 0x80 = ECN);
+//   byte 0: flags (NEEDS_CSUM = 1); byte 1: gso_type (NONE 0, TCPV4 1, UDP 3, TCPV6 4, UDP_L4 5;
+//   0x80 = ECN);
 //   2..3: hdr_len; 4..5: gso_size; 6..7: csum_start; 8..9: csum_offset.
 // Offsets in the header are relative to the Ethernet frame that follows it.
 import { WireError, inBounds } from './error.js';
@@ -9,6 +10,8 @@ export const VNET_HDR_LEN = 10;
 export const VNET_F_NEEDS_CSUM = 1;
 export const VNET_GSO_NONE = 0;
 export const VNET_GSO_TCPV4 = 1;
+/** UDP segmentation offload (USO, Linux 6.2+ on TAPs): datagrams of gso_size payload bytes. */
+export const VNET_GSO_UDP_L4 = 5;
 export const VNET_GSO_ECN = 0x80;
 
 // ---- hot-path views (call checkVnet first) ----
@@ -56,8 +59,21 @@ export function writeVnetCsum(buf: Uint8Array, off: number, csumStart: number, c
  * bytes and finishes the checksum field at csumStart + csumOffset.
  */
 export function writeVnetTcp4(buf: Uint8Array, off: number, hdrLen: number, gsoSize: number, csumStart: number, csumOffset: number): void {
+  writeVnetGso(buf, off, VNET_GSO_TCPV4, hdrLen, gsoSize, csumStart, csumOffset);
+}
+
+/**
+ * A UDP GSO (UDP_L4) header with a partial checksum: the kernel cuts the frame into datagrams of
+ * `gsoSize` payload bytes (the last may be shorter) and finishes each one's checksum at
+ * csumStart + csumOffset (the UDP header's check field).
+ */
+export function writeVnetUdp4(buf: Uint8Array, off: number, hdrLen: number, gsoSize: number, csumStart: number, csumOffset: number): void {
+  writeVnetGso(buf, off, VNET_GSO_UDP_L4, hdrLen, gsoSize, csumStart, csumOffset);
+}
+
+function writeVnetGso(buf: Uint8Array, off: number, gsoType: number, hdrLen: number, gsoSize: number, csumStart: number, csumOffset: number): void {
   buf[off] = VNET_F_NEEDS_CSUM;
-  buf[off + 1] = VNET_GSO_TCPV4;
+  buf[off + 1] = gsoType;
   wr16le(buf, off + 2, hdrLen);
   wr16le(buf, off + 4, gsoSize);
   wr16le(buf, off + 6, csumStart);

@@ -46,3 +46,50 @@ export async function tcpTransfer(lab: Lab, fromNs: string, toNs: string, toIp: 
   if (s.code !== 0) throw new Error(`transfer server failed (${s.code}): ${s.stderr}`);
   return { sent: JSON.parse(client.stdout), received: JSON.parse(s.stdout) };
 }
+
+// UDP: the client sends `count` datagrams of `size` bytes in bursts of 64 (back to back, so a
+// receiving agent gets runs it can merge), 5 ms apart; each carries its sequence number and a
+// pattern derived from it. The server (receive buffer 4 MB, so the application is not what
+// drops) counts what arrived, whole and unchanged, until 2 s pass with nothing new.
+const UDP_SERVER = `
+const s = require('node:dgram').createSocket('udp4'); const [port, count] = [Number(process.argv[2]), Number(process.argv[3])];
+const seen = new Set(); let received = 0, intact = 0, last = Date.now();
+s.on('message', (m) => { received++; last = Date.now(); const q = m.readUInt32BE(0); let ok = true;
+  for (let i = 4; i < m.length; i++) if (m[i] !== ((q * 31 + i) & 255)) { ok = false; break; }
+  if (ok) { intact++; seen.add(q); } if (seen.size === count) done(); });
+function done() { process.stdout.write(JSON.stringify({ received, intact, distinct: seen.size }) + String.fromCharCode(10), () => process.exit(0)); }
+s.bind(port, () => { s.setRecvBufferSize(4 << 20); console.error('listening'); });
+setInterval(() => { if (Date.now() - last > 2000 && received > 0) done(); }, 100);
+setTimeout(done, Number(process.argv[4])).unref();
+`;
+const UDP_CLIENT = `
+const s = require('node:dgram').createSocket('udp4'); const [host, port, count, size] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5])];
+let q = 0;
+function burst() { for (let k = 0; k < 64 && q < count; k++, q++) { const m = Buffer.alloc(size); m.writeUInt32BE(q, 0); for (let i = 4; i < size; i++) m[i] = (q * 31 + i) & 255; s.send(m, port, host); }
+  if (q < count) setTimeout(burst, 5); else setTimeout(() => s.close(), 200); }
+burst();
+`;
+
+export interface UdpBurstResult {
+  received: number;
+  intact: number;
+  distinct: number;
+}
+
+/** `count` datagrams of `size` bytes from fromNs to toIp:port; what the receiver got (see above). */
+export async function udpBurst(lab: Lab, fromNs: string, toNs: string, toIp: string, count: number, size: number, port = 5301, timeoutMs = 30_000): Promise<UdpBurstResult> {
+  const srv = path.join(lab.dir, 'udp-server.cjs');
+  const cli = path.join(lab.dir, 'udp-client.cjs');
+  for (const [file, text] of [[srv, UDP_SERVER], [cli, UDP_CLIENT]]) {
+    if (existsSync(file)) continue;
+    writeFileSync(`${file}.${process.pid}.tmp`, text);
+    renameSync(`${file}.${process.pid}.tmp`, file);
+  }
+  const server = lab.exec(toNs, process.execPath, [srv, String(port), String(count), String(timeoutMs)], timeoutMs + 5000);
+  await new Promise((r) => setTimeout(r, 500)); // the server binds first
+  const client = await lab.exec(fromNs, process.execPath, [cli, toIp, String(port), String(count), String(size)], timeoutMs);
+  const s = await server;
+  if (client.code !== 0) throw new Error(`udp client failed: ${client.stderr}`);
+  if (s.code !== 0) throw new Error(`udp server failed (${s.code}): ${s.stderr}`);
+  return JSON.parse(s.stdout) as UdpBurstResult;
+}
