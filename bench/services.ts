@@ -43,9 +43,9 @@ function cpuMs(pid: number): number {
   return ((Number(rest[11]) + Number(rest[12])) * 1000) / 100; // utime + stime, in ticks of 1/100 s
 }
 
-async function wrk(lab: Lab, ns: string, url: string, seconds: number): Promise<{ rps: number; errors: string; latency: string; cpuMs: number }> {
+async function wrk(lab: Lab, ns: string, url: string, seconds: number, conns: number): Promise<{ rps: number; errors: string; latency: string; cpuMs: number }> {
   // `times` after wrk: the shell's children's user and system time (wrk's own CPU).
-  const r = await lab.exec(ns, 'bash', ['-c', `wrk -t2 -c64 -d${seconds}s -H 'Connection: close' ${url}; times`], (seconds + 30) * 1000);
+  const r = await lab.exec(ns, 'bash', ['-c', `wrk -t2 -c${conns} -d${seconds}s -H 'Connection: close' ${url}; times`], (seconds + 30) * 1000);
   const t = /\n(\d+)m([\d.]+)s (\d+)m([\d.]+)s\s*$/.exec(r.stdout);
   const cpu = t ? (Number(t[1]) * 60 + Number(t[2]) + Number(t[3]) * 60 + Number(t[4])) * 1000 : 0;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? 0);
@@ -68,7 +68,9 @@ async function main(): Promise<number> {
       seconds: { type: 'string', default: '5' },
       // e.g. --tests mesh (the rows to run: mesh, vip, plain, kernel, streams; all by default).
       tests: { type: 'string', default: 'mesh,vip,plain,kernel,streams' },
-      hold: { type: 'string', default: '0' }, 'agent-args': { type: 'string', default: '' }, 'task-server': { type: 'string', default: 'nginx' } },
+      hold: { type: 'string', default: '0' },
+      // wrk's concurrent connections (-c).
+      connections: { type: 'string', default: '64' }, 'agent-args': { type: 'string', default: '' }, 'task-server': { type: 'string', default: 'nginx' } },
   });
   const seconds = Number(values.seconds);
   const tests = new Set(values.tests.split(','));
@@ -134,7 +136,7 @@ async function main(): Promise<number> {
       const serverCpu = () => serverPids(server).reduce((s, p) => s + cpuMs(p), 0);
       const c0 = cpu();
       const s0 = serverCpu();
-      const w = await wrk(lab, ns, url, seconds);
+      const w = await wrk(lab, ns, url, seconds, Number(values.connections));
       const used = cpu() - c0;
       const k = (w.rps * seconds) / 1000;
       const per = (ms: number) => (k > 0 ? (ms / k).toFixed(0) : '-');
@@ -164,7 +166,7 @@ async function main(): Promise<number> {
     const plain = streams[0]?.[1] ?? 0;
     const md = [
       `# Services bench (${new Date().toISOString()}, ${seconds} s per test, task server ${taskServer}${agentArgs.length ? `, agents with ${agentArgs.join(' ')}` : ''})`, '',
-      '| new TCP connections (wrk -t2 -c64, Connection: close) | conn/s | latency avg / max | agents CPU ms / 1000 conn | task server CPU ms / 1000 | wrk CPU ms / 1000 | errors |',
+      `| new TCP connections (wrk -t2 -c${values.connections}, Connection: close) |` + ' conn/s | latency avg / max | agents CPU ms / 1000 conn | task server CPU ms / 1000 | wrk CPU ms / 1000 | errors |',
       '|---|---|---|---|---|---|---|', ...rows, '',
       '| one TCP stream (iperf3) | Gbit/s | × plain overlay |', '|---|---|---|',
       ...streams.map(([l, g]) => `| ${l} | ${g.toFixed(2)} | ${plain > 0 ? (g / plain).toFixed(2) : '-'} |`), '',
