@@ -198,7 +198,7 @@ export class TapCoalescer {
         return;
       }
       if (udp && udpMergeable(buf, f, len, authentic)) {
-        this.openUdp(buf, f, len);
+        this.begin(buf, f, len, UDP4_HDR, true);
         return;
       }
       const o = this.fill;
@@ -219,17 +219,22 @@ export class TapCoalescer {
     this.fill = o + len;
   }
 
-  private open(buf: Buffer, f: number, len: number, hdr: number): void {
+  /** The frame at f (headers hdr bytes) starts a run; its payload length is the run's segment size. */
+  private begin(buf: Buffer, f: number, len: number, hdr: number, udp: boolean): void {
     const o = this.fill;
     writeVnetNone(buf, o);
     buf.copyWithin(o + VNET_HDR_LEN, f, f + len);
     this.cur = this.count;
     this.push(o, VNET_HDR_LEN + len);
-    this.curUdp = false;
+    this.curUdp = udp;
     this.curHdr = hdr;
     this.curMss = len - hdr;
     this.curSegs = 1;
     this.curLen = len;
+  }
+
+  private open(buf: Buffer, f: number, len: number, hdr: number): void {
+    this.begin(buf, f, len, hdr, false);
     const ip = f + ETH;
     const t = ip + ipv4HeaderLenAt(buf, ip);
     this.curNextSeq = (tcpSeq(buf, t) + (len - hdr)) >>> 0;
@@ -268,20 +273,6 @@ export class TapCoalescer {
     if (psh) setTcpFlags(o, bt, tcpFlags(o, bt) | TcpFlag.Psh);
     if (psh || chunk < this.curMss) this.close();
     return true;
-  }
-
-  /** A UDP run starts with the frame at f: its payload length is the run's segment size. */
-  private openUdp(buf: Buffer, f: number, len: number): void {
-    const o = this.fill;
-    writeVnetNone(buf, o);
-    buf.copyWithin(o + VNET_HDR_LEN, f, f + len);
-    this.cur = this.count;
-    this.push(o, VNET_HDR_LEN + len);
-    this.curUdp = true;
-    this.curHdr = UDP4_HDR;
-    this.curMss = len - UDP4_HDR;
-    this.curSegs = 1;
-    this.curLen = len;
   }
 
   /**

@@ -29,16 +29,24 @@ export interface TransferResult {
   received: { bytes: number; sha256: string };
 }
 
+/**
+ * The lab's copies of these scripts, written once per lab, whole (temp + rename): concurrent
+ * transfers never see a half-written script. Returns their paths.
+ */
+function scripts(lab: Lab, ...files: [string, string][]): string[] {
+  return files.map(([name, text]) => {
+    const file = path.join(lab.dir, name);
+    if (!existsSync(file)) {
+      writeFileSync(`${file}.${process.pid}.tmp`, text);
+      renameSync(`${file}.${process.pid}.tmp`, file);
+    }
+    return file;
+  });
+}
+
 /** `bytesPerSec` (0: as fast as possible) paces the client, for a stream that lasts. */
 export async function tcpTransfer(lab: Lab, fromNs: string, toNs: string, toIp: string, bytes: number, port = 5001, timeoutMs = 60_000, bytesPerSec = 0): Promise<TransferResult> {
-  const srv = path.join(lab.dir, 'xfer-server.cjs');
-  const cli = path.join(lab.dir, 'xfer-client.cjs');
-  // Written once per lab, whole (temp + rename): concurrent transfers never see a half-written script.
-  for (const [file, text] of [[srv, SERVER], [cli, CLIENT]]) {
-    if (existsSync(file)) continue;
-    writeFileSync(`${file}.${process.pid}.tmp`, text);
-    renameSync(`${file}.${process.pid}.tmp`, file);
-  }
+  const [srv, cli] = scripts(lab, ['xfer-server.cjs', SERVER], ['xfer-client.cjs', CLIENT]);
   const server = lab.exec(toNs, process.execPath, [srv, String(port), String(timeoutMs)], timeoutMs + 5000);
   const client = await lab.exec(fromNs, process.execPath, [cli, toIp, String(port), String(bytes), String(bytesPerSec)], timeoutMs);
   const s = await server;
@@ -78,13 +86,7 @@ export interface UdpBurstResult {
 
 /** `count` datagrams of `size` bytes from fromNs to toIp:port; what the receiver got (see above). */
 export async function udpBurst(lab: Lab, fromNs: string, toNs: string, toIp: string, count: number, size: number, port = 5301, timeoutMs = 30_000): Promise<UdpBurstResult> {
-  const srv = path.join(lab.dir, 'udp-server.cjs');
-  const cli = path.join(lab.dir, 'udp-client.cjs');
-  for (const [file, text] of [[srv, UDP_SERVER], [cli, UDP_CLIENT]]) {
-    if (existsSync(file)) continue;
-    writeFileSync(`${file}.${process.pid}.tmp`, text);
-    renameSync(`${file}.${process.pid}.tmp`, file);
-  }
+  const [srv, cli] = scripts(lab, ['udp-server.cjs', UDP_SERVER], ['udp-client.cjs', UDP_CLIENT]);
   const server = lab.exec(toNs, process.execPath, [srv, String(port), String(count), String(timeoutMs)], timeoutMs + 5000);
   await new Promise((r) => setTimeout(r, 500)); // the server binds first
   const client = await lab.exec(fromNs, process.execPath, [cli, toIp, String(port), String(count), String(size)], timeoutMs);
