@@ -7,6 +7,7 @@ import { Mesh, type MeshEnv, type MeshPort } from './mesh.js';
 import { MeshPicker } from './mesh-pick.js';
 import { parseIpv4 } from '../router/wire/addr.js';
 import { parseProxyV2 } from './proxy-v2.js';
+import { native } from '../native/index.js';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -33,11 +34,7 @@ async function freePort(): Promise<number> {
 function env(ports: Map<string, number>): MeshEnv {
   return {
     sandboxOf: (n) => (n === 'net1' ? 'sbx' : undefined),
-    connectTcp: (_ns, ip, _port) => new Promise((resolve, reject) => {
-      const s = net.connect({ host: '127.0.0.1', port: ports.get(ip) ?? 1 });
-      s.once('connect', () => resolve(s));
-      s.once('error', reject);
-    }),
+    dialer: (_ns, ip) => ({ fd: -1, ip: '127.0.0.1', port: ports.get(ip) ?? 1 }),
     openUdp: (_ns, onMessage) => {
       const s = dgram.createSocket('udp4');
       s.on('message', (m, r) => onMessage(m, parseIpv4([...ports].find(([, p]) => p === r.port)?.[0] ?? '0.0.0.0'), 80));
@@ -78,7 +75,7 @@ function get(p: number, send = ''): Promise<string> {
 async function mesh(ports: Map<string, number>, specs: MeshPort[], udpIdleMs = 60_000, maxConnections = 8192): Promise<Mesh> {
   const m = new Mesh(env(ports), { listen: ['127.0.0.1'], udpIdleMs, connectTimeoutMs: 500, maxConnections });
   await m.update(specs);
-  cleanups.push(() => void m.close());
+  cleanups.push(() => void m.destroy());
   return m;
 }
 
@@ -198,6 +195,79 @@ describe('Mesh (loopback)', () => {
     await mesh(new Map([['10.0.0.2', pp]]), [port(pub, [{ ip: '10.0.0.2' }], { proxyProtocol: 'v2' })]);
     expect(await get(pub)).toBe('ok');
     expect(header).toMatchObject({ command: 'proxy', family: 'inet', srcAddr: '127.0.0.1', dstAddr: '127.0.0.1', dstPort: pub });
+  });
+
+  it('moves 8 MB each way intact through a reader slower than the writer (held bytes resume)', async () => {
+    const size = 8 << 20;
+    const data = Buffer.alloc(size);
+    for (let i = 0; i < size; i += 4) data.writeUInt32LE((i * 2654435761) >>> 0, i);
+    // The task echoes everything back; the client reads in bursts with pauses.
+    const echo = await tcpTask('echo', (s) => s.pipe(s));
+    const pub = await freePort();
+    const m = await mesh(new Map([['10.0.0.2', echo]]), [port(pub, [{ ip: '10.0.0.2' }])]);
+    const got = await new Promise<Buffer>((resolve, reject) => {
+      const c = net.connect({ host: '127.0.0.1', port: pub, allowHalfOpen: true });
+      const parts: Buffer[] = [];
+      let n = 0;
+      c.on('data', (d) => {
+        parts.push(d);
+        n += d.length;
+        if ((n >> 20) % 2 === 1) {
+          c.pause();
+          setTimeout(() => c.resume(), 20);
+        }
+      });
+      c.on('end', () => resolve(Buffer.concat(parts)));
+      c.on('error', reject);
+      c.on('connect', () => c.end(data));
+    });
+    expect(got.length).toBe(size);
+    expect(got.equals(data)).toBe(true);
+    for (let i = 0; i < 100 && m.stats().svc1.active > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(m.stats().svc1).toMatchObject({ active: 0, bytesIn: size, bytesOut: size });
+  });
+
+  it('a reset on either side resets the other', async () => {
+    const taskSaw: string[] = [];
+    let toReset: net.Socket | undefined;
+    const t = await tcpTask('t', (s) => {
+      s.on('error', (e: NodeJS.ErrnoException) => taskSaw.push(e.code ?? 'error'));
+      s.on('data', (d) => (d.toString() === 'reset-me' ? s.resetAndDestroy() : (toReset = s)));
+    });
+    const pub = await freePort();
+    await mesh(new Map([['10.0.0.2', t]]), [port(pub, [{ ip: '10.0.0.2' }])]);
+    // The task resets: the client gets ECONNRESET.
+    const c1 = net.connect({ host: '127.0.0.1', port: pub });
+    const c1err = new Promise<string>((r) => c1.on('error', (e: NodeJS.ErrnoException) => r(e.code ?? '')));
+    c1.on('connect', () => c1.write('reset-me'));
+    expect(await c1err).toBe('ECONNRESET');
+    // The client resets: the task's side gets ECONNRESET.
+    const c2 = net.connect({ host: '127.0.0.1', port: pub });
+    c2.on('error', () => undefined);
+    c2.on('connect', () => c2.write('hold'));
+    for (let i = 0; i < 100 && !toReset; i++) await new Promise((r) => setTimeout(r, 10));
+    c2.resetAndDestroy();
+    for (let i = 0; i < 100 && taskSaw.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(taskSaw).toEqual(['ECONNRESET']);
+  });
+
+  it('a task that never answers the connect times out and the next task takes the connection', async () => {
+    // A listener nobody accepts from, its queue filled: further SYNs are dropped (no answer).
+    const n = native();
+    const deaf = n.relayCreate();
+    cleanups.push(() => n.relayDestroy(deaf));
+    const deafPort = await freePort();
+    n.relayListen(deaf, '127.0.0.1', deafPort, 1, false);
+    const fillers = [0, 1, 2].map(() => net.connect({ host: '127.0.0.1', port: deafPort }).on('error', () => undefined));
+    cleanups.push(() => fillers.forEach((f) => f.destroy()));
+    await new Promise((r) => setTimeout(r, 100));
+    const ports = new Map([['10.0.0.2', deafPort], ['10.0.0.3', await tcpTask('t2')]]);
+    const pub = await freePort();
+    const m = await mesh(ports, [port(pub, [{ ip: '10.0.0.2' }, { ip: '10.0.0.3' }])]);
+    const t0 = Date.now();
+    expect(await get(pub)).toBe('t2');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(400); // connectTimeoutMs 500, checked every 125 ms
+    expect(m.stats().svc1).toMatchObject({ refused: 1, retries: 1 });
   });
 
   it('UDP: one flow per client to one task, expired when idle', async () => {

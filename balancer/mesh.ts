@@ -5,16 +5,20 @@
 // (docs/services.md "Routing mesh" has the source address and how replies find their way).
 //   1. update(targets): per published port, open, keep or close its listeners (TCP here, UDP
 //      in balancer/mesh-udp.ts), on each listen address (IPv4, IPv6 where the host has it).
-//   2. admit(): a new TCP connection is refused (reset) while maxPendingConnects are still
-//      connecting or maxConnections are open; before accept, the kernel's SYN queue (with SYN
-//      cookies) and the listen backlog bound a SYN flood: half-open ones never reach the agent.
-//   3. dial(): pick a task (balancer/mesh-pick.ts: weights, 0 drains), connect from the
-//      sandbox; a task that refuses is counted and the next one tried.
-//   4. splice(): the optional PROXY v2 header, then pipe() both ways. No idle timer; a FIN from
-//      either side is passed on and the other direction keeps flowing (allowHalfOpen).
-//   5. finish(): counters; an error on either side resets the other.
+//   2. admit(): a new TCP connection (accepted by the native relay, native/relay.cc) is reset
+//      while maxPendingConnects are still connecting or maxConnections are open; before
+//      accept, the kernel's SYN queue (with SYN cookies) and the listen backlog bound a SYN
+//      flood: half-open ones never reach the agent.
+//   3. dial(): pick a task (balancer/mesh-pick.ts: weights, 0 drains) and hand the relay a
+//      socket made in the sandbox; a task that refuses is counted and the next one tried.
+//   4. connected(): the relay splices both ways (after the optional PROXY v2 header). No idle
+//      timer; a FIN from either side is passed on and the other direction keeps flowing.
+//   5. closed(): counters; an error or RST on either side reset the other (in the relay).
 //   6. reset a vanished task's connections when its host is down (not when it drains).
-import net from 'node:net';
+// The relay moves the bytes in C++ on the main thread's loop: a connection costs this file a
+// few events and no net.Socket (the Node streams version cost ~0.4 ms of CPU per connection).
+import { native, RELAY, type PollHandle, type RelayEvent, type RelayHandle } from '../native/index.js';
+import { familyOf } from '../native/netns.js';
 import { NetnsTcpPool } from '../native/netns-pool.js';
 import { MeshPicker, type MeshTask } from './mesh-pick.js';
 import { MeshUdpPort, type MeshUdpEnv } from './mesh-udp.js';
@@ -28,7 +32,11 @@ export { DEFAULT_MESH_CONFIG, type MeshConfig, type MeshPort, type ServiceCounte
 export interface MeshEnv extends MeshUdpEnv {
   /** The sandbox namespace of a network on this host, or undefined if it is not up here. */
   sandboxOf(network: string): string | undefined;
-  connectTcp(ns: string, ip: string, port: number, timeoutMs: number): Promise<net.Socket>;
+  /**
+   * How to reach task ip:port from sandbox ns: a TCP socket made in it (-1: one made in this
+   * namespace) and the address to connect it to (ip:port itself, but for tests on loopback).
+   */
+  dialer(ns: string, ip: string, port: number): TcpDial;
   /** The sandboxes the mesh dials into now (after every update): resources for others may go. */
   keepSandboxes?(ns: readonly string[]): void;
   /**
@@ -42,15 +50,26 @@ export interface MeshEnv extends MeshUdpEnv {
   warn?(msg: string, fields: Record<string, unknown>): void;
 }
 
+export interface TcpDial { fd: number; ip: string; port: number }
+
 /** Connections from sockets made ahead in batches (native/netns-pool.ts): no setns per connection. */
-export function nativeTcpDialer(): Pick<MeshEnv, 'connectTcp' | 'keepSandboxes'> {
+export function nativeTcpDialer(): Pick<MeshEnv, 'dialer' | 'keepSandboxes'> {
   const pool = new NetnsTcpPool();
-  return { connectTcp: (ns, ip, port, timeoutMs) => pool.connect(ns, ip, port, timeoutMs), keepSandboxes: (ns) => pool.drain(ns) };
+  return { dialer: (ns, ip, port) => ({ fd: pool.take(ns, familyOf(ip)), ip, port }), keepSandboxes: (ns) => pool.drain(ns) };
 }
 
-interface Conn { client: net.Socket; backend: net.Socket | null; task: MeshTask | null }
+interface Conn {
+  id: number;
+  tp: TcpPort;
+  /** Where the client came from and went to (PROXY v2). */
+  remote: string; remotePort: number; local: string; localPort: number;
+  /** The task being dialled or spliced to. */
+  task: MeshTask | null;
+  spliced: boolean;
+  tried: Set<string>;
+}
 
-interface TcpPort { spec: MeshPort; picker: MeshPicker; servers: net.Server[]; conns: Set<Conn> }
+interface TcpPort { spec: MeshPort; picker: MeshPicker; listeners: number[]; conns: Set<Conn> }
 
 export class Mesh {
   readonly cfg: MeshConfig;
@@ -61,6 +80,10 @@ export class Mesh {
   /** TCP connections admitted and not yet closed (client side), all ports. */
   private open = 0;
   private chain: Promise<unknown> = Promise.resolve();
+  /** The relay, made with the first TCP port; its listeners map back to their port. */
+  private relay: { h: RelayHandle; poll: PollHandle; timer: NodeJS.Timeout } | null = null;
+  private readonly byListener = new Map<number, TcpPort>();
+  private readonly conns = new Map<number, Conn>();
 
   constructor(private readonly env: MeshEnv, cfg: Partial<MeshConfig> = {}) {
     this.cfg = { ...DEFAULT_MESH_CONFIG, ...cfg };
@@ -73,8 +96,19 @@ export class Mesh {
     return run;
   }
 
+  /** Closes every listener; connections already spliced live on until their ends close them. */
   close(): Promise<void> {
     return this.update([]);
+  }
+
+  /** Closes every listener and connection now (agent exit, tests). */
+  async destroy(): Promise<void> {
+    await this.close();
+    if (!this.relay) return;
+    this.relay.poll.close();
+    clearInterval(this.relay.timer);
+    native().relayDestroy(this.relay.h);
+    this.relay = null;
   }
 
   /** Counters per service id. */
@@ -150,20 +184,26 @@ export class Mesh {
     }
   }
 
+  private relayOf(): RelayHandle {
+    if (this.relay) return this.relay.h;
+    const n = native();
+    const h = n.relayCreate();
+    const poll = n.pollReadable(n.relayFd(h), () => this.run(), true);
+    // 5. Connect deadlines are checked on every run; this makes a run happen while idle.
+    const timer = setInterval(() => this.pending > 0 && this.run(), Math.max(50, this.cfg.connectTimeoutMs / 4));
+    timer.unref();
+    this.relay = { h, poll, timer };
+    return h;
+  }
+
   private async openTcp(spec: MeshPort): Promise<TcpPort | undefined> {
-    const tp: TcpPort = { spec, picker: new MeshPicker(), servers: [], conns: new Set() };
+    const tp: TcpPort = { spec, picker: new MeshPicker(), listeners: [], conns: new Set() };
+    const h = this.relayOf();
     for (const host of this.cfg.listen) {
-      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (c) => this.admit(tp, c));
       try {
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen({ host, port: spec.published, backlog: this.cfg.backlog, ipv6Only: host.includes(':') }, () => {
-            server.off('error', reject);
-            resolve();
-          });
-        });
-        server.on('error', (e) => this.env.warn?.('mesh listener error', { port: spec.published, error: e.message }));
-        tp.servers.push(server);
+        const id = native().relayListen(h, host, spec.published, this.cfg.backlog, spec.proxyProtocol === 'v2');
+        tp.listeners.push(id);
+        this.byListener.set(id, tp);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         // No IPv6 on this host: IPv4 only, as the issue allows.
@@ -172,13 +212,16 @@ export class Mesh {
         }
       }
     }
-    if (tp.servers.length === 0) return undefined;
+    if (tp.listeners.length === 0) return undefined;
     this.tcp.set(spec.published, tp);
     return tp;
   }
 
   private closeTcp(port: number, tp: TcpPort): void {
-    for (const s of tp.servers) s.close();
+    for (const id of tp.listeners) {
+      native().relayUnlisten(this.relay!.h, id);
+      this.byListener.delete(id);
+    }
     // Connections already spliced live on until their ends close them (drain on removal).
     this.tcp.delete(port);
   }
@@ -191,96 +234,106 @@ export class Mesh {
     for (const c of tp.conns) {
       if (c.task === null || live.has(c.task.endpoint) || this.env.hostDown?.(c.task.host) !== true) continue;
       this.counter(spec.service).resetHostDown++;
-      c.client.resetAndDestroy();
-      c.backend?.destroy();
+      this.reset(c);
     }
   }
 
-  /** 2. Admission: bounded concurrent connects. */
-  private admit(tp: TcpPort, client: net.Socket): void {
-    const cnt = this.counter(tp.spec.service);
-    client.on('error', () => undefined); // a reset client: the 'close' path cleans up
-    if (this.pending >= this.cfg.maxPendingConnects || this.open >= this.cfg.maxConnections) {
-      cnt.overload++;
-      client.resetAndDestroy();
+  /** What the relay reports, in order. */
+  private run(): void {
+    if (!this.relay) return;
+    const events = native().relayRun(this.relay.h);
+    for (const e of events) this.event(e);
+  }
+
+  private event(e: RelayEvent): void {
+    if (e[0] === RELAY.ACCEPT) return this.admit(e[1], e[2], e[3] ?? '', e[4] ?? 0, e[5] ?? '', e[6] ?? 0);
+    const c = this.conns.get(e[1]);
+    if (!c) return;
+    if (e[0] === RELAY.CONNECTED) return this.connected(c);
+    if (e[0] === RELAY.CONNECT_FAILED) {
+      this.pending--;
+      this.counter(c.tp.spec.service).refused++;
+      c.task = null;
+      return this.dial(c);
+    }
+    this.closed(c, e[2], e[3]);
+  }
+
+  /** 2. Admission: bounded concurrent connects and open connections. */
+  private admit(id: number, listener: number, remote: string, remotePort: number, local: string, localPort: number): void {
+    const tp = this.byListener.get(listener);
+    const h = this.relay!.h;
+    if (!tp) {
+      native().relayReset(h, id);
       return;
     }
-    const conn: Conn = { client, backend: null, task: null };
-    tp.conns.add(conn);
+    const cnt = this.counter(tp.spec.service);
+    if (this.pending >= this.cfg.maxPendingConnects || this.open >= this.cfg.maxConnections) {
+      cnt.overload++;
+      native().relayReset(h, id);
+      return;
+    }
+    const c: Conn = { id, tp, remote, remotePort, local, localPort, task: null, spliced: false, tried: new Set() };
+    this.conns.set(id, c);
+    tp.conns.add(c);
     this.open++;
     cnt.active++;
     cnt.total++;
-    let closed = false;
-    client.once('close', () => {
-      if (closed) return;
-      closed = true;
-      tp.conns.delete(conn);
-      this.open--;
-      this.finish(tp.spec.service, conn);
-    });
-    this.pending++;
-    this.dial(tp, conn).finally(() => this.pending--).catch(() => undefined);
+    this.dial(c);
   }
 
-  /** 3. Pick and connect, moving on to another task on refusal. */
-  private async dial(tp: TcpPort, conn: Conn): Promise<void> {
-    const spec = tp.spec;
+  /** 3. Pick a task not yet tried and start connecting; reset when none is left. */
+  private dial(c: Conn): void {
+    const spec = c.tp.spec;
     const cnt = this.counter(spec.service);
     const ns = this.env.sandboxOf(spec.network);
-    const tried = new Set<string>();
-    for (let attempt = 0; ns !== undefined && attempt < this.cfg.maxAttempts; attempt++) {
-      const task = tp.picker.pick(tried);
+    while (ns !== undefined && c.tried.size < this.cfg.maxAttempts) {
+      const task = c.tp.picker.pick(c.tried);
       if (!task) break;
-      tried.add(task.endpoint);
-      if (attempt > 0) cnt.retries++;
+      if (c.tried.size > 0) cnt.retries++;
+      c.tried.add(task.endpoint);
+      let header: Uint8Array | undefined;
+      if (spec.proxyProtocol === 'v2') header = encodeProxyV2(proxyV2For(c.remote, c.remotePort, c.local, c.localPort));
       try {
-        const backend = await this.env.connectTcp(ns, task.ip, spec.target, this.cfg.connectTimeoutMs);
-        if (conn.client.destroyed) {
-          backend.destroy();
-          return;
-        }
-        this.splice(spec, conn, backend, task);
-        return;
-      } catch {
+        const d = this.env.dialer(ns, task.ip, spec.target);
+        if (!native().relayConnect(this.relay!.h, c.id, d.fd, d.ip, d.port, this.cfg.connectTimeoutMs, header)) return;
+      } catch (e) {
         cnt.refused++;
-        if (conn.client.destroyed) return;
+        this.env.warn?.('mesh: dial failed', { task: task.endpoint, error: (e as Error).message });
+        continue;
       }
+      c.task = task;
+      this.pending++;
+      return;
     }
     cnt.noTask++;
-    conn.client.resetAndDestroy();
+    this.reset(c);
   }
 
-  /** 4. PROXY v2, then bytes both ways with half-close. */
-  private splice(spec: MeshPort, conn: Conn, backend: net.Socket, task: MeshTask): void {
-    const { client } = conn;
-    conn.backend = backend;
-    conn.task = task;
-    const t = (this.counter(spec.service).tasks[task.endpoint] ??= { active: 0, total: 0 });
+  /** 4. The relay splices from here on. */
+  private connected(c: Conn): void {
+    this.pending--;
+    c.spliced = true;
+    const t = (this.counter(c.tp.spec.service).tasks[c.task!.endpoint] ??= { active: 0, total: 0 });
     t.active++;
     t.total++;
-    backend.allowHalfOpen = true;
-    backend.setNoDelay(true);
-    client.setNoDelay(true);
-    // 5. An error on one side resets the other (the peer learns, nothing hangs).
-    backend.on('error', () => client.resetAndDestroy());
-    client.on('error', () => backend.resetAndDestroy());
-    backend.once('close', () => {
-      t.active--;
-      if (!client.destroyed && !client.writableEnded) client.end();
-    });
-    if (spec.proxyProtocol === 'v2' && client.remoteAddress && client.localAddress) {
-      backend.write(encodeProxyV2(proxyV2For(client.remoteAddress, client.remotePort ?? 0, client.localAddress, client.localPort ?? 0)));
-    }
-    client.pipe(backend);
-    backend.pipe(client);
-    client.resume();
   }
 
-  private finish(service: string, conn: Conn): void {
-    const cnt = this.counter(service);
+  private reset(c: Conn): void {
+    const bytes = native().relayReset(this.relay!.h, c.id);
+    this.closed(c, bytes?.[0] ?? 0, bytes?.[1] ?? 0);
+  }
+
+  /** 5. Counters, once per connection. */
+  private closed(c: Conn, up: number, down: number): void {
+    if (!this.conns.delete(c.id)) return;
+    c.tp.conns.delete(c);
+    this.open--;
+    if (c.task !== null && !c.spliced) this.pending--;
+    const cnt = this.counter(c.tp.spec.service);
     cnt.active--;
-    cnt.bytesIn += conn.client.bytesRead;
-    cnt.bytesOut += conn.client.bytesWritten;
-    if (conn.backend && !conn.backend.destroyed) conn.backend.end();
+    cnt.bytesIn += up;
+    cnt.bytesOut += down;
+    if (c.spliced) cnt.tasks[c.task!.endpoint].active--;
   }
 }

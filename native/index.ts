@@ -166,6 +166,36 @@ export interface NativeAddon {
   socketBind(fd: number, addr: string, port: number): number;
   close(fd: number): void;
 
+  // ---- the routing mesh's TCP relay (native/relay.cc) ----
+  //
+  // Listeners and spliced connections on one epoll set: watch relayFd with pollReadable and call
+  // relayRun when it is readable. Which task, retries and counters are the caller's.
+
+  relayCreate(): RelayHandle;
+  relayFd(relay: RelayHandle): number;
+  /**
+   * A TCP listener (SO_REUSEADDR, TCP_NODELAY for what it accepts; IPv6 ones IPv6-only). `addrs`:
+   * ACCEPT events carry the client's addresses (one syscall more each). Returns its id. Throws
+   * EADDRINUSE...
+   */
+  relayListen(relay: RelayHandle, addr: string, port: number, backlog: number, addrs: boolean): number;
+  /** Closes a listener; connections it accepted live on. */
+  relayUnlisten(relay: RelayHandle, id: number): void;
+  /**
+   * Connects accepted connection `id` to addr:port on `fd` (a TCP socket made in the right
+   * namespace; -1: a new one in this namespace), writing `header` to it first. The relay owns fd
+   * from here. False if the connection is gone (fd closed). Failure arrives as CONNECT_FAILED.
+   */
+  relayConnect(relay: RelayHandle, id: number, fd: number, addr: string, port: number, timeoutMs: number, header?: Uint8Array): boolean;
+  /** RST to both ends of connection `id`; [bytes client → backend, backend → client], or null if unknown. No CLOSED event follows. */
+  relayReset(relay: RelayHandle, id: number): [number, number] | null;
+  /** Does what is ready (accepts, connects, bytes) and returns what the caller must hear about. */
+  relayRun(relay: RelayHandle): RelayEvent[];
+  /** Connections held (accepted, not yet closed). */
+  relayCount(relay: RelayHandle): number;
+  /** Closes every listener and connection. */
+  relayDestroy(relay: RelayHandle): void;
+
   // ---- batched AES-GCM (native/aead.cc), over the OpenSSL Node carries ----
   //
   // Record layout, one per packet, in place at buf[offs[i] .. offs[i]+lens[i]) (lens[i] >= 32):
@@ -221,6 +251,20 @@ export interface NativeAddon {
    */
   csumBatch(buf: Uint8Array, offs: Int32Array, lens: Int32Array, seeds: Uint32Array, count: number, fieldAt: number): number;
 }
+
+/** An opaque relay (native/relay.cc); freed with its descriptors on relayDestroy or collection. */
+export type RelayHandle = { readonly __relay: unique symbol };
+
+/** relayRun's events, by kind (the first element). */
+export const RELAY = { ACCEPT: 1, CONNECTED: 2, CONNECT_FAILED: 3, CLOSED: 4 } as const;
+export type RelayEvent =
+  /** The addresses only from listeners made with `addrs`. */
+  | [kind: 1, id: number, listener: number, remoteAddr?: string, remotePort?: number, localAddr?: string, localPort?: number]
+  | [kind: 2, id: number]
+  /** errno (positive): ECONNREFUSED, EHOSTUNREACH, ETIMEDOUT (past timeoutMs)... */
+  | [kind: 3, id: number, errno: number]
+  /** Both ends closed: bytes client → backend, backend → client, and whether it ended in a reset. */
+  | [kind: 4, id: number, up: number, down: number, reset: boolean];
 
 /** Per-packet status codes of aeadOpen. */
 export const AEAD_OPEN = { OK: 0, AUTH_FAIL: 1, MALFORMED: 2, NO_SA: 3 } as const;

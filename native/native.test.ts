@@ -95,9 +95,23 @@ describe('argument validation (in-process, no syscalls reached)', () => {
 
   it('exports exactly the documented functions', () => {
     expect(Object.keys(n).sort()).toEqual(
-      ['aeadCount', 'aeadCreate', 'aeadDestroy', 'aeadInfo', 'aeadOpen', 'aeadSeal', 'close', 'csumBatch', 'csumSum', 'keepAwake', 'pollReadable', 'readFrames', 'socketBind', 'socketInNetns', 'socketsInNetns', 'tapOpen', 'tapSetOffload', 'tapSetVnetHdrSize', 'udpOpen', 'udpRecv',
+      ['aeadCount', 'aeadCreate', 'aeadDestroy', 'aeadInfo', 'aeadOpen', 'aeadSeal', 'close', 'csumBatch', 'csumSum', 'keepAwake', 'pollReadable', 'readFrames', 'relayConnect', 'relayCount', 'relayCreate', 'relayDestroy', 'relayFd', 'relayListen', 'relayReset', 'relayRun', 'relayUnlisten', 'socketBind', 'socketInNetns', 'socketsInNetns', 'tapOpen', 'tapSetOffload', 'tapSetVnetHdrSize', 'udpOpen', 'udpRecv',
         'udpSend', 'udpSendGso', 'udpSendGsoBatch', 'udpSetGro', 'writeFrames'].sort(),
     );
+  });
+
+  it('relay: bad handles, addresses and ids throw or answer "gone", never crash', () => {
+    expect(() => n.relayRun({} as never)).toThrow(TypeError);
+    const r = n.relayCreate();
+    expect(() => n.relayListen(r, 'not-an-ip', 1, 16, false)).toThrow(RangeError);
+    expect(() => n.relayListen(r, '127.0.0.1', 70000, 16, false)).toThrow(RangeError);
+    expect(() => n.relayListen(r, '127.0.0.1', 0, 16, 'yes' as never)).toThrow(TypeError);
+    expect(n.relayConnect(r, 12345, -1, '127.0.0.1', 80, 1000)).toBe(false); // no such connection
+    expect(n.relayReset(r, 12345)).toBeNull();
+    expect(n.relayRun(r)).toEqual([]);
+    expect(n.relayCount(r)).toBe(0);
+    n.relayDestroy(r);
+    expect(() => n.relayRun(r)).toThrow(/destroyed/);
   });
 
   it('keepAwake never keeps a process alive, and validates its argument', async () => {

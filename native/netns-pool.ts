@@ -18,15 +18,19 @@ export class NetnsTcpPool {
 
   /** A TCP socket inside ns, of addr's family, connected to addr:port (connectTcpInNetns's contract). */
   connect(ns: string | number, addr: string, port: number, timeoutMs = 5000): Promise<net.Socket> {
+    return connectTcpOnFd(this.take(ns, familyOf(addr)), String(ns), addr, port, timeoutMs);
+  }
+
+  /** An unconnected nonblocking TCP socket made in ns; the caller owns it (the mesh's relay). */
+  take(ns: string | number, family: 4 | 6): number {
     const path = netnsPath(ns);
-    const family = familyOf(addr);
     const key = `${path}|${family}`;
     let fds = this.idle.get(key);
     if (fds === undefined || fds.length === 0) {
       fds = Array.from(native().socketsInNetns(path, family, 'tcp', this.batch));
       this.idle.set(key, fds);
     }
-    return connectTcpOnFd(fds.pop()!, String(ns), addr, port, timeoutMs);
+    return fds.pop()!;
   }
 
   /** Idle sockets held (all namespaces). */

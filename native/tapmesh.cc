@@ -1,5 +1,5 @@
 // tapmesh native addon: the few Linux syscalls Node lacks (TAP devices, batched UDP with
-// GSO/GRO, fd readiness on the libuv loop) and batched AES-GCM over the OpenSSL Node carries.
+// GSO/GRO, fd readiness on the libuv loop, the routing mesh's TCP relay) and batched AES-GCM over the OpenSSL Node carries.
 // Thin by design: no protocol logic lives here.
 // The TypeScript contract, with semantics, is native/index.ts (interface NativeAddon).
 //
@@ -30,6 +30,16 @@ Napi::Value KeepAwake(const Napi::CallbackInfo& info);
 Napi::Value SocketInNetns(const Napi::CallbackInfo& info);
 Napi::Value SocketsInNetns(const Napi::CallbackInfo& info);
 Napi::Value SocketBind(const Napi::CallbackInfo& info);
+// Defined in relay.cc.
+Napi::Value RelayCreate(const Napi::CallbackInfo& info);
+Napi::Value RelayFd(const Napi::CallbackInfo& info);
+Napi::Value RelayListen(const Napi::CallbackInfo& info);
+Napi::Value RelayUnlisten(const Napi::CallbackInfo& info);
+Napi::Value RelayConnect(const Napi::CallbackInfo& info);
+Napi::Value RelayReset(const Napi::CallbackInfo& info);
+Napi::Value RelayRun(const Napi::CallbackInfo& info);
+Napi::Value RelayCount(const Napi::CallbackInfo& info);
+Napi::Value RelayDestroy(const Napi::CallbackInfo& info);
 // Defined in aead.cc.
 Napi::Value AeadCreate(const Napi::CallbackInfo& info);
 Napi::Value AeadDestroy(const Napi::CallbackInfo& info);
@@ -77,6 +87,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("socketsInNetns", Napi::Function::New(env, SocketsInNetns, "socketsInNetns"));
   exports.Set("socketBind", Napi::Function::New(env, SocketBind, "socketBind"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
+  for (auto [name, fn] : {std::pair{"relayCreate", RelayCreate}, {"relayFd", RelayFd}, {"relayListen", RelayListen},
+                          {"relayUnlisten", RelayUnlisten}, {"relayConnect", RelayConnect}, {"relayReset", RelayReset},
+                          {"relayRun", RelayRun}, {"relayCount", RelayCount}, {"relayDestroy", RelayDestroy}})
+    exports.Set(name, Napi::Function::New(env, fn, name));
   exports.Set("aeadCreate", Napi::Function::New(env, AeadCreate, "aeadCreate"));
   exports.Set("aeadDestroy", Napi::Function::New(env, AeadDestroy, "aeadDestroy"));
   exports.Set("aeadCount", Napi::Function::New(env, AeadCount, "aeadCount"));
