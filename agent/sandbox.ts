@@ -138,11 +138,6 @@ export class Sandbox {
     // Overlay networks carry IPv4 only (as Docker's do unless IPv6 is enabled): no IPv6 noise.
     await exec('ip', ['netns', 'exec', this.name, 'sysctl', '-q', '-w',
       'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
-    // Frames br0 bridges skip iptables (br_netfilter, where the host loaded it, turns it on
-    // in every namespace): tapmesh puts no firewall rule in a sandbox, and the hook costs
-    // every frame between tap0 and the containers. Absent without br_netfilter: nothing to do.
-    await exec('ip', ['netns', 'exec', this.name, 'sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=0',
-      'net.bridge.bridge-nf-call-ip6tables=0', 'net.bridge.bridge-nf-call-arptables=0']).catch(() => undefined);
     return created;
   }
 

@@ -81,7 +81,9 @@ export class Mesh {
   private open = 0;
   private chain: Promise<unknown> = Promise.resolve();
   /** The relay, made with the first TCP port; its listeners map back to their port. */
-  private relay: { h: RelayHandle; poll: PollHandle; timer: NodeJS.Timeout } | null = null;
+  private relay: { h: RelayHandle; poll: PollHandle } | null = null;
+  /** Runs the relay while connects are pending, so their deadlines pass with no traffic. */
+  private deadlines: NodeJS.Timeout | null = null;
   private readonly byListener = new Map<number, TcpPort>();
   private readonly conns = new Map<number, Conn>();
 
@@ -106,7 +108,7 @@ export class Mesh {
     await this.close();
     if (!this.relay) return;
     this.relay.poll.close();
-    clearInterval(this.relay.timer);
+    if (this.deadlines) clearInterval(this.deadlines);
     native().relayDestroy(this.relay.h);
     this.relay = null;
   }
@@ -189,10 +191,7 @@ export class Mesh {
     const n = native();
     const h = n.relayCreate();
     const poll = n.pollReadable(n.relayFd(h), () => this.run(), true);
-    // 5. Connect deadlines are checked on every run; this makes a run happen while idle.
-    const timer = setInterval(() => this.pending > 0 && this.run(), Math.max(50, this.cfg.connectTimeoutMs / 4));
-    timer.unref();
-    this.relay = { h, poll, timer };
+    this.relay = { h, poll };
     return h;
   }
 
@@ -304,6 +303,13 @@ export class Mesh {
       }
       c.task = task;
       this.pending++;
+      // 5. The relay checks connect deadlines on every run; this makes runs happen while it is
+      // quiet, and stops once nothing is connecting (an idle agent does not wake for it).
+      this.deadlines ??= setInterval(() => {
+        if (this.pending > 0) return this.run();
+        clearInterval(this.deadlines!);
+        this.deadlines = null;
+      }, Math.max(50, this.cfg.connectTimeoutMs / 4)).unref();
       return;
     }
     cnt.noTask++;
