@@ -41,7 +41,8 @@ int64_t NowMs() {
 struct Flow {
   std::unique_ptr<uint8_t[]> pend;  // bytes read but not yet written (the destination was full)
   size_t cap = 0, off = 0, len = 0;
-  bool hup = false;   // an event said the source hung up: read on to its EOF
+  bool fin = false;   // an event said the source sent FIN (EPOLLRDHUP): all its data is queued
+  bool hup = false;   // an event said the source failed (EPOLLERR/EPOLLHUP): read on to the error
   bool eof = false;   // the source sent FIN
   bool shut = false;  // FIN passed on to the destination
   double bytes = 0;
@@ -159,8 +160,9 @@ void Finish(Relay* r, Conn* c, bool reset, Events* ev) {
 }
 
 // 3. Moves what src has into dst until src is empty or dst is full. False on an error. A short
-// read ends the turn (edge-triggered epoll reports the next arrival) unless an event said the
-// source hung up (f.hup, kept: that edge does not come again): then read on to the EOF. When
+// read ends the turn (edge-triggered epoll reports the next arrival); if the source's FIN was
+// seen (f.fin, kept: that edge does not come again), a short read has emptied the queue up to
+// it, so it is the EOF without a read returning 0; after an error (f.hup) read on to it. When
 // the other direction is already done, EOF needs no shutdown(): Finish closes both ends.
 bool Pump(Relay* r, Flow& f, const Flow& other, int src, int dst) {
   for (;;) {
@@ -196,7 +198,8 @@ bool Pump(Relay* r, Flow& f, const Flow& other, int src, int dst) {
       f.len = static_cast<size_t>(n - w);
       memcpy(f.pend.get(), r->scratch.get() + w, f.len);
     } else if (static_cast<size_t>(n) < kScratch && !f.hup) {
-      return true;
+      if (!f.fin) return true;
+      f.eof = true;
     }
   }
 }
@@ -259,7 +262,8 @@ void Connected(Relay* r, Conn* c, uint32_t what, Events& ev) {
   ev.Make(kConnected, c->id, 0);
   // The client's edges came before the backend was there: read what it sent (to its EOF if it
   // hung up); the backend's direction only if this event says it has something.
-  if (what & EPOLLRDHUP) c->down.hup = true;
+  if (what & EPOLLRDHUP) c->down.fin = true;
+  if (what & (EPOLLERR | EPOLLHUP)) c->down.hup = true;
   PumpConn(r, c, true, what & (EPOLLIN | EPOLLRDHUP), ev);
 }
 
@@ -473,7 +477,7 @@ Napi::Value RelayRun(const Napi::CallbackInfo& info) {
     Conn* c = static_cast<Conn*>(p);
     if (c->dead) continue;
     uint32_t what = es[i].events;
-    constexpr uint32_t kIn = EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR, kHup = EPOLLRDHUP | EPOLLHUP | EPOLLERR;
+    constexpr uint32_t kIn = EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
     if (tag == kTagBackend && c->connecting) {
       Connected(r, c, what, ev);
     } else if (c->spliced) {
@@ -481,13 +485,14 @@ Napi::Value RelayRun(const Napi::CallbackInfo& info) {
       // any. Errors surface as recv/send failures.
       bool in = what & kIn, out = what & EPOLLOUT;
       Flow& from = tag == kTagClient ? c->up : c->down;
-      if (what & kHup) from.hup = true;
+      if (what & EPOLLRDHUP) from.fin = true;
+      if (what & (EPOLLERR | EPOLLHUP)) from.hup = true;
       if (tag == kTagClient) PumpConn(r, c, in, out && c->down.len > 0, ev);
       else PumpConn(r, c, out && c->up.len > 0, in, ev);
     } else if (tag == kTagClient && (what & (EPOLLERR | EPOLLHUP))) {
       Finish(r, c, true, &ev);  // the client reset or vanished before a backend took it
     } else if (tag == kTagClient && (what & EPOLLRDHUP)) {
-      c->up.hup = true;  // a half-close: passed on once connected
+      c->up.fin = true;  // a half-close: passed on once connected
     }
   }
   // 5. Connect deadlines.
