@@ -8,23 +8,6 @@
 
 namespace tapmesh {
 
-// Parses a numeric IPv4/IPv6 address and port into ss; false when addr is not of `family`.
-static bool ParseAddr(int family, const std::string& addr, uint16_t port, sockaddr_storage& ss, socklen_t& len) {
-  ss = sockaddr_storage{};
-  if (family == AF_INET) {
-    auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
-    sa->sin_family = AF_INET;
-    sa->sin_port = htons(port);
-    len = sizeof(sockaddr_in);
-    return inet_pton(AF_INET, addr.c_str(), &sa->sin_addr) == 1;
-  }
-  auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
-  sa->sin6_family = AF_INET6;
-  sa->sin6_port = htons(port);
-  len = sizeof(sockaddr_in6);
-  return inet_pton(AF_INET6, addr.c_str(), &sa->sin6_addr) == 1;
-}
-
 static int SocketFamily(int fd) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;

@@ -99,23 +99,9 @@ std::string AddrString(const sockaddr_storage& ss, int& port) {
   return buf;
 }
 
+// A numeric IPv4 or IPv6 address, whichever it is.
 bool ParseSockaddr(const std::string& addr, uint16_t port, sockaddr_storage& ss, socklen_t& len) {
-  ss = sockaddr_storage{};
-  auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
-  if (inet_pton(AF_INET, addr.c_str(), &s4->sin_addr) == 1) {
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons(port);
-    len = sizeof(sockaddr_in);
-    return true;
-  }
-  auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  if (inet_pton(AF_INET6, addr.c_str(), &s6->sin6_addr) == 1) {
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons(port);
-    len = sizeof(sockaddr_in6);
-    return true;
-  }
-  return false;
+  return ParseAddr(AF_INET, addr, port, ss, len) || ParseAddr(AF_INET6, addr, port, ss, len);
 }
 
 class Events {
@@ -280,6 +266,15 @@ Relay* Get(const Napi::CallbackInfo& info, const char* fn) {
   return r;
 }
 
+// The relay and the id at argument 1 (a listener or connection id); false after throwing.
+bool GetId(const Napi::CallbackInfo& info, const char* fn, Relay*& r, uint32_t& id) {
+  if (!(r = Get(info, fn))) return false;
+  int64_t v;
+  if (!Args(info, fn).Int(1, "id", 0, UINT32_MAX, v)) return false;
+  id = static_cast<uint32_t>(v);
+  return true;
+}
+
 void Destroy(Relay* r) {
   if (r->ep < 0) return;
   for (auto& [id, c] : r->conns) {
@@ -367,17 +362,16 @@ Napi::Value RelayListen(const Napi::CallbackInfo& info) {
 
 // relayUnlisten(relay, listener id): closes the listener; its connections live on.
 Napi::Value RelayUnlisten(const Napi::CallbackInfo& info) {
-  Relay* r = Get(info, "relayUnlisten");
-  if (!r) return {};
-  Args a(info, "relayUnlisten");
-  int64_t id;
-  if (!a.Int(1, "id", 0, UINT32_MAX, id)) return {};
-  auto it = r->listeners.find(static_cast<uint32_t>(id));
-  if (it == r->listeners.end()) return a.Env().Undefined();
-  close(it->second->fd);
-  delete it->second;
-  r->listeners.erase(it);
-  return a.Env().Undefined();
+  Relay* r;
+  uint32_t id;
+  if (!GetId(info, "relayUnlisten", r, id)) return {};
+  auto it = r->listeners.find(id);
+  if (it != r->listeners.end()) {
+    close(it->second->fd);
+    delete it->second;
+    r->listeners.erase(it);
+  }
+  return info.Env().Undefined();
 }
 
 // relayConnect(relay, conn id, fd, addr, port, timeoutMs, header?) -> false if the connection
@@ -442,17 +436,16 @@ Napi::Value RelayConnect(const Napi::CallbackInfo& info) {
 
 // relayReset(relay, conn id) -> [bytes up, bytes down] or null if unknown: RST to both ends.
 Napi::Value RelayReset(const Napi::CallbackInfo& info) {
-  Relay* r = Get(info, "relayReset");
-  if (!r) return {};
-  Args a(info, "relayReset");
-  int64_t id;
-  if (!a.Int(1, "id", 0, UINT32_MAX, id)) return {};
-  auto it = r->conns.find(static_cast<uint32_t>(id));
-  if (it == r->conns.end()) return a.Env().Null();
+  Relay* r;
+  uint32_t id;
+  if (!GetId(info, "relayReset", r, id)) return {};
+  Napi::Env env = info.Env();
+  auto it = r->conns.find(id);
+  if (it == r->conns.end()) return env.Null();
   Conn* c = it->second;
-  Napi::Array out = Napi::Array::New(a.Env(), 2);
-  out.Set(0u, Napi::Number::New(a.Env(), c->up.bytes));
-  out.Set(1u, Napi::Number::New(a.Env(), c->down.bytes));
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, Napi::Number::New(env, c->up.bytes));
+  out.Set(1u, Napi::Number::New(env, c->down.bytes));
   Finish(r, c, true, nullptr);
   for (Conn* d : r->graveyard) delete d;
   r->graveyard.clear();
