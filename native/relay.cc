@@ -213,7 +213,12 @@ void Accept(Relay* r, Listener* l, Events& ev) {
     // kernel); an RST before then ends the connection.
     e.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
     e.data.u64 = Tag(c, kTagClient);
-    epoll_ctl(r->ep, EPOLL_CTL_ADD, fd, &e);
+    if (epoll_ctl(r->ep, EPOLL_CTL_ADD, fd, &e) < 0) {  // ENOMEM/ENOSPC: refuse it, never strand it
+      Linger0(fd);
+      close(fd);
+      delete c;
+      continue;
+    }
     r->conns[c->id] = c;
     Napi::Array a = ev.Make(kAccept, c->id, l->addrs ? 5 : 1);
     a.Set(2u, ev.Num(l->id));
