@@ -1,11 +1,10 @@
 // Connection sockets made ahead inside a namespace, so a new routing-mesh connection costs no
-// setns: socketsInNetns makes a batch with one setns there and one back, and each connect takes
-// one socket from it. An idle socket here is unbound and unconnected (no port, no state in the
-// namespace's stack) but holds a reference on its namespace, so drain() must run when a
+// setns: socketsInNetns makes a batch with one setns there and one back, and each connection
+// takes one socket from it (the mesh's relay connects it; connectTcpOnFd does in Node). An idle
+// socket here is unbound and unconnected (no port, no state in the namespace's stack) but holds a reference on its namespace, so drain() must run when a
 // namespace goes (the mesh drains every namespace it no longer dials into).
-import type net from 'node:net';
 import { native } from './index.js';
-import { connectTcpOnFd, familyOf, netnsPath } from './netns.js';
+import { netnsPath } from './netns.js';
 
 export class NetnsTcpPool {
   /** Idle descriptors per namespace path and family (`path|4`). */
@@ -14,11 +13,6 @@ export class NetnsTcpPool {
   /** `batch`: sockets made per setns pair (1..256). */
   constructor(private readonly batch = 32) {
     if (!(Number.isInteger(batch) && batch >= 1 && batch <= 256)) throw new RangeError(`pool batch must be 1..256: ${batch}`);
-  }
-
-  /** A TCP socket inside ns, of addr's family, connected to addr:port (connectTcpInNetns's contract). */
-  connect(ns: string | number, addr: string, port: number, timeoutMs = 5000): Promise<net.Socket> {
-    return connectTcpOnFd(this.take(ns, familyOf(addr)), String(ns), addr, port, timeoutMs);
   }
 
   /** An unconnected nonblocking TCP socket made in ns; the caller owns it (the mesh's relay). */

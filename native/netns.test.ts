@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import { native } from './index.js';
-import { netnsPath } from './netns.js';
+import { connectTcpOnFd, netnsPath } from './netns.js';
 import { NetnsTcpPool } from './netns-pool.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -72,7 +72,7 @@ describe('socketInNetns', () => {
     expect(own()).toBe(before);
   });
 
-  it.skipIf(!isRoot)('NetnsTcpPool connects from a batch, refills, and drain closes the idle sockets', async () => {
+  it.skipIf(!isRoot)('NetnsTcpPool hands out sockets from a batch, refills, and drain closes the idle sockets', async () => {
     const server = net.createServer((s) => s.end('hi'));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as net.AddressInfo).port;
@@ -80,13 +80,13 @@ describe('socketInNetns', () => {
     try {
       const got: string[] = [];
       for (let i = 0; i < 4; i++) {
-        const s = await pool.connect('/proc/self/ns/net', '127.0.0.1', port, 2000);
+        const s = await connectTcpOnFd(pool.take('/proc/self/ns/net', 4), 'self', '127.0.0.1', port, 2000);
         got.push(await new Promise<string>((r) => { let b = ''; s.on('data', (d) => (b += d)).on('end', () => r(b)); }));
         s.destroy();
       }
       expect(got).toEqual(['hi', 'hi', 'hi', 'hi']);
       expect(pool.size).toBe(2); // 3 made, 3 used, 3 more made, 1 used
-      await expect(pool.connect('/proc/self/ns/net', '127.0.0.1', 1, 2000)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+      await expect(connectTcpOnFd(pool.take('/proc/self/ns/net', 4), 'self', '127.0.0.1', 1, 2000)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
       pool.drain(['/proc/self/ns/net']);
       expect(pool.size).toBe(1);
       pool.drain();
