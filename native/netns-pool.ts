@@ -1,8 +1,9 @@
 // Connection sockets made ahead inside a namespace, so a new routing-mesh connection costs no
 // setns: socketsInNetns makes a batch with one setns there and one back, and each connection
 // takes one socket from it (the mesh's relay connects it; connectTcpOnFd does in Node). An idle
-// socket here is unbound and unconnected (no port, no state in the namespace's stack) but holds a reference on its namespace, so drain() must run when a
-// namespace goes (the mesh drains every namespace it no longer dials into).
+// socket here is unbound and unconnected (no port, no state in the namespace's stack) but holds
+// a reference on its namespace, so drain() must run when a namespace goes (the mesh drains
+// every namespace it no longer dials into).
 import { native } from './index.js';
 import { netnsPath } from './netns.js';
 
