@@ -209,3 +209,39 @@ describe('static VTEPs (kernel VXLAN peers)', () => {
     expect(a.net.remote.find(...macParts(MAC_S))).toBe(-1);
   });
 });
+
+describe('busy polling', () => {
+  it('opens the window after sparse traffic, and not during or right after bulk traffic', async () => {
+    const u = new MemoryUnderlay();
+    const calls: number[] = [];
+    const rx = u.bind(A, 4789);
+    const dp = new Datapath(rx, [u.bind(A)], { vxlanPort: 4789, batch: 16, busyPollUs: 200_000, busyPollBulkBytes: 32768, keepAwake: (us) => calls.push(us) });
+    const tap = new MemoryTap();
+    dp.addNetwork(VNI, 1450, tap);
+    dp.setLocal(VNI, ...macParts(MAC_A), IP_A);
+    dp.setRemote(VNI, ...macParts(MAC_B), IP_B, B, false);
+    const small = () => ipv4Frame(MAC_B, MAC_A, IP_A, IP_B, 17, 1, 2, 100);
+    tap.inject(small());
+    await flush();
+    expect(calls).toEqual([200_000]);
+    // 30 frames of ~1.4 KB in one readiness callback (two reads of the batch of 16): bulk.
+    tap.inject(...Array.from({ length: 30 }, () => ipv4Frame(MAC_B, MAC_A, IP_A, IP_B, 17, 1, 2, 1380)));
+    await flush();
+    expect(calls.at(-1)).toBe(0);
+    // Sparse again, but inside one window after the bulk: no spin.
+    const n = calls.length;
+    tap.inject(small());
+    await flush();
+    expect(calls.length).toBe(n);
+    // After the window (200 ms, long enough that the steps above fall inside it): the spin is back.
+    await new Promise((r) => setTimeout(r, 250));
+    tap.inject(small());
+    await flush();
+    expect(calls.at(-1)).toBe(200_000);
+    // The receive side counts the same way: a bulk of datagrams stops the spin.
+    for (let i = 0; i < 30; i++) u.inject(B, 40000, A, 4789, vxlan(VNI, ipv4Frame(MAC_A, MAC_B, IP_B, IP_A, 17, 2, 1, 1380)));
+    await flush();
+    expect(calls.at(-1)).toBe(0);
+    dp.close();
+  });
+});

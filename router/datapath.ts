@@ -17,7 +17,7 @@ import type { ServiceSpec } from '../balancer/service.js';
 import { C, COUNTER_NAMES, D, DROP_NAMES, PASS, snapshot, type CounterSnapshot } from './counters.js';
 import { flushArpReplies } from './arp.js';
 import { EgressFrame, egress } from './egress.js';
-import { IngressDatagram, ingress } from './ingress.js';
+import { IngressDatagram, IngressMemo, ingress } from './ingress.js';
 import { HEADROOM, Network, VXLAN_HDR } from './network.js';
 import { Sender } from './sender.js';
 import { VNET_HDR_LEN } from './offload.js';
@@ -49,6 +49,14 @@ export interface DatapathOptions {
    * wake-up of a sleeping thread dominates latency on VMs). 0 = off.
    */
   busyPollUs?: number;
+  /**
+   * Bulk traffic does not spin: a pump that moves at least this many bytes stops the busy-poll
+   * window, and none is opened again for one window (busyPollUs) after it. The spin buys
+   * latency for sparse packets; during a bulk transfer the next batch comes anyway and the spin
+   * only burns CPU (sched_yield and epoll_pwait were ~10% of a sending agent). Bytes; default
+   * 32 KiB (half a GSO super-frame: no request/response exchange moves that much per batch).
+   */
+  busyPollBulkBytes?: number;
   /** How to stay awake (native keepAwake); absent in tests. */
   keepAwake?: (us: number) => void;
   /** The ESP-in-UDP receive socket (UDP 4500) for encrypted networks; absent: none can be added. */
@@ -81,11 +89,15 @@ export class Datapath {
   private readonly rxd: DatagramBatch;
   private readonly egressFrame = new EgressFrame();
   private readonly ingressDatagram = new IngressDatagram();
+  private readonly ingressMemo = new IngressMemo();
   private readonly tx: Sender;
   private readonly dirtyNets: Network[] = [];
   private closed = false;
   private readonly busyPollUs: number;
   private readonly keepAwake: ((us: number) => void) | undefined;
+  private readonly bulkBytes: number;
+  /** performance.now() before which no busy-poll window opens (bulk traffic was seen). */
+  private bulkUntil = 0;
   private readonly espRx: DatagramPort | undefined;
   private readonly espPort: number;
   private readonly espError: string;
@@ -104,6 +116,7 @@ export class Datapath {
     this.budget = opts.budget ?? 8;
     this.busyPollUs = opts.busyPollUs ?? 0;
     this.keepAwake = this.busyPollUs > 0 ? opts.keepAwake : undefined;
+    this.bulkBytes = opts.busyPollBulkBytes ?? 32768;
     this.conntrack = opts.conntrack ?? {};
     this.learning = learningConfig(opts.learning);
     const every = sweepIntervalMs(this.learning);
@@ -263,13 +276,15 @@ export class Datapath {
 
   /** Drain a network's TAP in batches (bounded by the budget so other sources get their turn). */
   pumpTap(net: Network): void {
+    let bytes = 0;
     for (let round = 0; round < this.budget && !this.closed; round++) {
       const n = net.tap.readBatch(net.rxSlab, net.slot, HEADROOM, net.batch, net.rxFrames);
       if (n === 0) break;
+      if (this.keepAwake) bytes += sumLens(net.rxFrames.lens, n);
       this.processTap(net, n);
-      if (this.keepAwake) this.keepAwake(this.busyPollUs);
       if (n < net.batch) break;
     }
+    if (bytes > 0) this.stayAwake(bytes);
   }
 
   processTap(net: Network, n: number): void {
@@ -292,37 +307,55 @@ export class Datapath {
   // ---- hot path: wire → container (the stages are in ingress.ts) -----------------------------
 
   pumpUdp(): void {
+    let bytes = 0;
     for (let round = 0; round < this.budget && !this.closed; round++) {
       const n = this.rx.recvBatch(this.udpSlab, this.udpSlot, HEADROOM, this.udpBatch, this.rxd);
       if (n === 0) break;
+      if (this.keepAwake) bytes += sumLens(this.rxd.lens, n);
       this.processUdp(n);
-      if (this.keepAwake) this.keepAwake(this.busyPollUs);
       if (this.rxd.slots < this.udpBatch) break;
     }
+    if (bytes > 0) this.stayAwake(bytes);
   }
 
   /** ESP-in-UDP (encrypted networks): opened per batch (crypto/open.ts), then the VXLAN stages. */
   pumpEsp(): void {
     const rx = this.espRx!;
+    let bytes = 0;
     for (let round = 0; round < this.budget && !this.closed; round++) {
       const n = rx.recvBatch(this.udpSlab, this.udpSlot, HEADROOM, this.udpBatch, this.rxd);
       if (n === 0) break;
       if (this.opener === null) this.rxd.verdict.fill(D.espNoSa, 0, n);
       else this.opener.openBatch(this.saStore!, this.udpSlab, this.rxd, n);
+      if (this.keepAwake) bytes += sumLens(this.rxd.lens, n);
       this.processUdp(n, true);
-      if (this.keepAwake) this.keepAwake(this.busyPollUs);
       if (this.rxd.slots < this.udpBatch) break;
     }
+    if (bytes > 0) this.stayAwake(bytes);
+  }
+
+  /**
+   * After a pump that moved `bytes`: open or extend the busy-poll window, unless the traffic is
+   * bulk (see busyPollBulkBytes).
+   */
+  private stayAwake(bytes: number): void {
+    const now = performance.now();
+    if (bytes >= this.bulkBytes) {
+      this.bulkUntil = now + this.busyPollUs / 1000;
+      this.keepAwake!(0);
+    } else if (now >= this.bulkUntil) this.keepAwake!(this.busyPollUs);
   }
 
   /** `opened`: the datagrams come from the ESP socket and passed crypto/open.ts. */
   processUdp(n: number, opened = false): void {
     const rxd = this.rxd;
     const d = this.ingressDatagram;
+    const memo = this.ingressMemo;
+    memo.reset(); // the tables may have changed since the last batch
     for (let i = 0; i < n; i++) {
       let v = rxd.verdict[i];
       d.set(this.udpSlab, rxd.offs[i], rxd.lens[i], rxd.addrs[i], opened);
-      if (v === PASS) v = ingress(this.nets, d);
+      if (v === PASS) v = ingress(this.nets, d, memo);
       if (v === PASS) this.deliver(d.net!, d);
       else if (v >= 0) (d.net === null ? this.drops : d.net.drops)[v]++;
     }
@@ -368,4 +401,11 @@ export class Datapath {
     c.partial = 0;
     c.reset();
   }
+}
+
+/** Sum of the first n lengths (the bytes of one batch, for the busy-poll bulk test). */
+function sumLens(lens: Int32Array, n: number): number {
+  let s = 0;
+  for (let i = 0; i < n; i++) s += lens[i];
+  return s;
 }

@@ -10,6 +10,9 @@
 //                       (espMalformed, espNoSa, espWrongPeer, espReplay, espAuthFail)
 //   2. checkHeader      VXLAN + Ethernet length, flags exactly 0x08, reserved bits zero
 //                                                                  (vxlanShort, vxlanBadFlags)
+//   2m. recall          the datagram repeats the last one that passed steps 3 to 8 in this batch
+//                       (IngressMemo: same sender, VNI, MACs, IPv4 source): their verdict
+//                       stands, only step 9 runs again
 //   3. demuxVni         VNI → network                                        (unknownVni)
 //   4. [requireSa]      net.sa: a datagram that was not opened under a current SA is dropped
 //                       (crypto/open.ts)                                     (cleartextOnEncrypted)
@@ -23,6 +26,7 @@
 //                       another host: tracked, instead of 6 and 7        (meshSpoofed, meshConflict)
 //   9. unnat            (net.vips) reply of a balanced connection, source rewritten back to the
 //                       VIP (balancer/vip-stage.ts)
+//  8m. remember        an IPv4 datagram that passed 3 to 8 (not through 6m) becomes the memo
 //  10. deliver          (datapath.ts) counted, copied into the network's TAP coalescer
 //
 // A new feature is one numbered line here and one function, called from ingress() behind its
@@ -69,10 +73,34 @@ export class IngressDatagram {
   }
 }
 
+/**
+ * The last datagram of the batch that passed steps 3 to 8: a GRO run carries one flow's segments
+ * back to back, and steps 3 to 8 depend only on these fields (and on tables, which change only
+ * between batches: the datapath resets the memo per batch). One per datapath, reused.
+ */
+export class IngressMemo {
+  net: Network | null = null;
+  vtep = 0;
+  opened = false;
+  fromStatic = false;
+  vni = 0;
+  dstHi = 0;
+  dstLo = 0;
+  srcHi = 0;
+  srcLo = 0;
+  srcIp = 0;
+
+  /** Forget (at the start of each batch). */
+  reset(): void {
+    this.net = null;
+  }
+}
+
 /** Steps 2 to 9 for one datagram (step 1 ran on the batch if it came from ESP); PASS means deliver to d.net. */
-export function ingress(nets: Map<number, Network>, d: IngressDatagram): number {
+export function ingress(nets: Map<number, Network>, d: IngressDatagram, memo: IngressMemo): number {
   let v = checkHeader(d);
   if (v !== PASS) return v;
+  if (recall(memo, d)) return d.net!.vips !== null ? unnat(d.net!.vips, d) : PASS;
   v = demuxVni(nets, d);
   if (v !== PASS) return v;
   const net = d.net!;
@@ -82,8 +110,10 @@ export function ingress(nets: Map<number, Network>, d: IngressDatagram): number 
   }
   v = checkVtep(net, d);
   if (v !== PASS) return v;
-  if (net.vips !== null && isMeshSource(net.vips, d)) {
-    v = meshIn(net.vips, d);
+  const vips = net.vips;
+  const mesh = vips !== null && isMeshSource(vips, d);
+  if (mesh) {
+    v = meshIn(vips, d);
     if (v !== PASS) return v;
   } else {
     v = checkSrcMac(net, d);
@@ -93,8 +123,8 @@ export function ingress(nets: Map<number, Network>, d: IngressDatagram): number 
   }
   v = checkDst(net, d);
   if (v !== PASS) return v;
-  if (net.vips !== null) return unnat(net.vips, d);
-  return PASS;
+  if (!mesh) remember(memo, d);
+  return vips !== null ? unnat(vips, d) : PASS;
 }
 
 // 2. As the kernel driver (without GBP/GPE): flags exactly 0x08, every reserved bit zero.
@@ -104,6 +134,22 @@ export function checkHeader(d: IngressDatagram): number {
   d.f = d.off + VXLAN_HEADER_LEN;
   d.flen = d.len - VXLAN_HEADER_LEN;
   return PASS;
+}
+
+// 2m. Every field steps 3 to 8 read, compared with the memo (the frame length too: step 7 reads
+// the IPv4 source only from a frame long enough to hold it, and remember() took only such).
+export function recall(m: IngressMemo, d: IngressDatagram): boolean {
+  const buf = d.buf;
+  const f = d.f;
+  if (m.net === null || d.vtep !== m.vtep || d.opened !== m.opened || d.flen < ETH_HEADER_LEN + IPV4_MIN_HEADER_LEN) return false;
+  if (ethSrcLo(buf, f) !== m.srcLo || ethDstLo(buf, f) !== m.dstLo || vxlanVni(buf, d.off) !== m.vni) return false;
+  if (ethSrcHi(buf, f) !== m.srcHi || ethDstHi(buf, f) !== m.dstHi || ethType(buf, f) !== EtherType.Ipv4) return false;
+  if (ipv4SrcKey(buf, f + ETH_HEADER_LEN) !== m.srcIp) return false;
+  d.net = m.net;
+  d.fromStatic = m.fromStatic;
+  d.srcHi = m.srcHi;
+  d.srcLo = m.srcLo;
+  return true;
 }
 
 // 3.
@@ -167,6 +213,23 @@ export function checkSrcIp(net: Network, d: IngressDatagram): number {
   const n = net.neigh.find(0, ip);
   if (n < 0) return d.fromStatic ? PASS : D.spoofedSrcIp;
   return net.neigh.a[n] === d.srcHi && net.neigh.b[n] === d.srcLo ? PASS : D.spoofedSrcIp;
+}
+
+// 8m. Only IPv4 (the bulk of any run); ARP and the rest always take every step.
+export function remember(m: IngressMemo, d: IngressDatagram): void {
+  const buf = d.buf;
+  const f = d.f;
+  if (ethType(buf, f) !== EtherType.Ipv4 || d.flen < ETH_HEADER_LEN + IPV4_MIN_HEADER_LEN) return;
+  m.net = d.net;
+  m.vtep = d.vtep;
+  m.opened = d.opened;
+  m.fromStatic = d.fromStatic;
+  m.vni = vxlanVni(buf, d.off);
+  m.dstHi = ethDstHi(buf, f);
+  m.dstLo = ethDstLo(buf, f);
+  m.srcHi = d.srcHi;
+  m.srcLo = d.srcLo;
+  m.srcIp = ipv4SrcKey(buf, f + ETH_HEADER_LEN);
 }
 
 // 8.

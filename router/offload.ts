@@ -12,7 +12,7 @@ import {
   ipv4Dst, ipv4TotalLen, ipv4Tos, ipv4Ttl, ipv4Version, onesSum, setIpv4Ident, setIpv4TotalLen, setTcpChecksum,
   setTcpFlags, setTcpSeq, tcpAck, tcpFillChecksum, tcpFlags, fillChecksums, tcpHeaderLenAt, tcpOptionsOff, tcpSeq, tcpSrcPort,
   tcpDstPort, tcpWindow, wr16, writeVnetNone, writeVnetTcp4, UDP_CSUM_OFFSET, UDP_HEADER_LEN, setUdpChecksum, setUdpLength,
-  udpChecksum, udpDstPort, udpLength, udpSrcPort, writeVnetUdp4,
+  udpChecksum, udpDstPort, udpLength, udpSrcPort, writeVnetUdp4, sameBytes,
 } from './wire/index.js';
 import { finishPartial, writeRxVnet } from './partial-csum.js';
 
@@ -260,7 +260,7 @@ export class TapCoalescer {
     if (tcpAck(buf, t) !== tcpAck(o, bt)) return false;
     if (ipv4Tos(buf, ip) !== ipv4Tos(o, bip) || ipv4Ttl(buf, ip) !== ipv4Ttl(o, bip) || ipv4DontFrag(buf, ip) !== ipv4DontFrag(o, bip)) return false;
     if (tcpWindow(buf, t) !== tcpWindow(o, bt)) return false;
-    if (buf.compare(o, tcpOptionsOff(bt), base + hdr, tcpOptionsOff(t), f + hdr) !== 0) return false;
+    if (!sameBytes(buf, tcpOptionsOff(t), o, tcpOptionsOff(bt), f + hdr - tcpOptionsOff(t))) return false;
     if (!mergeable(buf, f, len, hdr, this.authentic)) return false;
     o.copyWithin(this.fill, f + hdr, f + len);
     this.fill += chunk;

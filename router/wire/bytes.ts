@@ -38,3 +38,12 @@ export function wr48(buf: Uint8Array, i: number, v: number): void {
   wr16(buf, i, (v / 0x100000000) | 0);
   wr32(buf, i + 2, v >>> 0);
 }
+
+/**
+ * a[ai, ai+n) equals b[bi, bi+n). For the few bytes of a header (TCP options), where
+ * Buffer.compare's argument checks cost more than the comparison.
+ */
+export function sameBytes(a: Uint8Array, ai: number, b: Uint8Array, bi: number, n: number): boolean {
+  for (let k = 0; k < n; k++) if (a[ai + k] !== b[bi + k]) return false;
+  return true;
+}
