@@ -50,7 +50,7 @@ export function parseTcpdump(text: string, point: string, into: Map<string, Reco
 async function hopLatency(t: Topology, o: ProfileOpts): Promise<string[]> {
   const points: [string, string, string][] = [['c1', t.containers[0], 'eth0'], ['u1', t.hosts[0].ns, 'ul0'], ['u2', t.hosts[1].ns, 'ul0'], ['c2', t.containers[1], 'eth0']];
   if (o.warmPings > 0) await t.lab.exec(t.containers[0], 'ping', ['-n', '-q', '-i', '0.002', '-c', String(o.warmPings), OVERLAY.ips[1]], o.warmPings * 10 + 15_000);
-  const caps = points.map(([n, ns, dev]) => t.lab.spawnIn(ns, 'tcpdump', ['-i', dev, '-U', '-n', '-w', `${t.lab.dir}/${n}.pcap`, 'icmp or udp port 4789'], `${n}-tcpdump.log`));
+  const caps = points.map(([n, ns, dev]) => t.lab.spawnIn(ns, 'tcpdump', ['-i', dev, '--immediate-mode', '-U', '-n', '-w', `${t.lab.dir}/${n}.pcap`, 'icmp or udp port 4789'], `${n}-tcpdump.log`));
   await sleep(1500);
   await t.lab.exec(t.containers[0], 'ping', ['-n', '-i', String(o.pingIntervalMs / 1000), '-c', String(o.pings), OVERLAY.ips[1]], o.pings * (o.pingIntervalMs + 10) + 15_000);
   await sleep(300);
