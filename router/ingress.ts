@@ -24,9 +24,9 @@
 //                                                         (remoteUnknownDst, remoteBroadcast)
 //   6m. meshIn          (net.vips, inner source = the mesh MAC) a routing-mesh connection from
 //                       another host: tracked, instead of 6 and 7        (meshSpoofed, meshConflict)
+//   8m. remember        an IPv4 datagram that passed 3 to 8 (not through 6m) becomes the memo
 //   9. unnat            (net.vips) reply of a balanced connection, source rewritten back to the
 //                       VIP (balancer/vip-stage.ts)
-//  8m. remember        an IPv4 datagram that passed 3 to 8 (not through 6m) becomes the memo
 //  10. deliver          (datapath.ts) counted, copied into the network's TAP coalescer
 //
 // A new feature is one numbered line here and one function, called from ingress() behind its
