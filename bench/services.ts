@@ -9,9 +9,11 @@
 //   2. the same through the VIP, from a container on host 1;
 //   3. the same over the plain overlay (container on host 1 → task address): the VIP's baseline,
 //      and between two namespaces joined by a veth pair, no overlay at all (the same task server
-//      in its own namespace): what this machine's kernel, wrk and the server reach alone;
-//   4. one TCP stream (iperf3) through the mesh, through the VIP and over the plain overlay
-//      (container → task address), in the same run;
+//      in its own namespace): what this machine's kernel, wrk and the server reach alone; and
+//      over kernel VXLAN between two more hosts (Docker's layout, test/harness/kernel-vxlan.ts):
+//      what the kernel's own overlay reaches on the same cores, the bound for any overlay's VIP;
+//   4. one TCP stream (iperf3) through the mesh, through the VIP, over the plain overlay
+//      (container → task address) and over kernel VXLAN, in the same run;
 //   5. CPU (user + system) per 1000 connections for 1 to 3: both agents, the server, wrk.
 // Writes bench/results/services-latest.md and prints it. Removes everything it made.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -20,6 +22,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Lab, must, repoRoot, requireRoot, run, sleep } from '../test/harness/lab.js';
 import { buildOverlay } from '../test/harness/overlay.js';
+import { setupKernelVxlanHost } from '../test/harness/kernel-vxlan.js';
+import { macFor } from './systems/system.js';
 import { curlMany } from '../test/harness/services.js';
 
 const TASK_SERVER = `require('net').createServer({ allowHalfOpen: false }, (s) => { s.on('error', () => {}); s.once('data', () => s.end('HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\nConnection: close\\r\\n\\r\\nok')); }).listen(80, '0.0.0.0', 4096)`;
@@ -66,15 +70,15 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       seconds: { type: 'string', default: '5' },
-      // e.g. --tests mesh (the rows to run: mesh, vip, plain, kernel, streams; all by default).
-      tests: { type: 'string', default: 'mesh,vip,plain,kernel,streams' },
+      // e.g. --tests mesh (the rows to run: mesh, vip, plain, kvxlan, kernel, streams; all by default).
+      tests: { type: 'string', default: 'mesh,vip,plain,kvxlan,kernel,streams' },
       hold: { type: 'string', default: '0' },
       // wrk's concurrent connections (-c).
       connections: { type: 'string', default: '64' }, 'agent-args': { type: 'string', default: '' }, 'task-server': { type: 'string', default: 'nginx' } },
   });
   const seconds = Number(values.seconds);
   const tests = new Set(values.tests.split(','));
-  for (const t of tests) if (!['mesh', 'vip', 'plain', 'kernel', 'streams'].includes(t)) throw new Error(`--tests: unknown ${t}`);
+  for (const t of tests) if (!['mesh', 'vip', 'plain', 'kvxlan', 'kernel', 'streams'].includes(t)) throw new Error(`--tests: unknown ${t}`);
   const taskServer = values['task-server'];
   if (taskServer !== 'node' && taskServer !== 'nginx') throw new Error(`--task-server node|nginx: ${taskServer}`);
   if (taskServer === 'nginx' && (await run('sh', ['-c', 'command -v nginx'])).code !== 0) {
@@ -113,6 +117,20 @@ async function main(): Promise<number> {
       await must('ip', ['-n', ns, 'link', 'set', 'veth0', 'up']);
     }
     const kernelServer = startServer(ks, 'kernel');
+    // The kernel VXLAN pair: two more hosts on the same underlay, kernel VXLAN as Docker lays it
+    // out (default offloads, as the tapmesh hosts have), wrk in kx1's container, the same server
+    // (and an iperf3) in kx2's.
+    const kx = [await lab.addHost('kx1'), await lab.addHost('kx2')];
+    const kxc = [await lab.addContainer(kx[0], 'c'), await lab.addContainer(kx[1], 'c')];
+    const kxIp = ['10.0.41.2', '10.0.41.3'];
+    for (let i = 0; i < 2; i++) {
+      await setupKernelVxlanHost(kx[i], {
+        vni: 4097, mtu: 1450, container: kxc[i], ip: kxIp[i], prefixLen: 24, mac: macFor(kxIp[i]), defaultOffloads: true,
+        remotes: [{ mac: macFor(kxIp[1 - i]), ip: kxIp[1 - i], vtep: kx[1 - i].addr }], staticNeigh: true,
+      });
+    }
+    const kxServer = startServer(kxc[1], 'kvxlan');
+    lab.spawnIn(kxc[1], 'iperf3', ['-s'], 'kvxlan-iperf.log');
     lab.spawnIn(task, 'iperf3', ['-s'], 'task-iperf.log');
     const client = await lab.addHost('cl');
     const vip = JSON.parse(await lab.mustCli(h1, ['service', 'inspect', 'bench']))[0].Endpoint.VirtualIPs[0].Addr.split('/')[0] as string;
@@ -151,12 +169,14 @@ async function main(): Promise<number> {
     if (tests.has('mesh')) await conn('routing mesh (underlay client → h1:8080 → task on h2)', client.ns, `http://${h1.addr}:8080/`);
     if (tests.has('vip')) await conn('VIP (container on h1 → VIP:80 → task on h2)', c1.ns, `http://${vip}:80/`);
     if (tests.has('plain')) await conn('plain overlay (container on h1 → task address:80)', c1b.ns, `http://${taskIp}:80/`);
+    if (tests.has('kvxlan')) await conn('kernel VXLAN overlay (container on kx1 → server on kx2)', kxc[0], `http://${kxIp[1]}:80/`, kxServer);
     if (tests.has('kernel')) await conn('no overlay: kernel only (veth pair, the same server)', kc, 'http://198.18.0.2:80/', kernelServer);
     const streams: [string, number][] = [];
     for (const [label, ns, host, port] of !tests.has('streams') ? [] : [
       ['plain overlay (container on h1 → task address)', c1.ns, taskIp, 5201],
       ['VIP (container on h1 → VIP:5201)', c1.ns, vip, 5201],
       ['routing mesh (underlay client → h1:5201)', client.ns, h1.addr, 5201],
+      ['kernel VXLAN overlay (container on kx1 → kx2)', kxc[0], kxIp[1], 5201],
     ] as const) {
       const g = await iperf(lab, ns, host, port, seconds);
       progress(`${label}: ${g.toFixed(2)} Gbit/s`);

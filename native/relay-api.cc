@@ -147,7 +147,7 @@ Napi::Value RelayConnect(const Napi::CallbackInfo& info) {
   if (s < 0) return ThrowErrno(env, a.Fn(), "socket", errno);
   NoDelay(s);
   c->backend = s;
-  c->connecting = true;
+  SetConnecting(r, c, true);
   c->deadline = NowMs() + timeout;
   c->up.len = 0;
   if (hdrLen > 0) {
@@ -163,7 +163,7 @@ Napi::Value RelayConnect(const Napi::CallbackInfo& info) {
     int err = errno;
     close(s);
     c->backend = -1;
-    c->connecting = false;
+    SetConnecting(r, c, false);
     return ThrowErrno(env, a.Fn(), "epoll_ctl", err);
   }
   // EINPROGRESS is the normal answer; an immediate failure is reported by the next relayRun

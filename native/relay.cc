@@ -54,8 +54,15 @@ bool ParseSockaddr(const std::string& addr, uint16_t port, sockaddr_storage& ss,
   return ParseAddr(AF_INET, addr, port, ss, len) || ParseAddr(AF_INET6, addr, port, ss, len);
 }
 
+void SetConnecting(Relay* r, Conn* c, bool on) {
+  c->connecting = on;
+  if (on) r->dialing[c->id] = c;
+  else r->dialing.erase(c->id);
+}
+
 void Bury(Relay* r, Conn* c) {
   c->dead = true;
+  if (c->connecting) SetConnecting(r, c, false);
   r->conns.erase(c->id);
   r->graveyard.push_back(c);
 }
@@ -172,11 +179,11 @@ void Connected(Relay* r, Conn* c, uint32_t what, Events& ev) {
   if (err != 0) {
     close(c->backend);
     c->backend = -1;
-    c->connecting = false;
+    SetConnecting(r, c, false);
     ev.Make(kConnectFailed, c->id, 1).Set(2u, ev.Num(err));
     return;
   }
-  c->connecting = false;
+  SetConnecting(r, c, false);
   c->spliced = true;
   ev.Make(kConnected, c->id, 0);
   // The client's edges came before the backend was there: read what it sent (to its EOF if it
@@ -224,14 +231,19 @@ void Run(Relay* r, Events& ev) {
       c->up.fin = true;  // a half-close: passed on once connected
     }
   }
-  // 5. Connect deadlines.
+  // 5. Connect deadlines (only the connections still dialling: a few, however many are open).
   int64_t now = NowMs();
-  for (auto& [id, c] : r->conns) {
-    if (!c->connecting || c->deadline > now) continue;
+  for (auto it = r->dialing.begin(); it != r->dialing.end();) {
+    Conn* c = it->second;
+    if (c->deadline > now) {
+      ++it;
+      continue;
+    }
+    it = r->dialing.erase(it);
+    c->connecting = false;
     epoll_ctl(r->ep, EPOLL_CTL_DEL, c->backend, nullptr);
     close(c->backend);
     c->backend = -1;
-    c->connecting = false;
     ev.Make(kConnectFailed, c->id, 1).Set(2u, ev.Num(ETIMEDOUT));
   }
   Reap(r);
@@ -245,6 +257,7 @@ void Destroy(Relay* r) {
     delete c;
   }
   r->conns.clear();
+  r->dialing.clear();
   for (auto& [id, l] : r->listeners) {
     close(l->fd);
     delete l;

@@ -49,6 +49,9 @@ struct Relay {
   int ep = -1;
   uint32_t nextId = 1;
   std::unordered_map<uint32_t, Conn*> conns;
+  // The connections whose backend connect is in flight: the deadline check walks these, not
+  // every open connection (idle ones may number in the hundred thousands, with no idle timer).
+  std::unordered_map<uint32_t, Conn*> dialing;
   std::unordered_map<uint32_t, Listener*> listeners;
   std::vector<Conn*> graveyard;  // freed after the epoll batch that closed them
   std::unique_ptr<uint8_t[]> scratch{new uint8_t[kScratch]};
@@ -80,6 +83,8 @@ class Events {
   uint32_t n_ = 0;
 };
 
+// Marks c as dialling a backend or not (c->connecting, and its place in r->dialing).
+void SetConnecting(Relay* r, Conn* c, bool on);
 void Linger0(int fd);
 void NoDelay(int fd);
 bool ParseSockaddr(const std::string& addr, uint16_t port, sockaddr_storage& ss, socklen_t& len);
