@@ -57,11 +57,11 @@ async function hopLatency(t: Topology, o: ProfileOpts): Promise<string[]> {
   for (const c of caps) await t.lab.stopProcess(c, 'SIGINT');
   const times = new Map<string, Record<string, number>>();
   for (const [n] of points) parseTcpdump((await run('tcpdump', ['-r', `${t.lab.dir}/${n}.pcap`, '-tt', '-n'])).stdout, n, times);
-  const rows = ['| Direction | Hop | p50 µs | p90 µs | n |', '|:---|:---|---:|---:|---:|'];
+  const rows = ['| Direction | Hop | p50 µs | p90 µs | p99 µs | max µs | n |', '|:---|:---|---:|---:|---:|---:|---:|'];
   for (const [kind, a, b] of HOPS) {
     const ds: number[] = [];
     for (const [k, rec] of times) if (k.startsWith(kind) && rec[a] && rec[b]) ds.push((rec[b] - rec[a]) * 1e6);
-    rows.push(`| ${kind} | ${POINT_NAMES[a]} → ${POINT_NAMES[b]} | ${fmtNum(percentile(ds, 50))} | ${fmtNum(percentile(ds, 90))} | ${ds.length} |`);
+    rows.push(`| ${kind} | ${POINT_NAMES[a]} → ${POINT_NAMES[b]} | ${fmtNum(percentile(ds, 50))} | ${fmtNum(percentile(ds, 90))} | ${fmtNum(percentile(ds, 99))} | ${fmtNum(ds.length > 0 ? Math.max(...ds) : NaN)} | ${ds.length} |`);
   }
   return rows;
 }
