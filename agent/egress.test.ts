@@ -42,9 +42,10 @@ function recorder(fail?: RegExp) {
 
 /** Two namespace paths that exist (only the recording runner acts on them). */
 const A = `/proc/${process.pid}/ns/net`;
-let dir = '';
+/** Every state directory a test made (a test may make several). */
+const dirs: string[] = [];
 afterEach(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
   logs.length = 0;
 });
 
@@ -77,7 +78,11 @@ describe('nft table', () => {
 });
 
 describe('gateway bridge', () => {
-  const newDir = () => (dir = mkdtempSync(path.join(os.tmpdir(), 'tm-gw-')));
+  const newDir = (): string => {
+    const d = mkdtempSync(path.join(os.tmpdir(), 'tm-gw-'));
+    dirs.push(d);
+    return d;
+  };
 
   it('ensure: bridge with .1, NAT installed; then unavailable reasons leave no bridge and say why', async () => {
     const r = recorder();
