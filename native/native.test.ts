@@ -145,7 +145,7 @@ describe('argument validation (in-process, no syscalls reached)', () => {
       const s = dgram.createSocket('udp4');
       const t0 = performance.now();
       const out = {};
-      const poll = n.pollReadable(u.fd, () => { out.readMs ??= performance.now() - t0; n.close(u.fd); poll.close(); }, true);
+      const poll = n.pollReadable(u.fd, () => { out.readMs ??= performance.now() - t0; poll.close(); n.close(u.fd); }, true);
       n.keepAwake(1000000);
       setTimeout(() => s.send('x', u.port, '127.0.0.1'), 50);
       setTimeout(() => { out.timerMs = performance.now() - t0; }, 100);
