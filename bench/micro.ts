@@ -14,11 +14,15 @@ import { Datapath } from '../router/datapath.js';
 import { tuneJitForDatapath } from '../router/jit.js';
 import { macParts } from '../router/wire/addr.js';
 import { onesSum, onesSumBytes, useNativeSum } from '../router/wire/index.js';
+import { useNativeCopy } from '../router/copy.js';
 
 // As the datapath worker does (router/jit.ts); MICRO_INLINE=default measures V8's default budget.
 if (process.env.MICRO_INLINE !== 'default') tuneJitForDatapath();
 const n = native();
-const useNative = (on: boolean): void => void useNativeSum(on ? n.csumSum : null, on ? n.csumBatch : null);
+const useNative = (on: boolean): void => {
+  useNativeSum(on ? n.csumSum : null, on ? n.csumBatch : null);
+  useNativeCopy(on ? n.copyBatch : null);
+};
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);

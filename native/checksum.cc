@@ -97,27 +97,6 @@ inline uint32_t Sum(const uint8_t* p, size_t len, uint64_t seed) {
   return static_cast<uint32_t>(s);
 }
 
-napi_value Throw(napi_env env, bool range, const char* msg) {
-  if (range)
-    napi_throw_range_error(env, nullptr, msg);
-  else
-    napi_throw_type_error(env, nullptr, msg);
-  return nullptr;
-}
-
-// A Buffer/Uint8Array (kind napi_uint8_array) or another typed array of `want` type.
-bool GetArray(napi_env env, napi_value v, napi_typedarray_type want, void*& data, size_t& len) {
-  bool is = false;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return false;
-  napi_typedarray_type t;
-  if (napi_get_typedarray_info(env, v, &t, &len, &data, nullptr, nullptr) != napi_ok) return false;
-  return t == want;
-}
-
-bool GetNum(napi_env env, napi_value v, double& out) {
-  return napi_get_value_double(env, v, &out) == napi_ok && std::isfinite(out) && out >= 0 && std::trunc(out) == out;
-}
-
 }  // namespace
 
 // csumSum(buf, off, len, seed): folded sum of buf[off, off+len) plus seed.
@@ -125,14 +104,14 @@ napi_value CsumSum(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (argc < 4) return Throw(env, false, "csumSum: (buf, off, len, seed) expected");
+  if (argc < 4) return RawThrow(env, false, "csumSum: (buf, off, len, seed) expected");
   void* data;
   size_t blen;
   double off, len, seed;
-  if (!GetArray(env, argv[0], napi_uint8_array, data, blen)) return Throw(env, false, "csumSum: buf must be a Buffer or Uint8Array");
-  if (!GetNum(env, argv[1], off) || !GetNum(env, argv[2], len) || !GetNum(env, argv[3], seed) || seed >= 9007199254740992.0)
-    return Throw(env, false, "csumSum: off, len, seed must be non-negative integers");
-  if (off + len > static_cast<double>(blen)) return Throw(env, true, "csumSum: range outside buf");
+  if (!RawArray(env, argv[0], napi_uint8_array, data, blen)) return RawThrow(env, false, "csumSum: buf must be a Buffer or Uint8Array");
+  if (!RawNum(env, argv[1], off) || !RawNum(env, argv[2], len) || !RawNum(env, argv[3], seed) || seed >= 9007199254740992.0)
+    return RawThrow(env, false, "csumSum: off, len, seed must be non-negative integers");
+  if (off + len > static_cast<double>(blen)) return RawThrow(env, true, "csumSum: range outside buf");
   napi_value r;
   napi_create_uint32(env, Sum(static_cast<uint8_t*>(data) + static_cast<size_t>(off), static_cast<size_t>(len),
                               static_cast<uint64_t>(seed)), &r);
@@ -148,18 +127,18 @@ napi_value CsumBatch(napi_env env, napi_callback_info info) {
   size_t argc = 6;
   napi_value argv[6];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  if (argc < 6) return Throw(env, false, "csumBatch: (buf, offs, lens, seeds, count, fieldAt) expected");
+  if (argc < 6) return RawThrow(env, false, "csumBatch: (buf, offs, lens, seeds, count, fieldAt) expected");
   void *bd, *od, *ld, *sd;
   size_t blen, no, nl, ns;
-  if (!GetArray(env, argv[0], napi_uint8_array, bd, blen)) return Throw(env, false, "csumBatch: buf must be a Buffer or Uint8Array");
-  if (!GetArray(env, argv[1], napi_int32_array, od, no) || !GetArray(env, argv[2], napi_int32_array, ld, nl))
-    return Throw(env, false, "csumBatch: offs and lens must be Int32Arrays");
-  if (!GetArray(env, argv[3], napi_uint32_array, sd, ns)) return Throw(env, false, "csumBatch: seeds must be a Uint32Array");
+  if (!RawArray(env, argv[0], napi_uint8_array, bd, blen)) return RawThrow(env, false, "csumBatch: buf must be a Buffer or Uint8Array");
+  if (!RawArray(env, argv[1], napi_int32_array, od, no) || !RawArray(env, argv[2], napi_int32_array, ld, nl))
+    return RawThrow(env, false, "csumBatch: offs and lens must be Int32Arrays");
+  if (!RawArray(env, argv[3], napi_uint32_array, sd, ns)) return RawThrow(env, false, "csumBatch: seeds must be a Uint32Array");
   int32_t count, fieldAt;
   if (napi_get_value_int32(env, argv[4], &count) != napi_ok || napi_get_value_int32(env, argv[5], &fieldAt) != napi_ok)
-    return Throw(env, false, "csumBatch: count and fieldAt must be numbers");
+    return RawThrow(env, false, "csumBatch: count and fieldAt must be numbers");
   if (count < 0 || static_cast<size_t>(count) > std::min(std::min(no, nl), ns))
-    return Throw(env, true, "csumBatch: count exceeds offs/lens/seeds");
+    return RawThrow(env, true, "csumBatch: count exceeds offs/lens/seeds");
   auto* buf = static_cast<uint8_t*>(bd);
   auto* offs = static_cast<int32_t*>(od);
   auto* lens = static_cast<int32_t*>(ld);
@@ -169,7 +148,7 @@ napi_value CsumBatch(napi_env env, napi_callback_info info) {
   for (int32_t i = 0; i < count; i++) {
     int64_t o = offs[i], l = lens[i];
     if (o < 0 || l < 0 || o + l > static_cast<int64_t>(blen) || (at >= 0 && at + 2 > l))
-      return Throw(env, true, "csumBatch: a range is outside buf (or its field outside the range)");
+      return RawThrow(env, true, "csumBatch: a range is outside buf (or its field outside the range)");
   }
   for (int32_t i = 0; i < count; i++) {
     uint8_t* p = buf + offs[i];

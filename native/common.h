@@ -206,4 +206,30 @@ inline bool ParseAddr(int family, const std::string& addr, uint16_t port, sockad
 inline bool FdLevelError(int err) { return err == EBADF || err == ENOTSOCK || err == EFAULT; }
 
 
+// ---------------------------------------------------------------------------------------
+// Raw N-API argument helpers, for the calls that skip Napi:: wrappers on the hot path
+// (checksum.cc, copy.cc): one napi call per argument.
+
+inline napi_value RawThrow(napi_env env, bool range, const char* msg) {
+  if (range)
+    napi_throw_range_error(env, nullptr, msg);
+  else
+    napi_throw_type_error(env, nullptr, msg);
+  return nullptr;
+}
+
+// A Buffer/Uint8Array (kind napi_uint8_array) or another typed array of `want` type.
+inline bool RawArray(napi_env env, napi_value v, napi_typedarray_type want, void*& data, size_t& len) {
+  bool is = false;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return false;
+  napi_typedarray_type t;
+  if (napi_get_typedarray_info(env, v, &t, &len, &data, nullptr, nullptr) != napi_ok) return false;
+  return t == want;
+}
+
+// A non-negative integral double.
+inline bool RawNum(napi_env env, napi_value v, double& out) {
+  return napi_get_value_double(env, v, &out) == napi_ok && std::isfinite(out) && out >= 0 && std::trunc(out) == out;
+}
+
 }  // namespace tapmesh

@@ -250,6 +250,14 @@ export interface NativeAddon {
    * Every range is checked first (RangeError, nothing touched). Returns count.
    */
   csumBatch(buf: Uint8Array, offs: Int32Array, lens: Int32Array, seeds: Uint32Array, count: number, fieldAt: number): number;
+
+  // ---- batched copies (native/copy.cc) ----
+
+  /**
+   * For i < count, in order: buf[dst[i], +lens[i]) = buf[src[i], +lens[i]) (memmove). Every
+   * range is checked first (RangeError, nothing moved). Returns count.
+   */
+  copyBatch(buf: Uint8Array, src: Int32Array, dst: Int32Array, lens: Int32Array, count: number): number;
 }
 
 /** An opaque relay (native/relay.cc); freed with its descriptors on relayDestroy or collection. */

@@ -95,7 +95,7 @@ describe('argument validation (in-process, no syscalls reached)', () => {
 
   it('exports exactly the documented functions', () => {
     expect(Object.keys(n).sort()).toEqual(
-      ['aeadCount', 'aeadCreate', 'aeadDestroy', 'aeadInfo', 'aeadOpen', 'aeadSeal', 'close', 'csumBatch', 'csumSum', 'keepAwake', 'pollReadable', 'readFrames', 'relayConnect', 'relayCount', 'relayCreate', 'relayDestroy', 'relayFd', 'relayListen', 'relayReset', 'relayRun', 'relayUnlisten', 'socketBind', 'socketInNetns', 'socketsInNetns', 'tapOpen', 'tapSetOffload', 'tapSetVnetHdrSize', 'udpOpen', 'udpRecv',
+      ['aeadCount', 'aeadCreate', 'aeadDestroy', 'aeadInfo', 'aeadOpen', 'aeadSeal', 'close', 'copyBatch', 'csumBatch', 'csumSum', 'keepAwake', 'pollReadable', 'readFrames', 'relayConnect', 'relayCount', 'relayCreate', 'relayDestroy', 'relayFd', 'relayListen', 'relayReset', 'relayRun', 'relayUnlisten', 'socketBind', 'socketInNetns', 'socketsInNetns', 'tapOpen', 'tapSetOffload', 'tapSetVnetHdrSize', 'udpOpen', 'udpRecv',
         'udpSend', 'udpSendGso', 'udpSendGsoBatch', 'udpSetGro', 'writeFrames'].sort(),
     );
   });

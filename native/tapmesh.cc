@@ -50,6 +50,8 @@ Napi::Value AeadInfo(const Napi::CallbackInfo& info);
 // Defined in checksum.cc (raw N-API: called per segment or batch).
 napi_value CsumSum(napi_env env, napi_callback_info info);
 napi_value CsumBatch(napi_env env, napi_callback_info info);
+// Defined in copy.cc (raw N-API: one call per super-frame).
+napi_value CopyBatch(napi_env env, napi_callback_info info);
 
 // Registers a raw N-API callback (no Napi::CallbackInfo wrapper on the hot path).
 static void SetRaw(Napi::Env env, Napi::Object exports, const char* name, napi_callback cb) {
@@ -99,6 +101,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("aeadInfo", Napi::Function::New(env, AeadInfo, "aeadInfo"));
   SetRaw(env, exports, "csumSum", CsumSum);
   SetRaw(env, exports, "csumBatch", CsumBatch);
+  SetRaw(env, exports, "copyBatch", CopyBatch);
   return exports;
 }
 

@@ -5,10 +5,12 @@ import { RecvSlots, splitRuns } from './gro-split.js';
 import type { DatagramBatch, DatagramPort, FrameBatch, FramePort } from './ports.js';
 import { decodeFrames } from './tap-decode.js';
 import { nativeSumActive, useNativeSum } from './wire/checksum.js';
+import { nativeCopyActive, useNativeCopy } from './copy.js';
 
-/** Real ports mean the addon is loaded: let the checksums use it too (once per thread). */
+/** Real ports mean the addon is loaded: let the checksums and batched copies use it too (once per thread). */
 function nativeChecksums(n: NativeAddon): void {
   if (!nativeSumActive()) useNativeSum(n.csumSum, n.csumBatch);
+  if (!nativeCopyActive()) useNativeCopy(n.copyBatch);
 }
 
 /** A descriptor watched for readability on this thread's loop, closed once. */

@@ -6,6 +6,8 @@ import { MemoryTap, MemoryUnderlay } from './memory.js';
 import { macParts } from './wire/addr.js';
 import { GSO_MAX_SEGS, TapCoalescer, VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, VNET_GSO_UDP_L4, VNET_HDR_LEN, completeChecksum, segmentTcp4 } from './offload.js';
 import { ip } from './testframes.js';
+import { useNativeCopy } from './copy.js';
+import { native } from '../native/index.js';
 import { checkIpv4, checkTcp, checkUdp, emitEth, emitIpv4, onesSum, parseMac, ipv4PseudoSum } from './wire/index.js';
 
 const SRC = ip('10.0.9.2');
@@ -111,6 +113,31 @@ describe('segmentTcp4', () => {
         expect(Buffer.concat(parts).equals(payload)).toBe(true);
       }),
       { numRuns: 200 },
+    );
+  });
+
+  it('writes the same segments with the batched copies of the addon as with copyWithin (property)', () => {
+    const n = native();
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 20_000 }), fc.integer({ min: 64, max: 1460 }), fc.nat(16), fc.nat(16), (size, mss, prefix, suffix) => {
+        const payload = Buffer.alloc(size);
+        for (let i = 0; i < size; i++) payload[i] = (i * 37 + size) & 255;
+        const frame = tcpFrame(payload, 1000);
+        const cut = (): Buffer => {
+          const slab = Buffer.alloc(frame.length + Math.ceil(size / mss) * (prefix + 66 + mss + suffix));
+          frame.copy(slab, 0);
+          expect(segmentTcp4(slab, 0, frame.length, mss, prefix, suffix, frame.length, slab.length)).toBe(Math.ceil(size / mss));
+          return slab;
+        };
+        const js = cut();
+        const prev = useNativeCopy(n.copyBatch);
+        try {
+          expect(cut().equals(js)).toBe(true);
+        } finally {
+          useNativeCopy(prev);
+        }
+      }),
+      { numRuns: 100 },
     );
   });
 

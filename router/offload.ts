@@ -14,6 +14,7 @@ import {
   tcpDstPort, tcpWindow, wr16, writeVnetNone, writeVnetTcp4, UDP_CSUM_OFFSET, UDP_HEADER_LEN, setUdpChecksum, setUdpLength,
   udpChecksum, udpDstPort, udpLength, udpSrcPort, writeVnetUdp4, sameBytes,
 } from './wire/index.js';
+import { copyRanges } from './copy.js';
 import { finishPartial, writeRxVnet } from './partial-csum.js';
 
 export { VNET_F_NEEDS_CSUM, VNET_GSO_NONE, VNET_GSO_TCPV4, VNET_GSO_UDP_L4, VNET_HDR_LEN, writeVnetNone } from './wire/index.js';
@@ -91,11 +92,26 @@ export function segmentTcp4(
   const seq0 = tcpSeq(buf, ip + ihl);
   const flags0 = tcpFlags(buf, ip + ihl) & 0xff;
   const batched = nseg <= SEG_SCRATCH;
+  if (batched) {
+    // Every segment's headers and payload chunk in one copyRanges call (one addon crossing).
+    for (let k = 0, c = 0; k < nseg; k++, c += 2) {
+      const o = outOff + k * stride + prefix;
+      segCopySrc[c] = off;
+      segCopyDst[c] = o;
+      segCopyLen[c] = hdr;
+      segCopySrc[c + 1] = off + hdr + k * mss;
+      segCopyDst[c + 1] = o + hdr;
+      segCopyLen[c + 1] = k === nseg - 1 ? payload - k * mss : mss;
+    }
+    copyRanges(buf, segCopySrc, segCopyDst, segCopyLen, 2 * nseg);
+  }
   for (let k = 0; k < nseg; k++) {
     const o = outOff + k * stride + prefix;
     const chunk = k === nseg - 1 ? payload - k * mss : mss;
-    buf.copyWithin(o, off, off + hdr);
-    buf.copyWithin(o + hdr, off + hdr + k * mss, off + hdr + k * mss + chunk);
+    if (!batched) {
+      buf.copyWithin(o, off, off + hdr);
+      buf.copyWithin(o + hdr, off + hdr + k * mss, off + hdr + k * mss + chunk);
+    }
     const oip = o + ETH;
     setIpv4TotalLen(buf, oip, ihl + thl + chunk);
     setIpv4Ident(buf, oip, (id0 + k) & 0xffff);
@@ -120,8 +136,11 @@ export function segmentTcp4(
   return nseg;
 }
 
-/** Scratch for segmentTcp4's batched checksums: a 64 KB super-frame at MSS >= 64 fits. */
+/** Scratch for segmentTcp4's batched copies and checksums: a 64 KB super-frame at MSS >= 64 fits. */
 const SEG_SCRATCH = 1024;
+const segCopySrc = new Int32Array(2 * SEG_SCRATCH);
+const segCopyDst = new Int32Array(2 * SEG_SCRATCH);
+const segCopyLen = new Int32Array(2 * SEG_SCRATCH);
 const segOffs = new Int32Array(SEG_SCRATCH);
 const segLens = new Int32Array(SEG_SCRATCH);
 const segSeeds = new Uint32Array(SEG_SCRATCH);
@@ -150,6 +169,20 @@ export class TapCoalescer {
   private curLen = 0;
   /** The open super-frame is a UDP run (else TCP). */
   private curUdp = false;
+  // The run's flow, read once from its first segment (begin/open): what every later segment must
+  // repeat. tryAppend compares against these instead of re-reading the first segment's headers.
+  private curSrc = 0;
+  private curDst = 0;
+  private curSport = 0;
+  private curDport = 0;
+  private curTos = 0;
+  private curTtl = 0;
+  private curDf = false;
+  private curIhl = 0;
+  private curAck = 0;
+  private curWin = 0;
+  /** Where the first segment's TCP options start in `out` (its copy in the output area). */
+  private curOpts = 0;
   /** Frames merged into an earlier one (a counter the datapath reads). */
   merged = 0;
 
@@ -231,12 +264,29 @@ export class TapCoalescer {
     this.curMss = len - hdr;
     this.curSegs = 1;
     this.curLen = len;
+    const ip = f + ETH;
+    const l4 = ip + ipv4HeaderLenAt(buf, ip);
+    this.curIhl = l4 - ip;
+    this.curSrc = ipv4Src(buf, ip);
+    this.curDst = ipv4Dst(buf, ip);
+    this.curTos = ipv4Tos(buf, ip);
+    this.curTtl = ipv4Ttl(buf, ip);
+    this.curDf = ipv4DontFrag(buf, ip);
+    if (udp) {
+      this.curSport = udpSrcPort(buf, l4);
+      this.curDport = udpDstPort(buf, l4);
+      return;
+    }
+    this.curSport = tcpSrcPort(buf, l4);
+    this.curDport = tcpDstPort(buf, l4);
+    this.curAck = tcpAck(buf, l4);
+    this.curWin = tcpWindow(buf, l4);
+    this.curOpts = tcpOptionsOff(o + VNET_HDR_LEN + (l4 - f));
   }
 
   private open(buf: Buffer, f: number, len: number, hdr: number): void {
     this.begin(buf, f, len, hdr, false);
-    const ip = f + ETH;
-    const t = ip + ipv4HeaderLenAt(buf, ip);
+    const t = f + ETH + this.curIhl;
     this.curNextSeq = (tcpSeq(buf, t) + (len - hdr)) >>> 0;
     if (tcpFlags(buf, t) & TcpFlag.Psh) this.close();
   }
@@ -246,22 +296,18 @@ export class TapCoalescer {
     const chunk = len - hdr;
     if (chunk <= 0 || chunk > this.curMss || this.curLen + chunk - ETH > 65535) return false;
     if (this.fill + chunk > this.end) return false;
-    const base = this.offs[this.cur] + VNET_HDR_LEN;
     const ip = f + ETH;
     const ihl = ipv4HeaderLenAt(buf, ip);
+    if (ihl !== this.curIhl) return false;
     const t = ip + ihl;
-    const o = this.out;
-    const bip = base + ETH;
-    const bt = bip + ihl;
     // Same flow, same ACK and window, in order, same IP TOS/TTL/DF, identical options.
-    if (tcpSeq(buf, t) !== this.curNextSeq) return false;
-    if (ipv4Src(buf, ip) !== ipv4Src(o, bip) || ipv4Dst(buf, ip) !== ipv4Dst(o, bip)) return false;
-    if (tcpSrcPort(buf, t) !== tcpSrcPort(o, bt) || tcpDstPort(buf, t) !== tcpDstPort(o, bt)) return false;
-    if (tcpAck(buf, t) !== tcpAck(o, bt)) return false;
-    if (ipv4Tos(buf, ip) !== ipv4Tos(o, bip) || ipv4Ttl(buf, ip) !== ipv4Ttl(o, bip) || ipv4DontFrag(buf, ip) !== ipv4DontFrag(o, bip)) return false;
-    if (tcpWindow(buf, t) !== tcpWindow(o, bt)) return false;
-    if (!sameBytes(buf, tcpOptionsOff(t), o, tcpOptionsOff(bt), f + hdr - tcpOptionsOff(t))) return false;
-    if (!mergeable(buf, f, len, hdr, this.authentic)) return false;
+    if (tcpSeq(buf, t) !== this.curNextSeq || tcpAck(buf, t) !== this.curAck) return false;
+    if (ipv4Src(buf, ip) !== this.curSrc || ipv4Dst(buf, ip) !== this.curDst) return false;
+    if (tcpSrcPort(buf, t) !== this.curSport || tcpDstPort(buf, t) !== this.curDport || tcpWindow(buf, t) !== this.curWin) return false;
+    if (ipv4Tos(buf, ip) !== this.curTos || ipv4Ttl(buf, ip) !== this.curTtl || ipv4DontFrag(buf, ip) !== this.curDf) return false;
+    const o = this.out;
+    if (!sameBytes(buf, tcpOptionsOff(t), o, this.curOpts, f + hdr - tcpOptionsOff(t))) return false;
+    if (!tcpMergeable(buf, ip, t, len, this.curSrc, this.curDst, this.authentic)) return false;
     o.copyWithin(this.fill, f + hdr, f + len);
     this.fill += chunk;
     this.curLen += chunk;
@@ -270,7 +316,10 @@ export class TapCoalescer {
     this.curNextSeq = (this.curNextSeq + chunk) >>> 0;
     this.merged++;
     const psh = tcpFlags(buf, t) & TcpFlag.Psh;
-    if (psh) setTcpFlags(o, bt, tcpFlags(o, bt) | TcpFlag.Psh);
+    if (psh) {
+      const bt = this.offs[this.cur] + VNET_HDR_LEN + ETH + ihl;
+      setTcpFlags(o, bt, tcpFlags(o, bt) | TcpFlag.Psh);
+    }
     if (psh || chunk < this.curMss) this.close();
     return true;
   }
@@ -284,16 +333,13 @@ export class TapCoalescer {
     if (this.cur < 0 || !this.curUdp || this.curSegs >= GSO_MAX_SEGS) return false;
     const chunk = len - UDP4_HDR;
     if (chunk > this.curMss || this.curLen + chunk - ETH > 65535 || this.fill + chunk > this.end) return false;
-    const o = this.out;
     const ip = f + ETH;
     const u = ip + IPV4_MIN_HEADER_LEN;
-    const bip = this.offs[this.cur] + VNET_HDR_LEN + ETH;
-    const bu = bip + IPV4_MIN_HEADER_LEN;
-    if (ipv4Src(buf, ip) !== ipv4Src(o, bip) || ipv4Dst(buf, ip) !== ipv4Dst(o, bip)) return false;
-    if (udpSrcPort(buf, u) !== udpSrcPort(o, bu) || udpDstPort(buf, u) !== udpDstPort(o, bu)) return false;
-    if (ipv4Tos(buf, ip) !== ipv4Tos(o, bip) || ipv4Ttl(buf, ip) !== ipv4Ttl(o, bip) || ipv4DontFrag(buf, ip) !== ipv4DontFrag(o, bip)) return false;
+    if (ipv4Src(buf, ip) !== this.curSrc || ipv4Dst(buf, ip) !== this.curDst) return false;
+    if (udpSrcPort(buf, u) !== this.curSport || udpDstPort(buf, u) !== this.curDport) return false;
+    if (ipv4Tos(buf, ip) !== this.curTos || ipv4Ttl(buf, ip) !== this.curTtl || ipv4DontFrag(buf, ip) !== this.curDf) return false;
     if (!udpMergeable(buf, f, len, this.authentic)) return false;
-    o.copyWithin(this.fill, f + UDP4_HDR, f + len);
+    this.out.copyWithin(this.fill, f + UDP4_HDR, f + len);
     this.fill += chunk;
     this.curLen += chunk;
     this.lens[this.cur] += chunk;
@@ -339,14 +385,17 @@ export class TapCoalescer {
 /** A data segment with only ACK (and PSH) set whose TCP checksum verifies (or is `authentic`: see add). */
 function mergeable(buf: Buffer, f: number, len: number, hdr: number, authentic: boolean): boolean {
   const ip = f + ETH;
-  const ihl = ipv4HeaderLenAt(buf, ip);
+  return hdr > 0 && tcpMergeable(buf, ip, ip + ipv4HeaderLenAt(buf, ip), len, ipv4Src(buf, ip), ipv4Dst(buf, ip), authentic);
+}
+
+/** mergeable() for a frame whose IPv4 header is at ip, TCP header at t, addresses already read. */
+function tcpMergeable(buf: Buffer, ip: number, t: number, len: number, src: number, dst: number, authentic: boolean): boolean {
   if (ipv4TotalLen(buf, ip) !== len - ETH) return false; // padded or inconsistent
-  const t = ip + ihl;
   const flags = tcpFlags(buf, t) & 0xff;
   if ((flags & (TcpFlag.Syn | TcpFlag.Fin | TcpFlag.Rst | TcpFlag.Urg | TcpFlag.Cwr)) !== 0 || (flags & TcpFlag.Ack) === 0) return false;
-  const l4 = len - ETH - ihl;
-  if (authentic) return hdr > 0;
-  return onesSum(buf, t, l4, ipv4PseudoSum(ipv4Src(buf, ip), ipv4Dst(buf, ip), IpProto.Tcp, l4)) === 0xffff && hdr > 0;
+  if (authentic) return true;
+  const l4 = len - (t - ip) - ETH;
+  return onesSum(buf, t, l4, ipv4PseudoSum(src, dst, IpProto.Tcp, l4)) === 0xffff;
 }
 
 /** A UDP run member whose checksum verifies, is absent (0: IPv4 allows it), or is `authentic`. */
