@@ -12,7 +12,7 @@ import {
   ipv4Dst, ipv4TotalLen, ipv4Tos, ipv4Ttl, ipv4Version, onesSum, setIpv4Ident, setIpv4TotalLen, setTcpChecksum,
   setTcpFlags, setTcpSeq, tcpAck, tcpFillChecksum, tcpFlags, fillChecksums, tcpHeaderLenAt, tcpOptionsOff, tcpSeq, tcpSrcPort,
   tcpDstPort, tcpWindow, wr16, writeVnetNone, writeVnetTcp4, UDP_CSUM_OFFSET, UDP_HEADER_LEN, setUdpChecksum, setUdpLength,
-  udpChecksum, udpDstPort, udpLength, udpSrcPort, writeVnetUdp4, sameBytes,
+  udpChecksum, udpDstPort, udpLength, udpSrcPort, writeVnetUdp4, sameBytes, sumsVerify,
 } from './wire/index.js';
 import { copyRanges } from './copy.js';
 import { finishPartial, writeRxVnet } from './partial-csum.js';
@@ -152,7 +152,7 @@ const segSeeds = new Uint32Array(SEG_SCRATCH);
  * own GRO would. Without vnet headers it only copies.
  */
 export class TapCoalescer {
-  /** Output lives in out[start..end); frames are added from the same buffer (copyWithin). */
+  /** Output lives in out[start..end); frames are added from the same buffer. */
   out: Buffer = Buffer.alloc(0);
   private start = 0;
   private end = 0;
@@ -169,6 +169,8 @@ export class TapCoalescer {
   private curLen = 0;
   /** The open super-frame is a UDP run (else TCP). */
   private curUdp = false;
+  /** A member of the open TCP run carried PSH (set on the merged frame at close). */
+  private curPsh = false;
   // The run's flow, read once from its first segment (begin/open): what every later segment must
   // repeat. tryAppend compares against these instead of re-reading the first segment's headers.
   private curSrc = 0;
@@ -181,8 +183,20 @@ export class TapCoalescer {
   private curIhl = 0;
   private curAck = 0;
   private curWin = 0;
-  /** Where the first segment's TCP options start in `out` (its copy in the output area). */
+  /** Where the first segment's TCP options start (in the frame as added). */
   private curOpts = 0;
+  // The open run's members as added (frame offset and length), their payload copies into the
+  // output area (done at close, one copyRanges call), and the checksums still to verify (one
+  // batched sum at close).
+  private readonly memberOff = new Int32Array(GSO_MAX_SEGS);
+  private readonly memberLen = new Int32Array(GSO_MAX_SEGS);
+  private readonly copySrc = new Int32Array(GSO_MAX_SEGS);
+  private readonly copyDst = new Int32Array(GSO_MAX_SEGS);
+  private readonly copyLen = new Int32Array(GSO_MAX_SEGS);
+  private readonly sumOff = new Int32Array(GSO_MAX_SEGS);
+  private readonly sumLen = new Int32Array(GSO_MAX_SEGS);
+  private readonly sumSeed = new Uint32Array(GSO_MAX_SEGS);
+  private sums = 0;
   /** Frames merged into an earlier one (a counter the datapath reads). */
   merged = 0;
 
@@ -202,9 +216,13 @@ export class TapCoalescer {
     this.cur = -1;
   }
 
-  /** Room check: true if a frame of len bytes can be added without a flush. */
+  /**
+   * Room check: true if a frame of len bytes can be added without a flush. The open run keeps
+   * room to be undone into its members (see close), each with its own headers and virtio header.
+   */
   fits(len: number): boolean {
-    return this.count < this.offs.length && this.fill + VNET_HDR_LEN + len <= this.end;
+    const undo = this.cur < 0 ? 0 : this.curSegs - 1;
+    return this.count + undo < this.offs.length && this.fill + undo * (VNET_HDR_LEN + this.curHdr) + VNET_HDR_LEN + len <= this.end;
   }
 
   /** Frames whose inner checksum came partial from the peer (router/partial-csum.ts). */
@@ -213,10 +231,11 @@ export class TapCoalescer {
   private authentic = false;
 
   /**
-   * Add the frame at out[f..f+len) (it must lie outside the output area). `authentic`: the frame
-   * was opened under an ESP SA (crypto/open.ts), so its bytes are exactly what the peer agent
-   * sealed and the per-segment checksum verification before merging is skipped (the AEAD tag
-   * already covered every byte; what the peer checksummed arrives unchanged).
+   * Add the frame at out[f..f+len) (it must lie outside the output area, and stay unchanged until
+   * the next close(): a run's members are copied and verified when it closes). `authentic`: the
+   * frame was opened under an ESP SA (crypto/open.ts), so its bytes are exactly what the peer agent
+   * sealed and the checksum verification before merging is skipped (the AEAD tag already covered
+   * every byte; what the peer checksummed arrives unchanged).
    */
   add(f: number, len: number, authentic = false): void {
     const buf = this.out;
@@ -226,18 +245,16 @@ export class TapCoalescer {
       const udp = hdr === 0 && udp4HeaderLen(buf, f, len) !== 0;
       if (hdr !== 0 ? this.tryAppend(buf, f, len, hdr) : udp && this.tryAppendUdp(buf, f, len)) return;
       this.close();
-      if (hdr !== 0 && len > hdr && mergeable(buf, f, len, hdr, authentic)) {
+      if (hdr !== 0 && len > hdr && tcpHeaderMergeable(buf, f, len)) {
         this.open(buf, f, len, hdr);
         return;
       }
-      if (udp && udpMergeable(buf, f, len, authentic)) {
+      if (udp) {
         this.begin(buf, f, len, UDP4_HDR, true);
+        this.verifyUdp(buf, f, len);
         return;
       }
-      const o = this.fill;
-      if (writeRxVnet(buf, o, f, len, this.mtu)) this.partial++;
-      buf.copyWithin(o + VNET_HDR_LEN, f, f + len);
-      this.push(o, VNET_HDR_LEN + len);
+      this.single(buf, f, len);
       return;
     }
     const o = this.fill;
@@ -246,17 +263,26 @@ export class TapCoalescer {
     this.push(o, len);
   }
 
+  /** A frame that goes on by itself, behind its own virtio header (see router/partial-csum.ts). */
+  private single(buf: Buffer, f: number, len: number): void {
+    const o = this.fill;
+    if (writeRxVnet(buf, o, f, len, this.mtu)) this.partial++;
+    buf.copyWithin(o + VNET_HDR_LEN, f, f + len);
+    this.push(o, VNET_HDR_LEN + len);
+  }
+
   private push(o: number, len: number): void {
     this.offs[this.count] = o;
     this.lens[this.count++] = len;
     this.fill = o + len;
   }
 
-  /** The frame at f (headers hdr bytes) starts a run; its payload length is the run's segment size. */
+  /**
+   * The frame at f (headers hdr bytes) starts a run; its payload length is the run's segment size.
+   * Its place in the output area is reserved; the copy waits for close.
+   */
   private begin(buf: Buffer, f: number, len: number, hdr: number, udp: boolean): void {
     const o = this.fill;
-    writeVnetNone(buf, o);
-    buf.copyWithin(o + VNET_HDR_LEN, f, f + len);
     this.cur = this.count;
     this.push(o, VNET_HDR_LEN + len);
     this.curUdp = udp;
@@ -264,6 +290,13 @@ export class TapCoalescer {
     this.curMss = len - hdr;
     this.curSegs = 1;
     this.curLen = len;
+    this.curPsh = false;
+    this.memberOff[0] = f;
+    this.memberLen[0] = len;
+    this.copySrc[0] = f;
+    this.copyDst[0] = o + VNET_HDR_LEN;
+    this.copyLen[0] = len;
+    this.sums = 0;
     const ip = f + ETH;
     const l4 = ip + ipv4HeaderLenAt(buf, ip);
     this.curIhl = l4 - ip;
@@ -281,21 +314,57 @@ export class TapCoalescer {
     this.curDport = tcpDstPort(buf, l4);
     this.curAck = tcpAck(buf, l4);
     this.curWin = tcpWindow(buf, l4);
-    this.curOpts = tcpOptionsOff(o + VNET_HDR_LEN + (l4 - f));
+    this.curOpts = tcpOptionsOff(l4);
   }
 
   private open(buf: Buffer, f: number, len: number, hdr: number): void {
     this.begin(buf, f, len, hdr, false);
     const t = f + ETH + this.curIhl;
+    this.verifyTcp(t, len - ETH - this.curIhl);
     this.curNextSeq = (tcpSeq(buf, t) + (len - hdr)) >>> 0;
     if (tcpFlags(buf, t) & TcpFlag.Psh) this.close();
   }
 
+  /** Queue the TCP checksum of a member (TCP header at t, l4 bytes) for verification at close. */
+  private verifyTcp(t: number, l4: number): void {
+    if (this.authentic) return;
+    const k = this.sums++;
+    this.sumOff[k] = t;
+    this.sumLen[k] = l4;
+    this.sumSeed[k] = ipv4PseudoSum(this.curSrc, this.curDst, IpProto.Tcp, l4);
+  }
+
+  /** The same for a UDP member, unless its checksum is absent (0: IPv4 allows it). */
+  private verifyUdp(buf: Buffer, f: number, len: number): void {
+    const u = f + ETH + IPV4_MIN_HEADER_LEN;
+    if (this.authentic || udpChecksum(buf, u) === 0) return;
+    const l4 = len - ETH - IPV4_MIN_HEADER_LEN;
+    const k = this.sums++;
+    this.sumOff[k] = u;
+    this.sumLen[k] = l4;
+    this.sumSeed[k] = ipv4PseudoSum(this.curSrc, this.curDst, IpProto.Udp, l4);
+  }
+
+  /** Record member k of the open run (its payload goes at `at` in the output area). */
+  private member(f: number, len: number, hdr: number, at: number): void {
+    const k = this.curSegs++;
+    this.memberOff[k] = f;
+    this.memberLen[k] = len;
+    this.copySrc[k] = f + hdr;
+    this.copyDst[k] = at;
+    this.copyLen[k] = len - hdr;
+  }
+
+  /** Room for one more member of chunk bytes, and for undoing the run into its members. */
+  private roomFor(chunk: number): boolean {
+    const undo = this.curSegs; // members after this one, minus one
+    return this.count + undo <= this.offs.length && this.fill + chunk + undo * (VNET_HDR_LEN + this.curHdr) <= this.end;
+  }
+
   private tryAppend(buf: Buffer, f: number, len: number, hdr: number): boolean {
-    if (this.cur < 0 || this.curUdp || hdr !== this.curHdr) return false;
+    if (this.cur < 0 || this.curUdp || hdr !== this.curHdr || this.curSegs >= GSO_MAX_SEGS) return false;
     const chunk = len - hdr;
-    if (chunk <= 0 || chunk > this.curMss || this.curLen + chunk - ETH > 65535) return false;
-    if (this.fill + chunk > this.end) return false;
+    if (chunk <= 0 || chunk > this.curMss || this.curLen + chunk - ETH > 65535 || !this.roomFor(chunk)) return false;
     const ip = f + ETH;
     const ihl = ipv4HeaderLenAt(buf, ip);
     if (ihl !== this.curIhl) return false;
@@ -305,21 +374,17 @@ export class TapCoalescer {
     if (ipv4Src(buf, ip) !== this.curSrc || ipv4Dst(buf, ip) !== this.curDst) return false;
     if (tcpSrcPort(buf, t) !== this.curSport || tcpDstPort(buf, t) !== this.curDport || tcpWindow(buf, t) !== this.curWin) return false;
     if (ipv4Tos(buf, ip) !== this.curTos || ipv4Ttl(buf, ip) !== this.curTtl || ipv4DontFrag(buf, ip) !== this.curDf) return false;
-    const o = this.out;
-    if (!sameBytes(buf, tcpOptionsOff(t), o, this.curOpts, f + hdr - tcpOptionsOff(t))) return false;
-    if (!tcpMergeable(buf, ip, t, len, this.curSrc, this.curDst, this.authentic)) return false;
-    o.copyWithin(this.fill, f + hdr, f + len);
+    if (!sameBytes(buf, tcpOptionsOff(t), buf, this.curOpts, f + hdr - tcpOptionsOff(t))) return false;
+    if (!tcpFlagsMergeable(buf, ip, t, len)) return false;
+    this.member(f, len, hdr, this.fill);
+    this.verifyTcp(t, len - ETH - ihl);
     this.fill += chunk;
     this.curLen += chunk;
     this.lens[this.cur] += chunk;
-    this.curSegs++;
     this.curNextSeq = (this.curNextSeq + chunk) >>> 0;
     this.merged++;
     const psh = tcpFlags(buf, t) & TcpFlag.Psh;
-    if (psh) {
-      const bt = this.offs[this.cur] + VNET_HDR_LEN + ETH + ihl;
-      setTcpFlags(o, bt, tcpFlags(o, bt) | TcpFlag.Psh);
-    }
+    if (psh) this.curPsh = true;
     if (psh || chunk < this.curMss) this.close();
     return true;
   }
@@ -327,50 +392,65 @@ export class TapCoalescer {
   /**
    * Appends a datagram to the open UDP run: same addresses, ports, TOS, TTL and DF, a payload no
    * longer than the run's segment size (a shorter one ends the run, as the kernel's GSO cuts
-   * it), a verified (or absent) checksum, at most GSO_MAX_SEGS datagrams and 64 KB per run.
+   * it), a checksum verified at close (or absent), at most GSO_MAX_SEGS datagrams and 64 KB per run.
    */
   private tryAppendUdp(buf: Buffer, f: number, len: number): boolean {
     if (this.cur < 0 || !this.curUdp || this.curSegs >= GSO_MAX_SEGS) return false;
     const chunk = len - UDP4_HDR;
-    if (chunk > this.curMss || this.curLen + chunk - ETH > 65535 || this.fill + chunk > this.end) return false;
+    if (chunk > this.curMss || this.curLen + chunk - ETH > 65535 || !this.roomFor(chunk)) return false;
     const ip = f + ETH;
     const u = ip + IPV4_MIN_HEADER_LEN;
     if (ipv4Src(buf, ip) !== this.curSrc || ipv4Dst(buf, ip) !== this.curDst) return false;
     if (udpSrcPort(buf, u) !== this.curSport || udpDstPort(buf, u) !== this.curDport) return false;
     if (ipv4Tos(buf, ip) !== this.curTos || ipv4Ttl(buf, ip) !== this.curTtl || ipv4DontFrag(buf, ip) !== this.curDf) return false;
-    if (!udpMergeable(buf, f, len, this.authentic)) return false;
-    this.out.copyWithin(this.fill, f + UDP4_HDR, f + len);
+    this.member(f, len, UDP4_HDR, this.fill);
+    this.verifyUdp(buf, f, len);
     this.fill += chunk;
     this.curLen += chunk;
     this.lens[this.cur] += chunk;
-    this.curSegs++;
     this.merged++;
     if (chunk < this.curMss) this.close();
     return true;
   }
 
-  /** Finish the open super-frame: IP length and checksum, partial TCP/UDP checksum, GSO header. */
+  /**
+   * Finish the open run. One member: it goes on as a single frame. Else every queued checksum is
+   * verified in one batched sum: if one fails, the run is undone and each member goes on by
+   * itself, as it came (the container's stack drops the bad one, as the kernel's GRO leaves a bad
+   * segment unmerged); if all pass, the payloads are copied in one call and the merged frame gets
+   * its IP length and checksum, partial TCP/UDP checksum and GSO header.
+   */
   close(): void {
     const i = this.cur;
     if (i < 0) return;
     this.cur = -1;
-    if (this.curSegs === 1) return; // a single segment stays as it came, checksums intact
     const o = this.out;
+    const n = this.curSegs;
+    if (n === 1 || (this.sums > 0 && !sumsVerify(o, this.sumOff, this.sumLen, this.sumSeed, this.sums))) {
+      this.count = i;
+      this.fill = this.offs[i];
+      this.merged -= n - 1;
+      for (let k = 0; k < n; k++) this.single(o, this.memberOff[k], this.memberLen[k]);
+      return;
+    }
+    copyRanges(o, this.copySrc, this.copyDst, this.copyLen, n);
     const v = this.offs[i];
+    writeVnetNone(o, v);
     const base = v + VNET_HDR_LEN;
     const ip = base + ETH;
-    const ihl = ipv4HeaderLenAt(o, ip);
+    const ihl = this.curIhl;
     const l4 = this.curLen - ETH - ihl;
     setIpv4TotalLen(o, ip, ihl + l4);
     ipv4FillChecksum(o, ip);
     const t = ip + ihl;
     if (this.curUdp) {
       setUdpLength(o, t, l4);
-      setUdpChecksum(o, t, fold(ipv4PseudoSum(ipv4Src(o, ip), ipv4Dst(o, ip), IpProto.Udp, l4)));
+      setUdpChecksum(o, t, fold(ipv4PseudoSum(this.curSrc, this.curDst, IpProto.Udp, l4)));
       writeVnetUdp4(o, v, this.curHdr, this.curMss, ETH + ihl, UDP_CSUM_OFFSET);
       return;
     }
-    setTcpChecksum(o, t, fold(ipv4PseudoSum(ipv4Src(o, ip), ipv4Dst(o, ip), IpProto.Tcp, l4)));
+    if (this.curPsh) setTcpFlags(o, t, tcpFlags(o, t) | TcpFlag.Psh);
+    setTcpChecksum(o, t, fold(ipv4PseudoSum(this.curSrc, this.curDst, IpProto.Tcp, l4)));
     writeVnetTcp4(o, v, this.curHdr, this.curMss, ETH + ihl, TCP_CHECKSUM_OFFSET);
   }
 
@@ -382,27 +462,15 @@ export class TapCoalescer {
   }
 }
 
-/** A data segment with only ACK (and PSH) set whose TCP checksum verifies (or is `authentic`: see add). */
-function mergeable(buf: Buffer, f: number, len: number, hdr: number, authentic: boolean): boolean {
+/** A data segment that may start a run: only ACK (and PSH) set, IP length consistent. */
+function tcpHeaderMergeable(buf: Buffer, f: number, len: number): boolean {
   const ip = f + ETH;
-  return hdr > 0 && tcpMergeable(buf, ip, ip + ipv4HeaderLenAt(buf, ip), len, ipv4Src(buf, ip), ipv4Dst(buf, ip), authentic);
+  return tcpFlagsMergeable(buf, ip, ip + ipv4HeaderLenAt(buf, ip), len);
 }
 
-/** mergeable() for a frame whose IPv4 header is at ip, TCP header at t, addresses already read. */
-function tcpMergeable(buf: Buffer, ip: number, t: number, len: number, src: number, dst: number, authentic: boolean): boolean {
+/** tcpHeaderMergeable for a frame whose IPv4 header is at ip and TCP header at t. */
+function tcpFlagsMergeable(buf: Buffer, ip: number, t: number, len: number): boolean {
   if (ipv4TotalLen(buf, ip) !== len - ETH) return false; // padded or inconsistent
   const flags = tcpFlags(buf, t) & 0xff;
-  if ((flags & (TcpFlag.Syn | TcpFlag.Fin | TcpFlag.Rst | TcpFlag.Urg | TcpFlag.Cwr)) !== 0 || (flags & TcpFlag.Ack) === 0) return false;
-  if (authentic) return true;
-  const l4 = len - (t - ip) - ETH;
-  return onesSum(buf, t, l4, ipv4PseudoSum(src, dst, IpProto.Tcp, l4)) === 0xffff;
-}
-
-/** A UDP run member whose checksum verifies, is absent (0: IPv4 allows it), or is `authentic`. */
-function udpMergeable(buf: Buffer, f: number, len: number, authentic: boolean): boolean {
-  const u = f + ETH + IPV4_MIN_HEADER_LEN;
-  if (authentic || udpChecksum(buf, u) === 0) return true;
-  const l4 = len - ETH - IPV4_MIN_HEADER_LEN;
-  const ip = f + ETH;
-  return onesSum(buf, u, l4, ipv4PseudoSum(ipv4Src(buf, ip), ipv4Dst(buf, ip), IpProto.Udp, l4)) === 0xffff;
+  return (flags & (TcpFlag.Syn | TcpFlag.Fin | TcpFlag.Rst | TcpFlag.Urg | TcpFlag.Cwr)) === 0 && (flags & TcpFlag.Ack) !== 0;
 }

@@ -69,6 +69,18 @@ export function fillChecksums(buf: Uint8Array, offs: Int32Array, lens: Int32Arra
   }
 }
 
+/**
+ * True if for every i < count the sum of buf[offs[i], +lens[i]) seeded with seeds[i] is 0xffff
+ * (each range holds a correct checksum: verification). Overwrites seeds with the sums. One addon
+ * crossing for the whole batch when installed. The caller guarantees every range lies inside buf.
+ */
+export function sumsVerify(buf: Uint8Array, offs: Int32Array, lens: Int32Array, seeds: Uint32Array, count: number): boolean {
+  if (nativeBatch !== null) nativeBatch(buf, offs, lens, seeds, count, -1);
+  else for (let i = 0; i < count; i++) seeds[i] = onesSum(buf, offs[i], lens[i], seeds[i]);
+  for (let i = 0; i < count; i++) if (seeds[i] !== 0xffff) return false;
+  return true;
+}
+
 /** True when onesSum uses the addon for long ranges. */
 export function nativeSumActive(): boolean {
   return nativeSum !== null;
