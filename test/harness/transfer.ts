@@ -59,8 +59,9 @@ export async function tcpTransfer(lab: Lab, fromNs: string, toNs: string, toIp: 
 // receiving agent gets runs it can merge), 2 ms apart; each carries its sequence number and a
 // pattern derived from it. (Bursts of 64 every 5 ms now and then lost 2-7% before any agent saw
 // them, in the sending host's kernel: a kernel VXLAN host's container sent 1000 datagrams and its
-// eth0 carried ~970, with the tree before this change too; the test is about the overlay.) The server (receive buffer 4 MB, so the application is not what
-// drops) counts what arrived, whole and unchanged, until 2 s pass with nothing new.
+// eth0 carried ~970, with the tree before this change too; the test is about the overlay.) The
+// server (receive buffer 4 MB, so the application is not what drops) counts what arrived, whole
+// and unchanged, until 2 s pass with nothing new.
 const UDP_SERVER = `
 const s = require('node:dgram').createSocket('udp4'); const [port, count] = [Number(process.argv[2]), Number(process.argv[3])];
 const seen = new Set(); let received = 0, intact = 0, last = Date.now();
