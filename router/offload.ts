@@ -149,7 +149,9 @@ const segSeeds = new Uint32Array(SEG_SCRATCH);
  * Builds the frames written to a TAP: copies each delivered frame into `out` behind a virtio
  * header and merges consecutive in-order TCP segments of one flow (same addresses, ports, ACK
  * and options; only ACK/PSH flags; verified checksums) into one GSO super-frame, as the kernel's
- * own GRO would. Without vnet headers it only copies.
+ * own GRO would. A run's checksums are verified, and its payloads copied, once, when it closes
+ * (one batched sum, one copyRanges); a run with a bad member is undone into its members. Without
+ * vnet headers it only copies.
  */
 export class TapCoalescer {
   /** Output lives in out[start..end); frames are added from the same buffer. */
