@@ -5,7 +5,8 @@ import { SEAL_HEAD, SEAL_TAIL, type NetworkDns, type NetworkSa, type NetworkVips
 import { FLAG_LEARNED, LEARNING_DEFAULTS, LearnedMacs, sweep, type LearningConfig } from './learned.js';
 import { NumTable } from './numtable.js';
 import { ipv4ToString, macFromParts } from './wire/addr.js';
-import { TapCoalescer, VNET_HDR_LEN } from './offload.js';
+import { TapCoalescer } from './coalesce.js';
+import { VNET_HDR_LEN } from './offload.js';
 import { VXLAN_HEADER_LEN } from './wire/index.js';
 import { FrameBatch, type FramePort } from './ports.js';
 

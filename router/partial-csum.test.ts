@@ -2,7 +2,7 @@
 // and never confused with corrupted frames.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { TapCoalescer } from './offload.js';
+import { TapCoalescer } from './coalesce.js';
 import { finishPartial, writeRxVnet } from './partial-csum.js';
 import { ip, ipv4Frame, vxlan } from './testframes.js';
 import { fold, ipv4PseudoSum, isTunnelSuperFrame, onesSum, partialChecksumAt, tcpFillChecksum } from './wire/index.js';
