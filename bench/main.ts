@@ -18,6 +18,7 @@ import { profileSystem } from './profile.js';
 import { machineLine, renderJson, renderMarkdown, renderSvg, type BenchReport, type Machine } from './report.js';
 import { fastdSystems } from './systems/fastd.js';
 import { kernelVxlan } from './systems/kernel-vxlan.js';
+import { nullRelaySystems } from './systems/null-relay.js';
 import type { OverlaySystem } from './systems/system.js';
 import { tapmesh } from './systems/tapmesh.js';
 import { wireguardGo } from './systems/wireguard-go.js';
@@ -30,6 +31,7 @@ const BENCH_OPTIONS = {
   seconds: { type: 'string', value: 'S', help: 'Seconds per iperf3 test (default 10; quick 2)' },
   pings: { type: 'string', value: 'N', help: 'Pings per latency test (default 1000; quick 200)' },
   peers: { type: 'boolean', help: 'Also the peer systems: fastd and wireguard-go' },
+  floor: { type: 'boolean', help: 'Also the floor: a null C relay through the same TAP and UDP sockets, sleeping and spinning (bench/systems/null-relay.ts)' },
   out: { type: 'string', value: 'DIR', help: 'Results directory (default bench/results)' },
   systems: { type: 'string', value: 'id,id,...', help: 'Only these systems (ids as in the report: kernel-vxlan, tapmesh, tapmesh-encrypted, …)' },
   'rate-pings': { type: 'boolean', help: 'overlay: also ping at 1, 50 and 500 per second (p50/p99 each; about --rate-seconds each)' },
@@ -47,7 +49,7 @@ const BENCH = command({
   options: BENCH_OPTIONS,
   notes: `Parts:
   crypto    AEAD microbench (one packet per call) at 64/512/1400/8900 bytes
-  overlay   kernel VXLAN vs tapmesh (and tapmesh encrypted; fastd, wireguard-go with --peers), needs root
+  overlay   kernel VXLAN vs tapmesh (and tapmesh encrypted; fastd, wireguard-go with --peers; the null relays with --floor), needs root
   gossip    runs dist/bench/gossip.js when it exists
   dns       the embedded resolver with dnsperf: local and forwarded queries/s, p50/p99 (dist/bench/dns.js, --seconds), not in 'all'
   services  new TCP connections/s and one stream through the routing mesh and a VIP next to the plain overlay (bench/services.ts), needs root
@@ -67,6 +69,8 @@ export interface Args {
   seconds: number;
   pings: number;
   peers: boolean;
+  /** Also the null relays (bench/systems/null-relay.ts). */
+  floor: boolean;
   out: string;
   systems?: string[];
   underlayOffload: boolean;
@@ -97,7 +101,7 @@ function toArgs(o: Values<typeof BENCH_OPTIONS>, args: string[]): Args {
   const seconds = num(o.seconds, 'seconds');
   const pings = num(o.pings, 'pings');
   return {
-    parts: [...new Set(parts)], quick, peers: o.peers, out: path.resolve(o.out ?? path.join(repoRoot, 'bench/results')),
+    parts: [...new Set(parts)], quick, peers: o.peers, floor: o.floor === true, out: path.resolve(o.out ?? path.join(repoRoot, 'bench/results')),
     systems: o.systems?.split(',').filter(Boolean), underlayOffload: oneOf(o['underlay-offload'], ['on', 'off'], '--underlay-offload') === 'on',
     runs: runs ?? (quick ? 1 : 3), seconds: seconds ?? (quick ? 2 : 10), pings: pings ?? (quick ? 200 : 1000),
     ratePings: o['rate-pings'] ?? false, rateSeconds: num(o['rate-seconds'], 'rate-seconds') ?? 10, pacedUdp: o['paced-udp'] ?? false,
@@ -175,7 +179,7 @@ function runScript(name: 'gossip' | 'dns' | 'services', args: string[], alone: b
 }
 
 function systemsFor(a: Args): OverlaySystem[] {
-  const all = [kernelVxlan(), tapmesh(false), tapmesh(true), ...(a.peers ? [...fastdSystems(), wireguardGo()] : [])];
+  const all = [kernelVxlan(), tapmesh(false), tapmesh(true), ...(a.peers ? [...fastdSystems(), wireguardGo()] : []), ...(a.floor || a.systems?.some((id) => id.startsWith('null-relay')) ? nullRelaySystems() : [])];
   if (!a.systems) return all;
   const chosen = all.filter((s) => a.systems?.includes(s.id));
   const unknown = a.systems.filter((id) => !all.some((s) => s.id === id));
