@@ -3,9 +3,9 @@
 // and "aes128-gcm". Runs only with --peers and when `fastd` is installed.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { must, run, sleep, type Host } from '../../test/harness/lab.js';
-import { containerVeth, which } from './peer-util.js';
-import { OVERLAY, macFor, type OverlaySystem, type Probe, type Topology } from './system.js';
+import { must, type Host } from '../../test/harness/lab.js';
+import { bridgeTapToContainer, waitForLink, which } from './peer-util.js';
+import { OVERLAY, type OverlaySystem, type Probe, type Topology } from './system.js';
 
 const PORT = 10000;
 
@@ -40,17 +40,8 @@ function fastdSystem(method: 'null' | 'aes128-gcm'): OverlaySystem {
         const child = t.lab.spawnIn(h.ns, 'fastd', ['--config', cfg], `${h.name}-fastd.log`);
         if (child.pid === undefined) throw new Error('fastd did not start');
         pids.push(child.pid);
-        for (let n = 0; ; n++) {
-          if ((await run('ip', ['-n', h.ns, 'link', 'show', 'fd0'])).code === 0) break;
-          if (child.exitCode !== null || n > 50) throw new Error(`fastd on ${h.name} did not create fd0; see ${t.lab.dir}/${h.name}-fastd.log`);
-          await sleep(100);
-        }
-        await must('ip', ['-n', h.ns, 'link', 'add', 'br0', 'type', 'bridge']);
-        await containerVeth(h.ns, t.containers[i], i, OVERLAY.mtu);
-        for (const dev of ['fd0', 'veth0']) await must('ip', ['-n', h.ns, 'link', 'set', dev, 'master', 'br0', 'up']);
-        await must('ip', ['-n', h.ns, 'link', 'set', 'br0', 'up']);
-        const rip = OVERLAY.ips[1 - i];
-        await must('ip', ['-n', t.containers[i], 'neigh', 'replace', rip, 'lladdr', macFor(rip), 'dev', 'eth0', 'nud', 'permanent']);
+        await waitForLink(h.ns, 'fd0', child, `${t.lab.dir}/${h.name}-fastd.log`);
+        await bridgeTapToContainer(h.ns, t.containers[i], i, 'fd0');
         log(`${h.name}: fastd ${method} PID ${child.pid}, fd0 + veth on br0`);
       }
     },

@@ -8,9 +8,9 @@
 // that it does not disturb the other systems of the run). Their ping latency is the floor for a userspace datapath here; their
 // throughput is not a ceiling (no TSO or GSO: every 1.4 KB packet crosses alone).
 import path from 'node:path';
-import { must, repoRoot, run, sleep, type Host } from '../../test/harness/lab.js';
-import { containerVeth, which } from './peer-util.js';
-import { OVERLAY, macFor, type OverlaySystem, type Probe, type Topology } from './system.js';
+import { must, repoRoot, type Host } from '../../test/harness/lab.js';
+import { bridgeTapToContainer, waitForLink, which } from './peer-util.js';
+import { OVERLAY, type OverlaySystem, type Probe, type Topology } from './system.js';
 
 function nullRelay(mode: 'block' | 'spin'): OverlaySystem {
   const pids: number[] = [];
@@ -34,17 +34,8 @@ function nullRelay(mode: 'block' | 'spin'): OverlaySystem {
         const child = t.lab.spawnIn(h.ns, bin, ['nr0', h.addr, t.hosts[1 - i].addr, String(OVERLAY.port), mode], `${h.name}-null-relay.log`);
         if (child.pid === undefined) throw new Error('null-relay did not start');
         pids.push(child.pid);
-        for (let n = 0; ; n++) {
-          if ((await run('ip', ['-n', h.ns, 'link', 'show', 'nr0'])).code === 0) break;
-          if (child.exitCode !== null || n > 50) throw new Error(`null-relay on ${h.name} did not create nr0; see ${t.lab.dir}/${h.name}-null-relay.log`);
-          await sleep(100);
-        }
-        await must('ip', ['-n', h.ns, 'link', 'add', 'br0', 'type', 'bridge']);
-        await containerVeth(h.ns, t.containers[i], i, OVERLAY.mtu);
-        for (const dev of ['nr0', 'veth0']) await must('ip', ['-n', h.ns, 'link', 'set', dev, 'mtu', String(OVERLAY.mtu), 'master', 'br0', 'up']);
-        await must('ip', ['-n', h.ns, 'link', 'set', 'br0', 'up']);
-        const rip = OVERLAY.ips[1 - i];
-        await must('ip', ['-n', t.containers[i], 'neigh', 'replace', rip, 'lladdr', macFor(rip), 'dev', 'eth0', 'nud', 'permanent']);
+        await waitForLink(h.ns, 'nr0', child, `${t.lab.dir}/${h.name}-null-relay.log`);
+        await bridgeTapToContainer(h.ns, t.containers[i], i, 'nr0', OVERLAY.mtu);
         log(`${h.name}: null relay (${mode}) PID ${child.pid}, nr0 + veth on br0`);
       }
     },
